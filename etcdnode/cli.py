@@ -121,6 +121,8 @@ async def serve(args: argparse.Namespace, cluster: dict[str, str], peer_bind: st
                 password: str, retention: float, progress: float) -> None:
     import uvicorn
 
+    from kubeling.serving import Server
+
     from .mvcc import MVCCStore
     from .raft import RaftConfig, RaftNode
     from .server import EtcdApp
@@ -143,8 +145,8 @@ async def serve(args: argparse.Namespace, cluster: dict[str, str], peer_bind: st
     keeper.start()
     watchdog = asyncio.create_task(_report_peers(raft, cluster, log))
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off", http="httptools",
-                            timeout_graceful_shutdown=1, timeout_keep_alive=30)
-    server = uvicorn.Server(config)
+                            timeout_graceful_shutdown=0.5, timeout_keep_alive=30)
+    server = Server(config)
     log.info("serving clients on %s, peers on %s, data in %s", args.listen_client_urls, peer_bind, cfg.data_dir)
     try:
         await server.serve(sockets=socks)

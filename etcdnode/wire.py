@@ -24,7 +24,9 @@ CMP_TARGET = ["VERSION", "CREATE", "MOD", "VALUE", "LEASE"]
 CMP_FIELD = {"VERSION": "version", "CREATE": "create_revision", "MOD": "mod_revision", "VALUE": "value",
              "LEASE": "lease"}
 
-_B64_OK = re.compile(rb"[A-Za-z0-9+/=_-]")
+_B64_STD = re.compile(r"[A-Za-z0-9+/]*={0,2}")
+_B64_URL = re.compile(r"[A-Za-z0-9_-]*={0,2}")
+_B64_CHAR = re.compile(r"[A-Za-z0-9+/_-]")
 
 
 def bad(message: str) -> EtcdError:
@@ -53,14 +55,14 @@ def b64d(value: Any) -> bytes:
     if not isinstance(value, str):
         raise bad("json: cannot unmarshal non-string into Go value of type []byte")
     try:
-        return base64.b64decode(value, validate=True)
-    except (binascii.Error, ValueError):
-        try:
+        if _B64_STD.fullmatch(value):
+            return base64.b64decode(value, validate=True)
+        if _B64_URL.fullmatch(value):
             return base64.urlsafe_b64decode(value)
-        except (binascii.Error, ValueError):
-            raw = value.encode()
-            pos = next((i for i in range(len(raw)) if not _B64_OK.match(raw, i)), len(raw))
-            raise bad(f"illegal base64 data at input byte {pos}") from None
+    except (binascii.Error, ValueError):
+        pass
+    pos = next((i for i, ch in enumerate(value) if not _B64_CHAR.match(ch)), len(value))
+    raise bad(f"illegal base64 data at input byte {pos}")
 
 
 def b64e(value: bytes) -> str:

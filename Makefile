@@ -1,0 +1,35 @@
+# Two commands for a fresh machine: `make up` (start the cluster) and `make test` (run every test).
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+RUN_DIR ?= run
+
+.PHONY: up down test deps venv bench clean
+
+$(STAMP): pyproject.toml
+	@command -v python3 >/dev/null || { echo "python3 (>= 3.11) is required"; exit 1; }
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+deps:
+	bash deploy/install-system-packages.sh
+
+up: $(STAMP)
+	$(PY) -m kubeling up --run-dir $(RUN_DIR)
+
+down:
+	@if [ -x $(PY) ]; then $(PY) -m kubeling down --run-dir $(RUN_DIR); else echo "nothing to stop"; fi
+
+test: $(STAMP) deps
+	$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+bench: $(STAMP) deps
+	$(PY) bench/store.py
+
+clean: down
+	rm -rf $(VENV) $(RUN_DIR)

@@ -1,0 +1,153 @@
+#!/usr/bin/env python3
+"""Store benchmark: the same workload, through the same client, against a 3-member etcdnode
+cluster and a 3-member real etcd 3.4 cluster, both on loopback, in one run.
+
+    .venv/bin/python bench/store.py [--rounds 3] [--puts 10000]
+
+Prints one table: puts/s and p50/p99 latency with 1 and 64 clients (256-byte values),
+linearizable gets/s with 64 clients, watch delivery latency (put -> event) p50/p99, and
+the ratio etcdnode / etcd for each. Each figure is the median over the rounds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from kubeling.etcd import EtcdClient  # noqa: E402
+from tests.support.clusters import EtcdCluster, EtcdnodeCluster  # noqa: E402
+
+VALUE = b"x" * 256
+
+
+def pct(samples: list[float], q: float) -> float:
+    s = sorted(samples)
+    return s[min(len(s) - 1, int(len(s) * q))] * 1000
+
+
+async def load(op, total: int, clients: int) -> dict:
+    """Run op(worker, i) total times from `clients` concurrent tasks; rate and latency."""
+    lat: list[float] = []
+
+    async def worker(w: int) -> None:
+        for i in range(total // clients):
+            t = time.perf_counter()
+            await op(w, i)
+            lat.append(time.perf_counter() - t)
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(worker(w) for w in range(clients)))
+    elapsed = time.perf_counter() - t0
+    return {"rate": len(lat) / elapsed, "p50": pct(lat, 0.5), "p99": pct(lat, 0.99)}
+
+
+async def watch_latency(client: EtcdClient, writer: EtcdClient, prefix: str, count: int) -> dict:
+    sent: dict[bytes, float] = {}
+    lat: list[float] = []
+    async with client.watch(prefix + "/", prefix=True) as w:
+        async def produce() -> None:
+            for i in range(count):
+                key = f"{prefix}/{i}".encode()
+                sent[key] = time.perf_counter()
+                await writer.put(key, VALUE)
+                await asyncio.sleep(0.002)
+
+        producer = asyncio.create_task(produce())
+        async for resp in w:
+            now = time.perf_counter()
+            for ev in resp.events:
+                lat.append(now - sent[ev.kv.key])
+            if len(lat) >= count:
+                break
+        await producer
+    return {"p50": pct(lat, 0.5), "p99": pct(lat, 0.99)}
+
+
+async def run_suite(urls: list[str], args: argparse.Namespace, tag: str) -> dict:
+    # clients talk to different members like the apiserver would: writes to one, watch on another
+    async with EtcdClient(urls) as client, EtcdClient(urls[1:] + urls[:1]) as other:
+        await client.put("warmup", VALUE)
+        r: dict = {}
+        r["put1"] = await load(lambda w, i: client.put(f"{tag}/p1/{i}", VALUE), args.puts // 10, 1)
+        r["put64"] = await load(lambda w, i: client.put(f"{tag}/p64/{w}/{i}", VALUE), args.puts, 64)
+        r["get64"] = await load(lambda w, i: client.get(f"{tag}/p64/{w}/{i % 10}"), args.puts, 64)
+        r["watch"] = await watch_latency(other, client, f"{tag}/w", args.watch_events)
+        return r
+
+
+def median_of(rounds: list[dict], section: str, field: str) -> float:
+    return statistics.median(r[section][field] for r in rounds)
+
+
+ROWS = [
+    ("put, 1 client", "put1", "rate", "ops/s"),
+    ("put, 1 client p50", "put1", "p50", "ms"),
+    ("put, 1 client p99", "put1", "p99", "ms"),
+    ("put, 64 clients", "put64", "rate", "ops/s"),
+    ("put, 64 clients p50", "put64", "p50", "ms"),
+    ("put, 64 clients p99", "put64", "p99", "ms"),
+    ("linearizable get, 64 clients", "get64", "rate", "ops/s"),
+    ("linearizable get p99", "get64", "p99", "ms"),
+    ("watch delivery p50", "watch", "p50", "ms"),
+    ("watch delivery p99", "watch", "p99", "ms"),
+]
+
+
+def machine() -> str:
+    cpu = "?"
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return f"{os.cpu_count()} cores ({cpu}), {mem:.0f} GiB, Python {platform.python_version()}, {platform.system()}"
+
+
+async def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--puts", type=int, default=6400, help="puts (and gets) in the 64-client runs")
+    ap.add_argument("--watch-events", type=int, default=500)
+    args = ap.parse_args()
+    if not shutil.which("etcd"):
+        sys.exit("bench: real etcd is needed as the anchor: run `make deps` (Debian package etcd-server)")
+    results: dict[str, list[dict]] = {"etcdnode": [], "etcd": []}
+    for rnd in range(args.rounds):
+        for name, cls in (("etcdnode", EtcdnodeCluster), ("etcd", EtcdCluster)):
+            with tempfile.TemporaryDirectory(prefix=f"bench-{name}-") as tmp:
+                cluster = cls(Path(tmp), size=3)
+                cluster.start_all()
+                try:
+                    results[name].append(await run_suite(cluster.client_urls, args, f"r{rnd}"))
+                finally:
+                    cluster.stop()
+            print(f"round {rnd + 1}/{args.rounds} {name}: done", file=sys.stderr)
+    print(f"machine: {machine()}")
+    print(f"3 members each on loopback, 256-byte values, median of {args.rounds} rounds, same client (kubeling.etcd)")
+    print()
+    print(f"| {'metric':<30} | {'etcdnode':>10} | {'etcd 3.4':>10} | {'ratio':>6} |")
+    print(f"|{'-' * 32}|{'-' * 12}|{'-' * 12}|{'-' * 8}|")
+    for label, section, field, unit in ROWS:
+        a = median_of(results["etcdnode"], section, field)
+        b = median_of(results["etcd"], section, field)
+        ratio = a / b if b else float("nan")
+        fmt = "{:>10.0f}" if unit == "ops/s" else "{:>10.2f}"
+        print(f"| {label + ' (' + unit + ')':<30} | {fmt.format(a)} | {fmt.format(b)} | {ratio:>6.2f} |")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,117 @@
+"""Starting and stopping a local cluster's processes in the background (used by `make up`/`make down`).
+
+Processes are plain `python -m <component>` children in their own sessions; their pids
+and logs live in the run directory so a later `kubeling down` can find them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass
+class Member:
+    name: str
+    client_port: int
+    peer_port: int
+
+    @property
+    def client_url(self) -> str:
+        return f"http://127.0.0.1:{self.client_port}"
+
+
+DEFAULT_STORE = [Member("n1", 2379, 2380), Member("n2", 12379, 12380), Member("n3", 22379, 22380)]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    try:  # a zombie child is not alive
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split()[2] != "Z"
+    except OSError:
+        return True
+
+
+def _healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url + "/health", timeout=2) as r:
+            return json.loads(r.read()).get("health") == "true"
+    except (OSError, ValueError):
+        return False
+
+
+class Launcher:
+    def __init__(self, run_dir: str | os.PathLike) -> None:
+        self.run = Path(run_dir).resolve()
+        self.pid_file = self.run / "pids.json"
+
+    def _pids(self) -> dict[str, int]:
+        try:
+            return json.loads(self.pid_file.read_text())
+        except (OSError, ValueError):
+            return {}
+
+    def _save(self, pids: dict[str, int]) -> None:
+        self.pid_file.write_text(json.dumps(pids, indent=1))
+
+    def start(self, name: str, args: list[str]) -> int:
+        """Start `python -m ARGS` detached unless a process of that name is already running."""
+        pids = self._pids()
+        if name in pids and _alive(pids[name]):
+            return pids[name]
+        log = open(self.run / "logs" / f"{name}.log", "ab")
+        proc = subprocess.Popen([sys.executable, "-m", *args], stdout=log, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+        pids[name] = proc.pid
+        self._save(pids)
+        return proc.pid
+
+    def up(self, members: list[Member] = DEFAULT_STORE, timeout: float = 30.0) -> list[str]:
+        (self.run / "logs").mkdir(parents=True, exist_ok=True)
+        secret = self.run / "peer-password"
+        if not secret.exists():
+            secret.write_text(secrets.token_urlsafe(24) + "\n")
+            secret.chmod(0o600)
+        cluster = ",".join(f"{m.name}=127.0.0.1:{m.peer_port}" for m in members)
+        for m in members:
+            self.start(m.name, [
+                "etcdnode", "--name", m.name, "--data-dir", str(self.run / "data" / m.name),
+                "--listen-client-urls", m.client_url, "--initial-cluster", cluster,
+                "--peer-password-file", str(secret), "--auto-compaction-retention", "1",
+            ])
+        deadline = time.monotonic() + timeout
+        for m in members:
+            while not _healthy(m.client_url):
+                pid = self._pids().get(m.name)
+                if pid is None or not _alive(pid) or time.monotonic() > deadline:
+                    tail = (self.run / "logs" / f"{m.name}.log").read_text(errors="replace")[-2000:]
+                    raise SystemExit(f"kubeling: error: {m.name} did not become healthy; its log ends:\n{tail}")
+                time.sleep(0.2)
+        return [m.client_url for m in members]
+
+    def down(self, grace: float = 10.0) -> list[str]:
+        pids = self._pids()
+        for pid in pids.values():
+            if _alive(pid):
+                os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        for pid in pids.values():
+            while _alive(pid) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
+        if self.pid_file.exists():
+            self.pid_file.unlink()
+        return list(pids)
