@@ -43,6 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--election-timeout", type=int, default=1000, help="Raft election timeout in ms")
     p.add_argument("--request-timeout", type=float, default=7.0,
                    help="seconds after which a request whose entry did not commit fails as timed out")
+    p.add_argument("--snapshot-count", type=int, default=20000,
+                   help="Raft entries after which the log is compacted into a snapshot (full dump)")
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     return p
 
@@ -135,7 +137,7 @@ async def serve(args: argparse.Namespace, cluster: dict[str, str], peer_bind: st
         self_addr=self_addr, peers=list(cluster.values()), data_dir=args.data_dir or f"{args.name}.etcd",
         password=password, election_min=args.election_timeout / 1000 * 0.6,
         election_max=args.election_timeout / 1000 * 1.4, heartbeat=args.heartbeat_interval / 1000,
-        request_timeout=args.request_timeout,
+        request_timeout=args.request_timeout, log_compaction_entries=args.snapshot_count,
         extra={"bindAddress": peer_bind} if peer_bind != self_addr else {},
     )
     raft = RaftNode(cfg, store, loop)

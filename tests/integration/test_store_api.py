@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 import time
 
 import aiohttp
@@ -269,3 +271,74 @@ async def test_request_too_large_writes_nothing(store, client, key_prefix):
     status, err = await raw(store, "/v3/kv/put", f'{{"key":"{key}","value":"{big}"}}'.encode())
     assert (status, err["code"], err["message"]) == (400, 3, "etcdserver: request is too large")
     assert (await client.get(key_prefix + "big")).count == 0
+
+
+class RawWatchStream:
+    """A full-duplex /v3/watch: the request body is sent chunk by chunk while responses stream back."""
+
+    def __init__(self, url: str) -> None:
+        self.host, self.port = url.removeprefix("http://").split(":")
+        self.buf = b""
+
+    async def __aenter__(self):
+        self.reader, self.writer = await asyncio.open_connection(self.host, int(self.port))
+        self.writer.write(f"POST /v3/watch HTTP/1.1\r\nHost: {self.host}\r\nContent-Type: application/json\r\n"
+                          "Transfer-Encoding: chunked\r\nExpect: 100-continue\r\n\r\n".encode())
+        self.chunked = None  # known once the response head arrived
+        return self
+
+    async def __aexit__(self, *exc):
+        self.writer.close()
+
+    async def send(self, obj: dict) -> None:
+        data = json.dumps(obj).encode() + b"\n"
+        self.writer.write(b"%x\r\n%s\r\n" % (len(data), data))
+        await self.writer.drain()
+
+    async def recv(self, timeout: float = 10.0) -> dict:
+        async def line():
+            if self.chunked is None:
+                head = await self.reader.readuntil(b"\r\n\r\n")
+                if head.startswith(b"HTTP/1.1 100"):  # Go's server answers a streamed body only after this
+                    head = await self.reader.readuntil(b"\r\n\r\n")
+                assert head.startswith(b"HTTP/1.1 200"), head
+                self.chunked = b"transfer-encoding: chunked" in head.lower()
+            while b"\n" not in self.buf.replace(b"\r\n", b""):
+                if self.chunked:
+                    size = int((await self.reader.readuntil(b"\r\n")).strip(), 16)
+                    self.buf += (await self.reader.readexactly(size + 2))[:-2]
+                else:
+                    self.buf += await self.reader.read(65536)
+            text = self.buf.replace(b"\r\n", b"")
+            first, _, rest = text.partition(b"\n")
+            self.buf = rest
+            return json.loads(first)
+
+        return (await asyncio.wait_for(line(), timeout))["result"]
+
+
+async def test_several_watches_on_one_stream_and_cancel(store, client, key_prefix):
+    ka, kb = (key_prefix + "a").encode(), (key_prefix + "b").encode()
+    async with RawWatchStream(store.client_urls[0]) as s:
+        await s.send({"create_request": {"key": base64.b64encode(ka).decode()}})
+        created_a = await s.recv()
+        await s.send({"create_request": {"key": base64.b64encode(kb).decode(), "prev_kv": True}})
+        created_b = await s.recv()
+        assert created_a["created"] and created_b["created"]
+        id_a, id_b = created_a.get("watch_id", "0"), created_b.get("watch_id", "0")
+        assert id_a != id_b
+        await client.put(ka, "1")
+        await client.put(kb, "2")
+        got = [await s.recv(), await s.recv()]
+        by_id = {r.get("watch_id", "0"): r["events"] for r in got}
+        assert base64.b64decode(by_id[id_a][0]["kv"]["key"]) == ka
+        assert base64.b64decode(by_id[id_b][0]["kv"]["value"]) == b"2"
+        await s.send({"cancel_request": {"watch_id": id_a}})
+        canceled = await s.recv()
+        assert canceled["canceled"] and canceled.get("watch_id", "0") == id_a
+        await client.put(ka, "ignored")
+        await client.put(kb, "3")
+        nxt = await s.recv()
+        assert nxt.get("watch_id", "0") == id_b
+        assert base64.b64decode(nxt["events"][0]["kv"]["value"]) == b"3"
+        assert base64.b64decode(nxt["events"][0]["prev_kv"]["value"]) == b"2"
