@@ -139,7 +139,7 @@ async def main() -> None:
     print(f"machine: {machine()}")
     print(f"3 members each on loopback, 256-byte values, median of {args.rounds} rounds, same client (kubeling.etcd)")
     print()
-    print(f"| {'metric':<30} | {'etcdnode':>10} | {'etcd 3.4':>10} | {'ratio':>6} |")
+    print(f"| {'metric':<36} | {'etcdnode':>10} | {'etcd 3.4':>10} | {'ratio':>6} |")
     print(f"|{'-' * 32}|{'-' * 12}|{'-' * 12}|{'-' * 8}|")
     for label, section, field, unit in ROWS:
         a = median_of(results["etcdnode"], section, field)
