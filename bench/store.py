@@ -140,13 +140,13 @@ async def main() -> None:
     print(f"3 members each on loopback, 256-byte values, median of {args.rounds} rounds, same client (kubeling.etcd)")
     print()
     print(f"| {'metric':<36} | {'etcdnode':>10} | {'etcd 3.4':>10} | {'ratio':>6} |")
-    print(f"|{'-' * 32}|{'-' * 12}|{'-' * 12}|{'-' * 8}|")
+    print(f"|{'-' * 38}|{'-' * 12}|{'-' * 12}|{'-' * 8}|")
     for label, section, field, unit in ROWS:
         a = median_of(results["etcdnode"], section, field)
         b = median_of(results["etcd"], section, field)
         ratio = a / b if b else float("nan")
         fmt = "{:>10.0f}" if unit == "ops/s" else "{:>10.2f}"
-        print(f"| {label + ' (' + unit + ')':<30} | {fmt.format(a)} | {fmt.format(b)} | {ratio:>6.2f} |")
+        print(f"| {label + ' (' + unit + ')':<36} | {fmt.format(a)} | {fmt.format(b)} | {ratio:>6.2f} |")
 
 
 if __name__ == "__main__":

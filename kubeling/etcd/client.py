@@ -16,8 +16,8 @@ import orjson
 
 from .errors import CompactedError, EtcdError, EtcdUnavailable, from_body
 from .types import (Bytesish, Compare, DeleteResponse, Header, LeaseGrantResponse, LeaseTTLResponse, Op,
-                    PutResponse, RangeResponse, StatusResponse, TxnResponse, WatchResponse, b64, delete_body,
-                    prefix_end, put_body, range_body, to_bytes, txn_body, unb64)
+                    PutResponse, RangeResponse, StatusResponse, TxnResponse, WatchResponse, delete_body, key_range,
+                    options, put_body, range_body, txn_body, unb64)
 
 # failures where the request never reached a server: always safe to try the next endpoint
 _NOT_SENT = (aiohttp.ClientConnectorError,)
@@ -153,17 +153,8 @@ class EtcdClient:
     # ----- watch -----
     def watch(self, key: Bytesish, *, range_end: Bytesish | None = None, prefix: bool = False,
               start_revision: int = 0, prev_kv: bool = False, progress_notify: bool = False) -> "Watch":
-        k = to_bytes(key)
-        req: dict = {"key": b64(k)}
-        end = prefix_end(k) if prefix else (to_bytes(range_end) if range_end is not None else b"")
-        if end:
-            req["range_end"] = b64(end)
-        if start_revision:
-            req["start_revision"] = start_revision
-        if prev_kv:
-            req["prev_kv"] = True
-        if progress_notify:
-            req["progress_notify"] = True
+        req = options(key_range(key, range_end, prefix), start_revision=start_revision, prev_kv=prev_kv,
+                      progress_notify=progress_notify)
         return Watch(self, {"create_request": req})
 
 

@@ -174,51 +174,38 @@ class WatchResponse:
                    int(d.get("compact_revision", 0)), int(d.get("watch_id", 0)))
 
 
+def key_range(key: Bytesish, range_end: Bytesish | None = None, prefix: bool = False) -> dict:
+    """The key/range_end pair of a request: one key, an explicit range, or every key under a prefix."""
+    k = to_bytes(key)
+    d: dict = {"key": b64(k)}
+    end = prefix_end(k) if prefix else (to_bytes(range_end) if range_end is not None else b"")
+    if end:
+        d["range_end"] = b64(end)
+    return d
+
+
+def options(d: dict, **opts: Any) -> dict:
+    """Add the options that differ from their default (the gateway omits defaults too)."""
+    d.update((k, v) for k, v in opts.items() if v)
+    return d
+
+
 def range_body(key: Bytesish, *, range_end: Bytesish | None = None, prefix: bool = False, limit: int = 0,
                revision: int = 0, keys_only: bool = False, count_only: bool = False,
                serializable: bool = False, sort_order: str | None = None,
                sort_target: str | None = None) -> dict:
-    k = to_bytes(key)
-    d: dict = {"key": b64(k)}
-    end = prefix_end(k) if prefix else (to_bytes(range_end) if range_end is not None else b"")
-    if end:
-        d["range_end"] = b64(end)
-    if limit:
-        d["limit"] = limit
-    if revision:
-        d["revision"] = revision
-    if keys_only:
-        d["keys_only"] = True
-    if count_only:
-        d["count_only"] = True
-    if serializable:
-        d["serializable"] = True
-    if sort_order:
-        d["sort_order"] = sort_order.upper()
-    if sort_target:
-        d["sort_target"] = sort_target.upper()
-    return d
+    return options(key_range(key, range_end, prefix), limit=limit, revision=revision, keys_only=keys_only,
+                   count_only=count_only, serializable=serializable,
+                   sort_order=sort_order and sort_order.upper(), sort_target=sort_target and sort_target.upper())
 
 
 def put_body(key: Bytesish, value: Bytesish, *, lease: int = 0, prev_kv: bool = False) -> dict:
-    d: dict = {"key": b64(key), "value": b64(value)}
-    if lease:
-        d["lease"] = lease
-    if prev_kv:
-        d["prev_kv"] = True
-    return d
+    return options({"key": b64(key), "value": b64(value)}, lease=lease, prev_kv=prev_kv)
 
 
 def delete_body(key: Bytesish, *, range_end: Bytesish | None = None, prefix: bool = False,
                 prev_kv: bool = False) -> dict:
-    k = to_bytes(key)
-    d: dict = {"key": b64(k)}
-    end = prefix_end(k) if prefix else (to_bytes(range_end) if range_end is not None else b"")
-    if end:
-        d["range_end"] = b64(end)
-    if prev_kv:
-        d["prev_kv"] = True
-    return d
+    return options(key_range(key, range_end, prefix), prev_kv=prev_kv)
 
 
 _CMP_OPS = {"=": "EQUAL", "==": "EQUAL", "!=": "NOT_EQUAL", ">": "GREATER", "<": "LESS"}
