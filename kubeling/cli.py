@@ -14,16 +14,35 @@ def main(argv: list[str] | None = None) -> None:
     up.add_argument("--run-dir", default="run", help="where data, logs and pids live (default ./run)")
     down = sub.add_parser("down", help="stop what `kubeling up` started")
     down.add_argument("--run-dir", default="run")
+    kc = sub.add_parser("kubeconfig", help="write an admin kubeconfig with the cluster CA embedded")
+    kc.add_argument("--server", required=True, help="apiserver URL, e.g. https://127.0.0.1:6443")
+    kc.add_argument("--cert-dir", required=True, help="the apiserver's --cert-dir (holds ca.crt)")
+    kc.add_argument("--token-file", required=True, help="the apiserver's --token-auth-file")
+    kc.add_argument("--user", default=None, help="whose token to use (default: the first line)")
+    kc.add_argument("-o", "--output", required=True, help="kubeconfig file to write")
     args = p.parse_args(argv)
+    if args.cmd == "kubeconfig":
+        from pathlib import Path
+        from .kubeconfig import first_token, write
+        ca = Path(args.cert_dir) / "ca.crt"
+        try:
+            token = first_token(Path(args.token_file), args.user)
+            write(Path(args.output), args.server, ca.read_bytes(), token)
+        except (OSError, ValueError) as e:
+            raise SystemExit(f"kubeling: error: {e}")
+        print(f"wrote {args.output}")
+        return
     launcher = Launcher(args.run_dir)
     if args.cmd == "up":
         urls = launcher.up()
-        print("kubeling store is up: 3 etcdnode members")
-        print(f"  client URLs: {','.join(urls)}")
-        print(f"  logs:        {launcher.run / 'logs'}")
-        print("  try:  curl -s -X POST http://127.0.0.1:2379/v3/kv/put -d '{\"key\":\"Zm9v\",\"value\":\"YmFy\"}'")
-        print("        curl -s -X POST http://127.0.0.1:2379/v3/kv/range -d '{\"key\":\"Zm9v\"}'")
-        print("  stop: make down")
+        kubeconfig = launcher.up_apiserver(urls)
+        print("kubeling is up: 3 etcdnode members and an apiserver")
+        print(f"  store:     {','.join(urls)}")
+        print(f"  apiserver: https://127.0.0.1:6443  (CA {launcher.run / 'pki' / 'ca.crt'})")
+        print(f"  logs:      {launcher.run / 'logs'}")
+        print(f"export KUBECONFIG={kubeconfig}")
+        print("  then:  kubectl get namespaces")
+        print("  stop:  make down")
     else:
         stopped = launcher.down()
         print(f"stopped {len(stopped)} processes" if stopped else "nothing to stop")

@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+import ssl
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,6 +51,18 @@ def _healthy(url: str) -> bool:
             return json.loads(r.read()).get("health") == "true"
     except (OSError, ValueError):
         return False
+
+
+def _ready(url: str, ca: Path) -> bool:
+    try:
+        ctx = ssl.create_default_context(cafile=str(ca))
+        with urllib.request.urlopen(url + "/readyz", timeout=2, context=ctx) as r:
+            return r.read().strip() == b"ok"
+    except (OSError, ValueError):
+        return False
+
+
+APISERVER_PORT = 6443
 
 
 class Launcher:
@@ -100,6 +113,36 @@ class Launcher:
                     raise SystemExit(f"kubeling: error: {m.name} did not become healthy; its log ends:\n{tail}")
                 time.sleep(0.2)
         return [m.client_url for m in members]
+
+    def _wait(self, name: str, check, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while not check():
+            pid = self._pids().get(name)
+            if pid is None or not _alive(pid) or time.monotonic() > deadline:
+                tail = (self.run / "logs" / f"{name}.log").read_text(errors="replace")[-2000:]
+                raise SystemExit(f"kubeling: error: {name} did not become ready; its log ends:\n{tail}")
+            time.sleep(0.2)
+
+    def up_apiserver(self, etcd_urls: list[str], port: int = APISERVER_PORT, timeout: float = 60.0) -> Path:
+        """Start an apiserver on the store; write an admin token and kubeconfig; return the kubeconfig path."""
+        from .kubeconfig import write
+        tokens = self.run / "tokens.csv"
+        if not tokens.exists():
+            tokens.write_text(f'{secrets.token_urlsafe(32)},admin,admin,"system:masters"\n')
+            tokens.chmod(0o600)
+        certs = self.run / "pki"
+        self.start("apiserver", [
+            "apiserver", "--etcd-servers", ",".join(etcd_urls), "--bind-address", "127.0.0.1",
+            "--secure-port", str(port), "--cert-dir", str(certs), "--token-auth-file", str(tokens),
+            "--service-cluster-ip-range", "10.96.0.0/16", "--service-node-port-range", "30000-32767",
+            "--advertise-address", "127.0.0.1",
+        ])
+        url = f"https://127.0.0.1:{port}"
+        self._wait("apiserver", lambda: (certs / "ca.crt").exists() and _ready(url, certs / "ca.crt"), timeout)
+        kubeconfig = self.run / "kubeconfig"
+        token = tokens.read_text().split(",", 1)[0]
+        write(kubeconfig, url, (certs / "ca.crt").read_bytes(), token)
+        return kubeconfig
 
     def down(self, grace: float = 10.0) -> list[str]:
         pids = self._pids()

@@ -45,3 +45,31 @@ def make_cluster(tmp_path):
 def key_prefix(request):
     """A key prefix unique to the test, since module clusters are shared."""
     return f"/t/{request.node.name}/{next(_counter)}/"
+
+
+@pytest.fixture(scope="module")
+def control_plane(tmp_path_factory):
+    """A 3-member etcdnode store with one apiserver on it, shared by a test module."""
+    from tests.support.control_plane import ApiServer
+    tmp = tmp_path_factory.mktemp("cp")
+    store = EtcdnodeCluster(tmp / "store", size=3)
+    api = None
+    try:
+        store.start_all()
+        api = ApiServer(tmp / "api", store.client_urls).start()
+        api.store = store
+        yield api
+    finally:
+        if api is not None:
+            api.stop()
+        store.stop()
+
+
+@pytest.fixture
+def ns(control_plane, request):
+    """A fresh namespace for one test (cluster objects are shared by the module)."""
+    name = f"t{next(_counter)}-" + "".join(c for c in request.node.name.lower() if c.isalnum())[:40]
+    code, body, _ = control_plane.http("POST", "/api/v1/namespaces",
+                                       {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+    assert code == 201, body
+    return name

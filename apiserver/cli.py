@@ -1,0 +1,118 @@
+"""`python -m apiserver`: flags spelled like kube-apiserver's, certificates, start-up and clean shutdown."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import ipaddress
+import logging
+import socket
+import sys
+from pathlib import Path
+
+import uvicorn
+
+from kubeling.etcd import EtcdClient
+from kubeling.etcd.errors import EtcdError
+from kubeling.pki import ensure_serving_cert
+from kubeling.serving import Server
+
+log = logging.getLogger("apiserver")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="apiserver", description="kubeling's Kubernetes API server (HTTPS).")
+    p.add_argument("--etcd-servers", required=True, help="comma-separated etcd (or etcdnode) client URLs")
+    p.add_argument("--bind-address", default="0.0.0.0", help="IP address to serve HTTPS on")
+    p.add_argument("--secure-port", type=int, default=6443, help="port to serve HTTPS on")
+    p.add_argument("--cert-dir", default="/var/run/kubernetes",
+                   help="directory of the cluster CA and serving certificate (generated when absent)")
+    p.add_argument("--token-auth-file", required=True,
+                   help="static bearer tokens, CSV: token,user,uid,\"group1,group2\"")
+    p.add_argument("--service-cluster-ip-range", default="10.96.0.0/16", help="CIDR for Service cluster IPs")
+    p.add_argument("--service-node-port-range", default="30000-32767", help="port range for NodePort Services")
+    p.add_argument("--advertise-address", default="", help="IP address advertised to the cluster (default: bind address)")
+    p.add_argument("--watch-cache-history", type=int, default=100_000, help="watch events kept for resuming watches")
+    p.add_argument("--watch-bookmark-interval", type=float, default=60.0,
+                   help="seconds between BOOKMARK events to watchers that allow them")
+    p.add_argument("--v", "-v", dest="verbosity", type=int, default=0, help="log verbosity (0 info, 4+ debug)")
+    return p
+
+
+def _check_args(p: argparse.ArgumentParser, a: argparse.Namespace) -> None:
+    try:
+        ipaddress.ip_network(a.service_cluster_ip_range, strict=False)
+    except ValueError:
+        p.error(f"--service-cluster-ip-range: {a.service_cluster_ip_range!r} is not a CIDR")
+    lo, _, hi = a.service_node_port_range.partition("-")
+    if not (lo.isdigit() and (hi or lo).isdigit() and 0 < int(lo) <= int(hi or lo) < 65536):
+        p.error(f"--service-node-port-range: {a.service_node_port_range!r} is not a port range like 30000-32767")
+    if not Path(a.token_auth_file).is_file():
+        p.error(f"--token-auth-file: {a.token_auth_file}: no such file")
+    try:
+        ipaddress.ip_address(a.bind_address)
+    except ValueError:
+        p.error(f"--bind-address: {a.bind_address!r} is not an IP address")
+
+
+async def _run(a: argparse.Namespace) -> int:
+    from .admission import ServiceAllocator
+    from .app import build_app
+    from .auth import TokenFileError, load_tokens
+    from .bootstrap import bootstrap
+    from .handlers import Handler
+    from .proxy import KubeletProxy
+    from .storage import Storage
+    from .watchcache import WatchCache
+
+    try:
+        tokens = load_tokens(a.token_auth_file)
+    except (OSError, TokenFileError) as e:
+        print(f"error: --token-auth-file: {e}", file=sys.stderr)
+        return 1
+    advertise = a.advertise_address or (a.bind_address if a.bind_address not in ("0.0.0.0", "::") else "127.0.0.1")
+    sans = list(dict.fromkeys([a.bind_address, advertise, "127.0.0.1", "localhost", "kubernetes", "kubernetes.default",
+                               "kubernetes.default.svc", "kubernetes.default.svc.cluster.local",
+                               str(ipaddress.ip_network(a.service_cluster_ip_range, strict=False).network_address + 1),
+                               socket.gethostname()]))
+    sans = [s for s in sans if s not in ("0.0.0.0", "::")]
+    cert_dir = Path(a.cert_dir)
+    crt, key = ensure_serving_cert(cert_dir, "apiserver", "kube-apiserver", sans)
+
+    etcd = EtcdClient([u.strip() for u in a.etcd_servers.split(",") if u.strip()], timeout=10.0)
+    try:
+        await asyncio.wait_for(etcd.get("/registry/health-probe", count_only=True), 15)
+    except (EtcdError, OSError, asyncio.TimeoutError) as e:
+        print(f"error: cannot reach etcd at {a.etcd_servers}: {e or type(e).__name__}", file=sys.stderr)
+        await etcd.close()
+        return 1
+    storage = Storage(etcd)
+    cache = WatchCache(etcd, history=a.watch_cache_history, bookmark_interval=a.watch_bookmark_interval)
+    alloc = ServiceAllocator(a.service_cluster_ip_range, a.service_node_port_range, cache)
+    await bootstrap(storage, alloc, advertise, a.secure_port)
+    cache.start()
+    await asyncio.wait_for(cache.ready.wait(), 60)
+    proxy = KubeletProxy(cache, storage)
+    handler = Handler(storage, cache, alloc, proxy=proxy)
+    app = build_app(handler, tokens, f"{advertise}:{a.secure_port}", cache, proxy)
+    config = uvicorn.Config(app, host=a.bind_address, port=a.secure_port, ssl_certfile=str(crt), ssl_keyfile=str(key),
+                            log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=2,
+                            ws_per_message_deflate=False)
+    server = Server(config)
+    log.info("serving on https://%s:%d (etcd %s)", a.bind_address, a.secure_port, a.etcd_servers)
+    try:
+        await server.serve()
+    finally:
+        await cache.stop()
+        await proxy.close()
+        await etcd.close()
+        log.info("stopped")
+    return 0 if server.started else 1
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = build_parser()
+    a = p.parse_args(argv)
+    _check_args(p, a)
+    logging.basicConfig(level=logging.DEBUG if a.verbosity >= 4 else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    sys.exit(asyncio.run(_run(a)))

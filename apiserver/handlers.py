@@ -1,0 +1,907 @@
+"""The one generic REST handler: every verb of every kind in the resource table.
+
+Kind-specific behaviour comes from the resource row, kubeling.api strategies and admission,
+never from a per-kind handler.
+"""
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import random
+import string
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any, AsyncIterator, Callable
+
+import orjson
+
+from kubeling.api import errors as E
+from kubeling.api.errors import StatusError, bad_request
+from kubeling.api.resources import Resource
+from kubeling.api.selectors import parse_field_selector, parse_label_selector, selector_to_string
+
+from . import admission, strategy
+from .codec import PATCH_TYPES, Target, decode_body, deepcopy, media_type
+from .storage import KeyExists, KeyMissing, StaleRevision, Storage
+from .watchcache import TooOld, WatchCache
+
+log = logging.getLogger("apiserver.handlers")
+
+NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"
+RETURNS_OBJECT_ON_DELETE = {"pods", "services", "namespaces"}
+CREATE_ON_UPDATE = {"endpoints", "leases", "endpointslices", "events"}
+
+
+@dataclass
+class Request:
+    verb: str
+    resource: Resource
+    namespace: str | None
+    name: str | None
+    subresource: str | None
+    query: dict[str, str]
+    body: bytes
+    content_type: str
+    target: Target
+    user: dict
+    user_agent: str = ""
+    warnings: list[str] = field(default_factory=list)
+
+    def q(self, key: str, default: str = "") -> str:
+        return self.query.get(key, default)
+
+    @property
+    def dry_run(self) -> bool:
+        return self.q("dryRun") == "All"
+
+    @property
+    def manager(self) -> str:
+        fm = self.q("fieldManager")
+        if fm:
+            return fm
+        return (self.user_agent.split("/", 1)[0] or "unknown")[:128]
+
+
+@dataclass
+class Reply:
+    code: int
+    body: Any
+    stream: AsyncIterator[bytes] | None = None
+
+
+def _gen_suffix() -> str:
+    return "".join(random.choice(NAME_CHARS) for _ in range(5))
+
+
+def _status_success(r: Resource, name: str, uid: str | None = None, code: int = 200) -> dict:
+    details: dict[str, Any] = {"name": name, "kind": r.plural}
+    if r.group:
+        details["group"] = r.group
+    if uid:
+        details["uid"] = uid
+    return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": details}
+
+
+def _int_param(req: Request, name: str) -> int | None:
+    v = req.q(name)
+    if v == "":
+        return None
+    try:
+        return int(v)
+    except ValueError:
+        raise bad_request(f'invalid value for {name}: "{v}" is not an integer') from None
+
+
+def _encode_continue(rv: int, start_key: str, prefix: str) -> str:
+    tok = {"v": "meta.k8s.io/v1", "rv": rv, "start": start_key[len(prefix):] + "\x00"}
+    return base64.urlsafe_b64encode(orjson.dumps(tok)).decode().rstrip("=")
+
+
+def _decode_continue(tok: str, prefix: str) -> tuple[int, str]:
+    try:
+        d = orjson.loads(base64.urlsafe_b64decode(tok + "=" * (-len(tok) % 4)))
+        if d.get("v") != "meta.k8s.io/v1" or not isinstance(d.get("rv"), int) or not isinstance(d.get("start"), str):
+            raise ValueError
+        if "/" in d["start"].split("\x00")[0][:0] or d["start"].startswith("/") or ".." in d["start"]:
+            raise ValueError
+        return d["rv"], prefix + d["start"]
+    except (ValueError, TypeError, orjson.JSONDecodeError):
+        raise bad_request("continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)") from None
+
+
+class Handler:
+    def __init__(self, storage: Storage, cache: WatchCache, allocator: admission.ServiceAllocator,
+                 table_fn: Callable | None = None, proxy: Any = None):
+        self.storage = storage
+        self.cache = cache
+        self.alloc = allocator
+        self.proxy = proxy
+
+    # ---- helpers ------------------------------------------------------------
+    def _key(self, req: Request, name: str | None = None) -> str:
+        return req.resource.key(req.namespace, name or req.name or "")
+
+    def _not_found(self, req: Request, name: str | None = None) -> StatusError:
+        return E.not_found(req.resource.group, req.resource.plural, name or req.name or "")
+
+    def _out(self, req: Request, obj: dict) -> dict:
+        return strategy.from_storage(req.resource, obj)
+
+    def _render_one(self, req: Request, obj: dict) -> Any:
+        out = self._out(req, obj)
+        if req.target.form == "table":
+            from kubeling.api import tables
+            return tables.to_table(req.resource, [out], datetime.now(timezone.utc), req.q("includeObject") or "PartialObjectMetadata",
+                                   {"resourceVersion": out.get("metadata", {}).get("resourceVersion", "")})
+        if req.target.form == "partial":
+            return {"kind": "PartialObjectMetadata", "apiVersion": f"meta.k8s.io/{req.target.table_version}",
+                    "metadata": out.get("metadata", {})}
+        return out
+
+    async def _current(self, req: Request, name: str | None = None, fresh: bool = False) -> dict | None:
+        key = self._key(req, name)
+        if not fresh:
+            cached = self.cache.get(key)
+            if cached is not None:
+                return deepcopy(cached)
+        return await self.storage.get(key)
+
+    # ---- reads --------------------------------------------------------------
+    async def get(self, req: Request) -> Reply:
+        sub = req.subresource
+        if sub in ("log", "exec", "attach", "portforward", "proxy"):
+            return await self.proxy.handle(req, self)
+        obj = None
+        if req.q("resourceVersion") == "0":
+            cached = self.cache.get(self._key(req))
+            obj = deepcopy(cached) if cached else None
+        if obj is None:
+            obj = await self.storage.get(self._key(req))
+        if obj is None:
+            raise self._not_found(req)
+        if sub == "scale":
+            return Reply(200, self._scale_of(req, obj))
+        return Reply(200, self._render_one(req, obj))
+
+    def _filters(self, req: Request) -> Callable[[dict], bool] | None:
+        ls = parse_label_selector(req.q("labelSelector"))
+        fs = parse_field_selector(req.q("fieldSelector"), req.resource.plural)
+        if not ls and not fs:
+            return None
+        return lambda o: ls.matches(o.get("metadata", {}).get("labels")) and fs.matches(o)
+
+    def _list_meta_params(self, req: Request) -> tuple[str, str, int | None, str]:
+        rv, match = req.q("resourceVersion"), req.q("resourceVersionMatch")
+        limit = _int_param(req, "limit")
+        cont = req.q("continue")
+        if match and not rv:
+            raise bad_request("resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden unless resourceVersion is provided")
+        if match and match not in ("Exact", "NotOlderThan"):
+            raise bad_request(f'resourceVersionMatch: Unsupported value: "{match}": supported values: "Exact", "NotOlderThan"')
+        if cont and rv:
+            raise bad_request("specifying resource version is not allowed when using continue")
+        if rv:
+            try:
+                int(rv)
+            except ValueError:
+                raise bad_request(f'invalid resource version "{rv}"') from None
+        if match == "Exact" and rv == "0":
+            raise bad_request('resourceVersionMatch "Exact" is forbidden for resourceVersion "0"')
+        return rv, match, limit, cont
+
+    async def list(self, req: Request) -> Reply:
+        if req.q("watch") in ("true", "1"):
+            return await self.watch(req)
+        r = req.resource
+        rv, match, limit, cont = self._list_meta_params(req)
+        accept = self._filters(req)
+        prefix = r.key_prefix + (f"{req.namespace}/" if r.namespaced and req.namespace else "")
+        items: list[dict]
+        meta: dict[str, Any] = {}
+        if cont or (limit and limit > 0 and rv != "0") or match == "Exact":
+            items, meta = await self._list_etcd(req, prefix, rv, limit, cont, accept)
+        else:
+            items, list_rev = await self._list_cache(req, rv)
+            if accept is not None:
+                items = [o for o in items if accept(o)]
+            meta["resourceVersion"] = str(list_rev)
+        if r.storage and r.storage_version != r.version:
+            items = [strategy.from_storage(r, o) for o in items]
+        return Reply(200, self._render_list(req, items, meta))
+
+    def _render_list(self, req: Request, items: list[dict], meta: dict) -> Any:
+        r = req.resource
+        if req.target.form == "table":
+            from kubeling.api import tables
+            return tables.to_table(r, items, datetime.now(timezone.utc),
+                                   req.q("includeObject") or "PartialObjectMetadata", meta)
+        if req.target.form == "partial":
+            return {"kind": "PartialObjectMetadataList", "apiVersion": f"meta.k8s.io/{req.target.table_version}",
+                    "metadata": meta,
+                    "items": [{"kind": "PartialObjectMetadata", "apiVersion": f"meta.k8s.io/{req.target.table_version}",
+                               "metadata": o.get("metadata", {})} for o in items]}
+        return {"kind": r.list_kind, "apiVersion": r.api_version, "metadata": meta, "items": items}
+
+    async def _list_cache(self, req: Request, rv: str) -> tuple[list[dict], int]:
+        ns = req.namespace if req.resource.namespaced else None
+        if rv == "0":
+            await self.cache.ready.wait()
+        else:
+            want = int(rv) if rv else await self.storage.current_revision()
+            if not await self.cache.wait_for(want, 3.0 if rv else 1.0):
+                if rv:
+                    raise StatusError(504, "Timeout", f"Too large resource version: {rv}, current: {self.cache.rev}",
+                                      details={"causes": [{"reason": "ResourceVersionTooLarge",
+                                                           "message": "Too large resource version"}],
+                                               "retryAfterSeconds": 1})
+                page = await self.storage.list(req.resource.key_prefix + (f"{ns}/" if ns else ""))
+                return page.objects, page.revision
+        return list(self.cache.list(req.resource.key_prefix, ns)), self.cache.rev
+
+    async def _list_etcd(self, req: Request, prefix: str, rv: str, limit: int | None, cont: str,
+                         accept: Callable | None) -> tuple[list[dict], dict]:
+        revision = 0
+        start = None
+        if cont:
+            revision, start = _decode_continue(cont, prefix)
+        elif rv and rv != "0":
+            revision = int(rv)
+        items: list[dict] = []
+        want = limit if limit and limit > 0 else 0
+        meta: dict[str, Any] = {}
+        while True:
+            page = await self.storage.list(prefix, revision=revision, limit=(want - len(items) if want else 0) or 0,
+                                           start=start)
+            revision = page.revision
+            for o in page.objects:
+                if accept is None or accept(o):
+                    items.append(o)
+            if not page.more or (want and len(items) >= want):
+                if page.more and page.last_key:
+                    meta["continue"] = _encode_continue(revision, page.last_key, prefix)
+                    if accept is None:
+                        meta["remainingItemCount"] = page.remaining
+                break
+            start = page.last_key + "\x00"
+        meta["resourceVersion"] = str(revision)
+        return items, meta
+
+    async def watch(self, req: Request) -> Reply:
+        r = req.resource
+        rv = req.q("resourceVersion")
+        accept = self._filters(req)
+        await self.cache.ready.wait()
+        key_prefix = r.key_prefix + (f"{req.namespace}/" if r.namespaced and req.namespace else "")
+        exact = False
+        fs = parse_field_selector(req.q("fieldSelector"), r.plural)
+        name = req.name or fs.exact("metadata.name")
+        if name and (req.namespace or not r.namespaced):
+            key_prefix, exact = r.key(req.namespace, name), True
+        since: int | None = None
+        initial = req.q("sendInitialEvents") == "true"
+        if rv and rv != "0":
+            try:
+                since = int(rv)
+            except ValueError:
+                raise bad_request(f'invalid resource version "{rv}"') from None
+        elif not rv:
+            # "most recent": consistent with etcd before replaying the current state
+            await self.cache.wait_for(await self.storage.current_revision(), 1.0)
+        timeout = _int_param(req, "timeoutSeconds")
+        if timeout is None:
+            timeout = random.randint(1800, 3600)
+        bookmarks = req.q("allowWatchBookmarks") == "true"
+        try:
+            watcher, first = self.cache.watch(r.key_prefix, key_prefix, exact, accept, bookmarks, since, initial)
+        except TooOld as e:
+            status = StatusError(410, "Expired", f"too old resource version: {e.requested} ({e.oldest})").status()
+            async def expired() -> AsyncIterator[bytes]:
+                yield orjson.dumps({"type": "ERROR", "object": status}) + b"\n"
+            return Reply(200, None, expired())
+        return Reply(200, None, self._stream(req, watcher, first, timeout, initial))
+
+    def _event_bytes(self, req: Request, typ: str, obj: dict | None, rev: int) -> bytes:
+        r = req.resource
+        if typ == "BOOKMARK" or obj is None:
+            kind = r.kind
+            api = r.api_version
+            if req.target.form == "table":
+                kind, api = "Table", f"meta.k8s.io/{req.target.table_version}"
+            out: dict = {"kind": kind, "apiVersion": api, "metadata": {"resourceVersion": str(rev)}}
+            if typ == "BOOKMARK-END":
+                out["metadata"]["annotations"] = {"k8s.io/initial-events-end": "true"}
+                typ = "BOOKMARK"
+            return orjson.dumps({"type": typ, "object": out}) + b"\n"
+        return orjson.dumps({"type": typ, "object": self._render_one(req, obj)}) + b"\n"
+
+    async def _stream(self, req: Request, watcher, first: list[tuple], timeout: int, initial: bool) -> AsyncIterator[bytes]:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        try:
+            if first:
+                yield b"".join(self._event_bytes(req, t, o, rev) for t, o, rev in first)
+            if initial:
+                yield self._event_bytes(req, "BOOKMARK-END", None, self.cache.rev)
+            while True:
+                left = deadline - loop.time()
+                if left <= 0:
+                    break
+                try:
+                    item = await asyncio.wait_for(watcher.queue.get(), left)
+                except asyncio.TimeoutError:
+                    break
+                if item is None:
+                    break
+                chunk = [self._event_bytes(req, *item)]
+                while not watcher.queue.empty() and len(chunk) < 256:
+                    nxt = watcher.queue.get_nowait()
+                    if nxt is None:
+                        yield b"".join(chunk)
+                        return
+                    chunk.append(self._event_bytes(req, *nxt))
+                yield b"".join(chunk)
+        finally:
+            self.cache.unwatch(watcher)
+
+    # ---- object preparation -------------------------------------------------
+    def _decode(self, req: Request) -> dict:
+        if len(req.body) == 0:
+            raise bad_request("the body of the request was empty")
+        obj = decode_body(req.body, req.content_type)
+        return obj
+
+    def _check_type(self, req: Request, obj: dict, expect_kind: str | None = None,
+                    expect_api: str | None = None) -> None:
+        r = req.resource
+        kind = expect_kind or r.kind
+        api = expect_api or r.api_version
+        got_api, got_kind = obj.get("apiVersion"), obj.get("kind")
+        if got_kind is not None and not isinstance(got_kind, str) or got_api is not None and not isinstance(got_api, str):
+            raise bad_request("Object 'Kind' is missing or not a string")
+        if got_api and got_api != api:
+            raise bad_request(f"the API version in the data ({got_api}) does not match the expected API version ({api})")
+        if got_kind and got_kind != kind:
+            raise bad_request(f"the kind in the data ({got_kind}) does not match the expected kind ({kind})")
+        obj["apiVersion"], obj["kind"] = api, kind
+        meta = obj.get("metadata")
+        if meta is None:
+            obj["metadata"] = {}
+        elif not isinstance(meta, dict):
+            raise bad_request("metadata must be an object")
+
+    def _check_namespace(self, req: Request, obj: dict) -> None:
+        meta = obj["metadata"]
+        if req.resource.namespaced:
+            ns = meta.get("namespace")
+            if ns and ns != req.namespace:
+                raise bad_request("the namespace of the provided object does not match the namespace sent on the request")
+            meta["namespace"] = req.namespace
+        else:
+            meta.pop("namespace", None)
+
+    def _field_validation(self, req: Request, obj: dict) -> None:
+        mode = req.q("fieldValidation") or "Warn"
+        if mode not in ("Ignore", "Warn", "Strict"):
+            raise bad_request(f'fieldValidation: Unsupported value: "{mode}": supported values: "Ignore", "Strict", "Warn"')
+        warnings = strategy.prune_unknown(req.resource, obj, mode)
+        if mode == "Warn":
+            req.warnings.extend(warnings)
+
+    def _prepare_create(self, req: Request, obj: dict) -> dict:
+        r = req.resource
+        self._check_type(req, obj)
+        self._check_namespace(req, obj)
+        self._field_validation(req, obj)
+        meta = obj["metadata"]
+        if not meta.get("name") and meta.get("generateName") and isinstance(meta["generateName"], str):
+            meta["name"] = meta["generateName"] + _gen_suffix()
+        for k in ("resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds", "selfLink"):
+            meta.pop(k, None)
+        meta["uid"] = str(uuid.uuid4())
+        meta["creationTimestamp"] = strategy.now_rfc3339()
+        if r.has_generation:
+            meta["generation"] = 1
+        else:
+            meta.pop("generation", None)
+        if r.namespaced:
+            admission.check_namespace(self.cache, req.namespace or "")
+        if r.plural == "pods":
+            admission.admit_pod(obj)
+        strategy.apply_defaults(r, obj)
+        if r.plural == "namespaces":
+            obj["status"] = {"phase": "Active"}
+        strategy.validate(r, obj, None)
+        self._managed(req, None, obj, "Update")
+        return obj
+
+    def _managed(self, req: Request, old: dict | None, new: dict, operation: str) -> None:
+        from kubeling.api import managedfields
+        managedfields.update_managed_fields(old, new, req.manager, operation, req.resource.api_version,
+                                            strategy.now_rfc3339(), req.subresource if req.subresource == "status" else None)
+
+    # ---- create -------------------------------------------------------------
+    async def create(self, req: Request) -> Reply:
+        if req.subresource:
+            return await self._create_subresource(req)
+        obj = self._decode(req)
+        obj = self._prepare_create(req, obj)
+        return Reply(201, self._out(req, await self._store_new(req, obj)))
+
+    async def _store_new(self, req: Request, obj: dict) -> dict:
+        r = req.resource
+        name = obj["metadata"].get("name") or ""
+        key = r.key(req.namespace, name)
+        stored = strategy.to_storage(r, obj)
+        taken: set[str] = set()
+        for attempt in range(8):
+            extra: dict[str, bytes] = {}
+            if r.plural == "services":
+                extra = self.alloc.allocate(stored, None, taken).puts
+            if req.dry_run:
+                return stored
+            try:
+                return await self.storage.create(key, stored, extra)
+            except KeyExists as e:
+                if str(e) == key:
+                    raise E.already_exists(r.group, r.plural, name) from None
+                taken.add(str(e))
+                stored["spec"].pop("clusterIP", None) if str(e).startswith(admission.IP_PREFIX) else None
+                stored["spec"].pop("clusterIPs", None) if str(e).startswith(admission.IP_PREFIX) else None
+                for p in stored.get("spec", {}).get("ports") or []:
+                    if str(e) == admission.PORT_PREFIX + str(p.get("nodePort")):
+                        p.pop("nodePort", None)
+        raise StatusError(409, "Conflict", "failed to allocate a unique address for the service; try again")
+
+    async def _create_subresource(self, req: Request) -> Reply:
+        sub, r = req.subresource, req.resource
+        if r.plural == "pods" and sub == "binding":
+            body = self._decode(req)
+            target = (body.get("target") or {})
+            node = target.get("name")
+            if not node:
+                raise E.invalid_error("", "Binding", req.name or "", [E.required("target.name")])
+
+            def bind(pod: dict) -> dict:
+                spec = pod.setdefault("spec", {})
+                if pod["metadata"].get("deletionTimestamp"):
+                    raise E.conflict("", "pods", req.name or "", f"pod {req.name} is being deleted, cannot be assigned to a host")
+                if spec.get("nodeName"):
+                    raise E.conflict("", "pods", req.name or "",
+                                     f'pod {req.name} is already assigned to node "{spec["nodeName"]}"')
+                spec["nodeName"] = node
+                ann = (body.get("metadata") or {}).get("annotations") or {}
+                if ann:
+                    pod["metadata"].setdefault("annotations", {}).update(ann)
+                _set_condition(pod, {"type": "PodScheduled", "status": "True"})
+                return pod
+            await self._guaranteed_update(req, bind)
+            return Reply(201, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201})
+        if r.plural == "pods" and sub == "eviction":
+            body = self._decode(req) if req.body else {}
+            opts = body.get("deleteOptions") or {}
+            await self._delete_object(req, opts)
+            return Reply(201, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201})
+        if sub in ("exec", "attach", "portforward"):
+            return await self.proxy.handle(req, self)
+        raise StatusError(405, "MethodNotAllowed", f"the server does not allow this method on the requested resource")
+
+    # ---- update / patch ------------------------------------------------------
+    async def _guaranteed_update(self, req: Request, mutate: Callable[[dict], dict | None],
+                                 precondition_rv: str | None = None, create: Callable[[], dict] | None = None
+                                 ) -> tuple[dict, bool]:
+        """Read-modify-write with retries on conflicts; returns (object, created)."""
+        r = req.resource
+        key = self._key(req)
+        current = await self._current(req)
+        fresh = False
+        for attempt in range(20):
+            if current is None:
+                if create is not None:
+                    obj = create()
+                    try:
+                        return await self._store_new(req, obj), True
+                    except StatusError as e:
+                        if e.reason != "AlreadyExists":
+                            raise
+                        current = await self._current(req, fresh=True)
+                        continue
+                if not fresh:
+                    current, fresh = await self._current(req, fresh=True), True
+                    continue
+                raise self._not_found(req)
+            cur_rv = current["metadata"].get("resourceVersion")
+            if precondition_rv and precondition_rv != cur_rv:
+                if not fresh:
+                    current, fresh = await self._current(req, fresh=True), True
+                    continue
+                raise E.stale_conflict(r.group, r.plural, req.name or "")
+            old = deepcopy(current)
+            new = mutate(deepcopy(current))
+            if new is None:
+                return old, False
+            if new == old:
+                return old, False
+            allocation = admission.Allocation()
+            if r.plural == "services" and req.subresource is None:
+                allocation = self.alloc.allocate(new, old)
+            if req.dry_run:
+                return new, False
+            meta = new["metadata"]
+            if meta.get("deletionTimestamp") and not meta.get("finalizers") and not meta.get("deletionGracePeriodSeconds"):
+                try:
+                    await self.storage.delete(key, int(cur_rv), sorted(admission.allocated_keys(old)) if r.plural == "services" else None)
+                    return new, False
+                except StaleRevision as e:
+                    current, fresh = e.current, True
+                    continue
+                except KeyMissing:
+                    raise self._not_found(req) from None
+            try:
+                return await self.storage.update(key, new, int(cur_rv), allocation.puts, allocation.deletes), False
+            except StaleRevision as e:
+                current, fresh = e.current, True
+            except KeyMissing:
+                current, fresh = None, True
+                if create is None:
+                    raise self._not_found(req) from None
+            except KeyExists:
+                current, fresh = await self._current(req, fresh=True), True
+        raise StatusError(409, "Conflict", f'Operation cannot be fulfilled on {r.plural} "{req.name}": too many conflicting updates')
+
+    def _merge_update(self, req: Request, new: dict, old: dict, record_managed: bool = True) -> dict:
+        """Apply what a main-resource, status or scale write may change, then default and validate."""
+        r, sub = req.resource, req.subresource
+        meta, ometa = new.setdefault("metadata", {}), old["metadata"]
+        for k in ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation"):
+            if k in ometa:
+                meta[k] = ometa[k]
+            else:
+                meta.pop(k, None)
+        meta["name"], meta.pop("selfLink", None)
+        if r.namespaced:
+            meta["namespace"] = ometa.get("namespace")
+        meta["resourceVersion"] = ometa.get("resourceVersion")
+        if sub == "status":
+            merged = deepcopy(old)
+            merged["status"] = new.get("status", {})
+            if r.plural == "pods":   # kubelets may also set labels/annotations via pods/status
+                merged["metadata"]["labels"] = meta.get("labels", ometa.get("labels"))
+                merged["metadata"]["annotations"] = meta.get("annotations", ometa.get("annotations"))
+                for k in ("labels", "annotations"):
+                    if merged["metadata"][k] is None:
+                        merged["metadata"].pop(k)
+            new = merged
+        elif "status" in r.subresources and r.plural != "namespaces":
+            if "status" in old:
+                new["status"] = old["status"]
+            else:
+                new.pop("status", None)
+        if r.plural == "namespaces":
+            new["status"] = old.get("status", {"phase": "Active"})
+            new.setdefault("spec", old.get("spec", {}))
+        if r.plural == "pods" and sub != "status":
+            new["status"] = old.get("status", {})
+            spec = new.setdefault("spec", {})
+            for k in ("nodeName", "serviceAccountName", "serviceAccount"):
+                if k in old.get("spec", {}) and k not in spec:
+                    spec[k] = old["spec"][k]
+        strategy.apply_defaults(r, new)
+        if r.has_generation and new.get("spec") != old.get("spec"):
+            meta["generation"] = int(ometa.get("generation") or 1) + 1
+        # finalizers may only be removed, not added, once deletion started
+        if ometa.get("deletionTimestamp"):
+            added = set(meta.get("finalizers") or []) - set(ometa.get("finalizers") or [])
+            if added:
+                raise E.invalid_error(r.group, r.kind, req.name or "", [E.forbidden(
+                    "metadata.finalizers", f"no new finalizers can be added if the object is being deleted, "
+                    f"found new finalizers {sorted(added)!r}".replace("'", '"'))])
+        strategy.validate(r, new, old)
+        if record_managed:
+            self._managed(req, old, new, "Update")
+        return new
+
+    async def update(self, req: Request) -> Reply:
+        r = req.resource
+        body = self._decode(req)
+        if req.subresource == "scale":
+            self._check_type(req, body, "Scale", "autoscaling/v1")
+            replicas = (body.get("spec") or {}).get("replicas")
+            return await self._set_scale(req, replicas, body.get("metadata", {}).get("resourceVersion"))
+        self._check_type(req, body)
+        self._check_namespace(req, body)
+        name = body["metadata"].get("name")
+        if name != req.name:
+            raise bad_request(f"the name of the object ({name}) does not match the name on the URL ({req.name})")
+        self._field_validation(req, body)
+        body = strategy.to_storage(r, body)
+        rv = body["metadata"].get("resourceVersion") or None
+
+        def mutate(cur: dict) -> dict | None:
+            return self._merge_update(req, deepcopy(body), cur)
+
+        create = None
+        if r.plural in CREATE_ON_UPDATE and not req.subresource:
+            create = lambda: strategy.to_storage(r, self._prepare_create(req, strategy.from_storage(r, deepcopy(body))))
+        obj, created = await self._guaranteed_update(req, mutate, rv, create)
+        return Reply(201 if created else 200, self._out(req, obj))
+
+    async def patch(self, req: Request) -> Reply:
+        r = req.resource
+        ct = media_type(req.content_type)
+        if ct not in PATCH_TYPES:
+            raise StatusError(415, "UnsupportedMediaType", f"the body of the request was in an unknown format - "
+                              "accepted media types include: application/json-patch+json, application/merge-patch+json, "
+                              "application/apply-patch+yaml, application/strategic-merge-patch+json")
+        if not req.body:
+            raise bad_request("the body of the request was empty")
+        from kubeling.api import managedfields, patch as patchmod
+        force = req.q("force") == "true"
+        if ct == "application/apply-patch+yaml":
+            if not req.q("fieldManager"):
+                raise bad_request("PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch")
+            applied = managedfields.parse_apply_body(req.body)
+            if req.subresource != "scale":
+                self._check_type(req, applied)
+                if applied["metadata"].get("name") not in (None, req.name):
+                    raise bad_request(f"the name of the object ({applied['metadata'].get('name')}) does not match the name on the URL ({req.name})")
+                applied["metadata"]["name"] = req.name
+                self._check_namespace(req, applied)
+                self._field_validation(req, applied)
+        elif force:
+            raise bad_request("force: Forbidden: may not be specified for non-apply patch")
+
+        if req.subresource == "scale":
+            def mutate_scale(cur: dict) -> dict | None:
+                scale = self._scale_of(req, cur)
+                if ct == "application/apply-patch+yaml":
+                    patched = {**scale, "spec": {**scale["spec"], **(applied.get("spec") or {})}}
+                else:
+                    patched = patchmod.apply_patch(ct, scale, req.body, ("autoscaling/v1", "Scale"))
+                replicas = (patched.get("spec") or {}).get("replicas")
+                if replicas == (cur.get("spec") or {}).get("replicas"):
+                    return cur
+                cur.setdefault("spec", {})["replicas"] = replicas
+                return self._scaled(req, cur)
+            obj, _ = await self._guaranteed_update(req, mutate_scale)
+            return Reply(200, self._scale_of(req, obj))
+
+        def mutate(cur: dict) -> dict | None:
+            served = strategy.from_storage(r, cur)
+            if ct == "application/apply-patch+yaml":
+                patched = managedfields.server_side_apply(served, applied, req.q("fieldManager"), force,
+                                                          strategy.now_rfc3339())
+            else:
+                patched = patchmod.apply_patch(ct, served, req.body, (r.api_version, r.kind))
+                if not isinstance(patched, dict):
+                    raise bad_request("the patched object is not a JSON object")
+                self._check_type(req, patched)
+                if patched["metadata"].get("name") != req.name:
+                    raise bad_request(f"the name of the object ({patched['metadata'].get('name')}) does not match "
+                                      f"the name on the URL ({req.name})")
+                self._field_validation(req, patched)
+            rv = patched.get("metadata", {}).get("resourceVersion")
+            if rv and rv != cur["metadata"].get("resourceVersion"):
+                raise E.stale_conflict(r.group, r.plural, req.name or "")
+            patched = strategy.to_storage(r, patched)
+            new = self._merge_update(req, patched, cur) if ct != "application/apply-patch+yaml" else self._merge_apply(req, patched, cur)
+            return new
+
+        create = None
+        if ct == "application/apply-patch+yaml" and not req.subresource:
+            def create() -> dict:
+                obj = managedfields.server_side_apply(None, deepcopy(applied), req.q("fieldManager"), force,
+                                                      strategy.now_rfc3339())
+                mf = obj.get("metadata", {}).get("managedFields")
+                obj = self._prepare_create_keep_managed(req, obj, mf)
+                return strategy.to_storage(r, obj)
+        obj, created = await self._guaranteed_update(req, mutate, None, create)
+        return Reply(201 if created else 200, self._out(req, obj))
+
+    def _prepare_create_keep_managed(self, req: Request, obj: dict, managed: Any) -> dict:
+        obj = self._prepare_create(req, obj)
+        if managed:
+            obj["metadata"]["managedFields"] = managed
+        return obj
+
+    def _merge_apply(self, req: Request, new: dict, old: dict) -> dict:
+        """Server-side apply already computed managedFields; keep them."""
+        managed = new.get("metadata", {}).get("managedFields")
+        out = self._merge_update(req, new, old, record_managed=False)
+        if managed is not None:
+            out["metadata"]["managedFields"] = managed
+        return out
+
+    # ---- scale --------------------------------------------------------------
+    def _scale_of(self, req: Request, obj: dict) -> dict:
+        meta = obj["metadata"]
+        spec, status = obj.get("spec") or {}, obj.get("status") or {}
+        return {"kind": "Scale", "apiVersion": "autoscaling/v1",
+                "metadata": {k: meta[k] for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp")
+                             if k in meta},
+                "spec": {"replicas": spec.get("replicas", 0)},
+                "status": {"replicas": status.get("replicas", 0),
+                           "selector": selector_to_string(spec.get("selector"))}}
+
+    def _scaled(self, req: Request, cur: dict) -> dict:
+        replicas = cur["spec"].get("replicas")
+        if not isinstance(replicas, int) or replicas < 0:
+            raise E.invalid_error("autoscaling", "Scale", req.name or "",
+                                  [E.invalid("spec.replicas", replicas, "must be greater than or equal to 0")])
+        r = req.resource
+        if r.has_generation:
+            cur["metadata"]["generation"] = int(cur["metadata"].get("generation") or 1) + 1
+        return cur
+
+    async def _set_scale(self, req: Request, replicas: Any, rv: str | None) -> Reply:
+        def mutate(cur: dict) -> dict | None:
+            if cur.get("spec", {}).get("replicas") == replicas:
+                return cur
+            cur.setdefault("spec", {})["replicas"] = replicas
+            return self._scaled(req, cur)
+        obj, _ = await self._guaranteed_update(req, mutate, rv or None)
+        return Reply(200, self._scale_of(req, obj))
+
+    # ---- delete -------------------------------------------------------------
+    def _delete_options(self, req: Request) -> dict:
+        opts: dict[str, Any] = {}
+        if req.body:
+            try:
+                opts = decode_body(req.body, req.content_type or "application/json")
+            except StatusError:
+                raise
+        for k in ("gracePeriodSeconds",):
+            v = _int_param(req, k)
+            if v is not None:
+                opts[k] = v
+        if req.q("propagationPolicy"):
+            opts["propagationPolicy"] = req.q("propagationPolicy")
+        if req.q("orphanDependents"):
+            opts["orphanDependents"] = req.q("orphanDependents") == "true"
+        pp = opts.get("propagationPolicy")
+        if pp is not None and pp not in ("Orphan", "Background", "Foreground"):
+            raise E.invalid_error("meta.k8s.io", "DeleteOptions", "", [E.not_supported(
+                "propagationPolicy", pp, ["Foreground", "Background", "Orphan", "nil"])])
+        return opts
+
+    async def delete(self, req: Request) -> Reply:
+        opts = self._delete_options(req)
+        obj, gone_now = await self._delete_object(req, opts)
+        r = req.resource
+        if gone_now and r.plural not in RETURNS_OBJECT_ON_DELETE:
+            return Reply(200, _status_success(r, req.name or "", obj["metadata"].get("uid")))
+        return Reply(200, self._out(req, obj))
+
+    async def _delete_object(self, req: Request, opts: dict) -> tuple[dict, bool]:
+        """Delete honouring preconditions, finalizers, propagation and pod graceful termination."""
+        r = req.resource
+        key = self._key(req)
+        pre = opts.get("preconditions") or {}
+        current = await self._current(req)
+        fresh = False
+        for attempt in range(20):
+            if current is None:
+                if not fresh:
+                    current, fresh = await self._current(req, fresh=True), True
+                    continue
+                raise self._not_found(req)
+            meta = current["metadata"]
+            if pre.get("uid") and pre["uid"] != meta.get("uid"):
+                if not fresh:
+                    current, fresh = await self._current(req, fresh=True), True
+                    continue
+                raise E.conflict(r.group, r.plural, req.name or "",
+                                 f"Precondition failed: UID in precondition: {pre['uid']}, UID in object meta: {meta.get('uid')}")
+            if pre.get("resourceVersion") and pre["resourceVersion"] != meta.get("resourceVersion"):
+                if not fresh:
+                    current, fresh = await self._current(req, fresh=True), True
+                    continue
+                raise E.conflict(r.group, r.plural, req.name or "",
+                                 f"Precondition failed: ResourceVersion in precondition: {pre['resourceVersion']}, "
+                                 f"ResourceVersion in object meta: {meta.get('resourceVersion')}")
+            rv = int(meta["resourceVersion"])
+            new = deepcopy(current)
+            nmeta = new["metadata"]
+            finalizers = list(nmeta.get("finalizers") or [])
+            policy = opts.get("propagationPolicy")
+            if policy is None and opts.get("orphanDependents") is not None:
+                policy = "Orphan" if opts["orphanDependents"] else "Background"
+            if policy == "Foreground" and "foregroundDeletion" not in finalizers:
+                finalizers.append("foregroundDeletion")
+            if policy == "Orphan" and "orphan" not in finalizers:
+                finalizers.append("orphan")
+            now = datetime.now(timezone.utc)
+            grace = self._grace(r, new, opts)
+            if r.plural == "namespaces":
+                if nmeta.get("deletionTimestamp"):
+                    return current, False
+                nmeta["deletionTimestamp"] = strategy.now_rfc3339()
+                new["status"] = {**new.get("status", {}), "phase": "Terminating"}
+                if (new.get("spec") or {}).get("finalizers") or finalizers:
+                    if req.dry_run:
+                        return new, False
+                    nmeta["finalizers"] = finalizers or nmeta.get("finalizers")
+                    if not nmeta["finalizers"]:
+                        nmeta.pop("finalizers")
+                    try:
+                        return await self.storage.update(key, new, rv), False
+                    except StaleRevision as e:
+                        current, fresh = e.current, True
+                        continue
+            elif finalizers or grace:
+                if nmeta.get("deletionTimestamp") and not grace:
+                    if finalizers == list(meta.get("finalizers") or []):
+                        return current, False
+                if not nmeta.get("deletionTimestamp") or (grace is not None and grace < (nmeta.get("deletionGracePeriodSeconds") or 0)):
+                    nmeta["deletionTimestamp"] = (now + timedelta(seconds=grace or 0)).strftime("%Y-%m-%dT%H:%M:%SZ")
+                    nmeta["deletionGracePeriodSeconds"] = grace or 0
+                if finalizers:
+                    nmeta["finalizers"] = finalizers
+                if req.dry_run:
+                    return new, False
+                try:
+                    return await self.storage.update(key, new, rv), False
+                except StaleRevision as e:
+                    current, fresh = e.current, True
+                    continue
+                except KeyMissing:
+                    raise self._not_found(req) from None
+            if req.dry_run:
+                return current, True
+            extra = sorted(admission.allocated_keys(current)) if r.plural == "services" else None
+            try:
+                rev = await self.storage.delete(key, rv, extra)
+            except StaleRevision as e:
+                current, fresh = e.current, True
+                continue
+            except KeyMissing:
+                raise self._not_found(req) from None
+            current["metadata"]["resourceVersion"] = str(rev)
+            return current, True
+        raise StatusError(409, "Conflict", "too many conflicting deletes")
+
+    def _grace(self, r: Resource, pod: dict, opts: dict) -> int | None:
+        """Graceful deletion applies to pods bound to a node that are not finished."""
+        if r.plural != "pods":
+            return None
+        spec, status = pod.get("spec") or {}, pod.get("status") or {}
+        if not spec.get("nodeName") or status.get("phase") in ("Succeeded", "Failed"):
+            return None
+        grace = opts.get("gracePeriodSeconds")
+        if grace is None:
+            grace = spec.get("terminationGracePeriodSeconds", 30)
+        if grace == 0:
+            return None
+        return max(1, int(grace))
+
+    async def deletecollection(self, req: Request) -> Reply:
+        opts = self._delete_options(req)
+        items, _ = await self._list_cache(req, "")
+        accept = self._filters(req)
+        deleted = []
+        for obj in items:
+            if accept is not None and not accept(obj):
+                continue
+            sub = Request(req.verb, req.resource, obj["metadata"].get("namespace"), obj["metadata"]["name"], None,
+                          req.query, b"", "", req.target, req.user, req.user_agent)
+            try:
+                o, _ = await self._delete_object(sub, opts)
+                deleted.append(o)
+            except StatusError as e:
+                if e.code != 404:
+                    raise
+        r = req.resource
+        return Reply(200, {"kind": r.list_kind, "apiVersion": r.api_version, "metadata": {}, "items": deleted})
+
+
+def _set_condition(obj: dict, cond: dict) -> None:
+    conds = obj.setdefault("status", {}).setdefault("conditions", [])
+    now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    for c in conds:
+        if c.get("type") == cond["type"]:
+            if c.get("status") != cond["status"]:
+                c["lastTransitionTime"] = now
+            c.update(cond)
+            return
+    conds.append({**cond, "lastProbeTime": None, "lastTransitionTime": now})

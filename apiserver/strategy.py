@@ -1,0 +1,74 @@
+"""Per-kind behaviour the generic handler delegates to (defaults, validation, conversion, tables, patches).
+
+The pure logic lives in kubeling.api; this module only adapts it to the handler.
+"""
+from __future__ import annotations
+
+import re
+from datetime import datetime, timezone
+from typing import Any
+
+from kubeling.api import conversion, defaults, validation
+from kubeling.api.errors import Cause, StatusError, bad_request, invalid_error
+from kubeling.api.resources import Resource
+
+from .codec import deepcopy
+
+
+def now_rfc3339() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def from_storage(r: Resource, obj: dict) -> dict:
+    if r.storage and r.storage_version != r.version:
+        return conversion.from_storage(r, obj)
+    return obj
+
+
+def to_storage(r: Resource, obj: dict) -> dict:
+    if r.storage and r.storage_version != r.version:
+        return conversion.to_storage(r, obj)
+    return obj
+
+
+def apply_defaults(r: Resource, obj: dict) -> None:
+    defaults.apply_defaults(r, obj)
+
+
+def validate(r: Resource, obj: dict, old: dict | None) -> None:
+    causes = validation.validate(r, obj, old)
+    if causes:
+        raise invalid_error(r.group, r.kind, obj.get("metadata", {}).get("name", ""), causes)
+
+
+_PATH_TOKEN = re.compile(r"\.?([^.\[\]]+)|\[(\d+)\]")
+
+
+def prune_unknown(r: Resource, obj: dict, mode: str) -> list[str]:
+    """Drop fields the schema does not know (Kubernetes' decoder ignores them); Strict rejects them."""
+    from kubeling.api import openapi
+    unknown = openapi.unknown_fields(r.api_version, r.kind, obj)
+    if not unknown:
+        return []
+    if mode == "Strict":
+        msgs = [f'unknown field "{p.lstrip(".")}"' for p in unknown]
+        raise bad_request("strict decoding error: " + ", ".join(msgs))
+    for p in unknown:
+        _delete_path(obj, p)
+    return [f'unknown field "{p.lstrip(".")}"' for p in unknown]
+
+
+def _delete_path(obj: Any, path: str) -> None:
+    toks = [(m.group(1), m.group(2)) for m in _PATH_TOKEN.finditer(path)]
+    cur = obj
+    for i, (name, idx) in enumerate(toks):
+        last = i == len(toks) - 1
+        key: Any = int(idx) if idx is not None else name
+        try:
+            if last:
+                if isinstance(cur, dict):
+                    cur.pop(key, None)
+                return
+            cur = cur[key]
+        except (KeyError, IndexError, TypeError):
+            return

@@ -1,0 +1,140 @@
+"""The declarative resource table: every kind the apiserver serves is one row here.
+
+Components (apiserver, clients, kubectl-facing discovery, OpenAPI, tables) read
+this table instead of hard-coding paths, so adding a kind is adding a row.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+ALL_VERBS = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
+
+
+@dataclass(frozen=True)
+class Resource:
+    group: str                 # "" for the core group
+    version: str
+    kind: str
+    plural: str
+    namespaced: bool
+    short_names: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    subresources: tuple[str, ...] = ()   # status, scale, binding, log, exec, eviction
+    verbs: tuple[str, ...] = ALL_VERBS
+    # Storage shared between views (events.k8s.io events live with core events,
+    # autoscaling/v1 and v2 HPAs share one record): (group, plural) of the owner.
+    storage: tuple[str, str] | None = None
+    storage_version: str | None = None   # version stored in etcd when shared
+    has_generation: bool = False        # metadata.generation tracks spec changes
+    singular: str = ""
+
+    @property
+    def group_version(self) -> str:
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+    @property
+    def api_version(self) -> str:
+        return self.group_version
+
+    @property
+    def list_kind(self) -> str:
+        return self.kind + "List"
+
+    @property
+    def singular_name(self) -> str:
+        return self.singular or self.kind.lower()
+
+    @property
+    def storage_group(self) -> str:
+        return self.storage[0] if self.storage else self.group
+
+    @property
+    def storage_plural(self) -> str:
+        return self.storage[1] if self.storage else self.plural
+
+    @property
+    def key_prefix(self) -> str:
+        """etcd prefix, ending in '/': /registry/<group>/<plural>/ (core: no group)."""
+        g = self.storage_group
+        return f"/registry/{g}/{self.storage_plural}/" if g else f"/registry/{self.storage_plural}/"
+
+    def key(self, namespace: str | None, name: str) -> str:
+        if self.namespaced:
+            return f"{self.key_prefix}{namespace}/{name}"
+        return f"{self.key_prefix}{name}"
+
+    def base_path(self, namespace: str | None = None) -> str:
+        root = f"/apis/{self.group}/{self.version}" if self.group else f"/api/{self.version}"
+        if self.namespaced and namespace:
+            return f"{root}/namespaces/{namespace}/{self.plural}"
+        return f"{root}/{self.plural}"
+
+
+def _r(group: str, version: str, kind: str, plural: str, namespaced: bool = True, **kw) -> Resource:
+    return Resource(group, version, kind, plural, namespaced, **kw)
+
+
+ALL = "all"
+
+RESOURCES: tuple[Resource, ...] = (
+    _r("", "v1", "Namespace", "namespaces", False, short_names=("ns",), subresources=("status", "finalize"),
+       verbs=("create", "delete", "get", "list", "patch", "update", "watch")),
+    _r("", "v1", "Pod", "pods", short_names=("po",), categories=(ALL,),
+       subresources=("status", "binding", "log", "exec", "eviction")),
+    _r("", "v1", "Service", "services", short_names=("svc",), categories=(ALL,), subresources=("status",),
+       verbs=("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")),
+    _r("", "v1", "Endpoints", "endpoints", short_names=("ep",), singular="endpoints"),
+    _r("", "v1", "ConfigMap", "configmaps", short_names=("cm",)),
+    _r("", "v1", "Secret", "secrets"),
+    _r("", "v1", "ServiceAccount", "serviceaccounts", short_names=("sa",), subresources=("token",)),
+    _r("", "v1", "Node", "nodes", False, short_names=("no",), subresources=("status", "proxy")),
+    _r("", "v1", "Event", "events", short_names=("ev",)),
+    _r("", "v1", "PersistentVolume", "persistentvolumes", False, short_names=("pv",), subresources=("status",)),
+    _r("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims", short_names=("pvc",), subresources=("status",)),
+    _r("apps", "v1", "Deployment", "deployments", short_names=("deploy",), categories=(ALL,),
+       subresources=("status", "scale"), has_generation=True),
+    _r("apps", "v1", "ReplicaSet", "replicasets", short_names=("rs",), categories=(ALL,),
+       subresources=("status", "scale"), has_generation=True),
+    _r("apps", "v1", "DaemonSet", "daemonsets", short_names=("ds",), categories=(ALL,),
+       subresources=("status",), has_generation=True),
+    _r("autoscaling", "v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers", short_names=("hpa",),
+       categories=(ALL,), subresources=("status",), has_generation=True,
+       storage=("autoscaling", "horizontalpodautoscalers"), storage_version="v2"),
+    _r("autoscaling", "v1", "HorizontalPodAutoscaler", "horizontalpodautoscalers", short_names=("hpa",),
+       categories=(ALL,), subresources=("status",), has_generation=True,
+       storage=("autoscaling", "horizontalpodautoscalers"), storage_version="v2"),
+    _r("batch", "v1", "Job", "jobs", categories=(ALL,), subresources=("status",), has_generation=True),
+    _r("coordination.k8s.io", "v1", "Lease", "leases"),
+    _r("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices"),
+    _r("events.k8s.io", "v1", "Event", "events", short_names=("ev",),
+       storage=("", "events"), storage_version="v1"),
+)
+
+# Preferred version first per group, in the order Kubernetes lists groups.
+GROUP_ORDER = ("", "apps", "events.k8s.io", "autoscaling", "batch", "coordination.k8s.io", "discovery.k8s.io")
+
+
+def group_versions() -> dict[str, list[str]]:
+    """{group: [versions, preferred first]}."""
+    out: dict[str, list[str]] = {g: [] for g in GROUP_ORDER}
+    for r in RESOURCES:
+        vs = out.setdefault(r.group, [])
+        if r.version not in vs:
+            vs.append(r.version)
+    return out
+
+
+def lookup(group: str, version: str, plural: str) -> Resource | None:
+    return _BY_PATH.get((group, version, plural))
+
+
+def by_kind(api_version: str, kind: str) -> Resource | None:
+    return _BY_KIND.get((api_version, kind))
+
+
+def for_group_version(group: str, version: str) -> list[Resource]:
+    return [r for r in RESOURCES if r.group == group and r.version == version]
+
+
+_BY_PATH = {(r.group, r.version, r.plural): r for r in RESOURCES}
+_BY_KIND = {(r.api_version, r.kind): r for r in RESOURCES}
