@@ -30,6 +30,7 @@ test: $(STAMP) deps
 
 bench: $(STAMP) deps
 	$(PY) bench/store.py
+	$(PY) bench/api.py
 
 clean: down
 	rm -rf $(VENV) $(RUN_DIR)

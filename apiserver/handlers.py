@@ -118,6 +118,7 @@ class Handler:
         self.cache = cache
         self.alloc = allocator
         self.proxy = proxy
+        self._event_memo: dict[tuple, tuple[dict, bytes]] = {}
 
     # ---- helpers ------------------------------------------------------------
     def _key(self, req: Request, name: str | None = None) -> str:
@@ -314,6 +315,16 @@ class Handler:
                 out["metadata"]["annotations"] = {"k8s.io/initial-events-end": "true"}
                 typ = "BOOKMARK"
             return orjson.dumps({"type": typ, "object": out}) + b"\n"
+        if req.target.form == "json" and not (req.resource.storage and req.resource.storage_version != req.resource.version):
+            key = (typ, id(obj), obj.get("metadata", {}).get("resourceVersion"))
+            hit = self._event_memo.get(key)
+            if hit is not None and hit[0] is obj:
+                return hit[1]
+            data = orjson.dumps({"type": typ, "object": obj}) + b"\n"
+            if len(self._event_memo) > 4096:
+                self._event_memo.clear()
+            self._event_memo[key] = (obj, data)
+            return data
         return orjson.dumps({"type": typ, "object": self._render_one(req, obj)}) + b"\n"
 
     async def _stream(self, req: Request, watcher, first: list[tuple], timeout: int, initial: bool) -> AsyncIterator[bytes]:
@@ -364,7 +375,10 @@ class Handler:
             raise bad_request(f"the API version in the data ({got_api}) does not match the expected API version ({api})")
         if got_kind and got_kind != kind:
             raise bad_request(f"the kind in the data ({got_kind}) does not match the expected kind ({kind})")
+        rest = {k: obj.pop(k) for k in list(obj) if k not in ("apiVersion", "kind")}
+        obj.pop("apiVersion", None), obj.pop("kind", None)
         obj["apiVersion"], obj["kind"] = api, kind
+        obj.update(rest)
         meta = obj.get("metadata")
         if meta is None:
             obj["metadata"] = {}
@@ -394,6 +408,7 @@ class Handler:
         self._check_type(req, obj)
         self._check_namespace(req, obj)
         self._field_validation(req, obj)
+        obj = strategy.to_storage(r, obj)
         meta = obj["metadata"]
         if not meta.get("name") and meta.get("generateName") and isinstance(meta["generateName"], str):
             meta["name"] = meta["generateName"] + _gen_suffix()
@@ -433,7 +448,7 @@ class Handler:
         r = req.resource
         name = obj["metadata"].get("name") or ""
         key = r.key(req.namespace, name)
-        stored = strategy.to_storage(r, obj)
+        stored = obj
         taken: set[str] = set()
         for attempt in range(8):
             extra: dict[str, bytes] = {}
@@ -529,7 +544,7 @@ class Handler:
             if req.dry_run:
                 return new, False
             meta = new["metadata"]
-            if meta.get("deletionTimestamp") and not meta.get("finalizers") and not meta.get("deletionGracePeriodSeconds"):
+            if _finished_deleting(r, new):
                 try:
                     await self.storage.delete(key, int(cur_rv), sorted(admission.allocated_keys(old)) if r.plural == "services" else None)
                     return new, False
@@ -559,7 +574,7 @@ class Handler:
                 meta[k] = ometa[k]
             else:
                 meta.pop(k, None)
-        meta["name"], meta.pop("selfLink", None)
+        meta.pop("selfLink", None)
         if r.namespaced:
             meta["namespace"] = ometa.get("namespace")
         meta["resourceVersion"] = ometa.get("resourceVersion")
@@ -578,9 +593,13 @@ class Handler:
                 new["status"] = old["status"]
             else:
                 new.pop("status", None)
-        if r.plural == "namespaces":
+        if r.plural == "namespaces" and sub == "finalize":
+            merged = deepcopy(old)
+            merged.setdefault("spec", {})["finalizers"] = (new.get("spec") or {}).get("finalizers") or []
+            new = merged
+        elif r.plural == "namespaces" and sub != "status":
             new["status"] = old.get("status", {"phase": "Active"})
-            new.setdefault("spec", old.get("spec", {}))
+            new["spec"] = old.get("spec", {}) if "spec" not in new else new["spec"]
         if r.plural == "pods" and sub != "status":
             new["status"] = old.get("status", {})
             spec = new.setdefault("spec", {})
@@ -623,7 +642,7 @@ class Handler:
 
         create = None
         if r.plural in CREATE_ON_UPDATE and not req.subresource:
-            create = lambda: strategy.to_storage(r, self._prepare_create(req, strategy.from_storage(r, deepcopy(body))))
+            create = lambda: self._prepare_create(req, strategy.from_storage(r, deepcopy(body)))
         obj, created = await self._guaranteed_update(req, mutate, rv, create)
         return Reply(201 if created else 200, self._out(req, obj))
 
@@ -694,8 +713,7 @@ class Handler:
                 obj = managedfields.server_side_apply(None, deepcopy(applied), req.q("fieldManager"), force,
                                                       strategy.now_rfc3339())
                 mf = obj.get("metadata", {}).get("managedFields")
-                obj = self._prepare_create_keep_managed(req, obj, mf)
-                return strategy.to_storage(r, obj)
+                return self._prepare_create_keep_managed(req, obj, mf)
         obj, created = await self._guaranteed_update(req, mutate, None, create)
         return Reply(201 if created else 200, self._out(req, obj))
 
@@ -838,7 +856,7 @@ class Handler:
                     nmeta["deletionGracePeriodSeconds"] = grace or 0
                 if finalizers:
                     nmeta["finalizers"] = finalizers
-                if req.dry_run:
+                if req.dry_run or new == current:
                     return new, False
                 try:
                     return await self.storage.update(key, new, rv), False
@@ -893,6 +911,14 @@ class Handler:
                     raise
         r = req.resource
         return Reply(200, {"kind": r.list_kind, "apiVersion": r.api_version, "metadata": {}, "items": deleted})
+
+
+def _finished_deleting(r: Resource, obj: dict) -> bool:
+    """Deletion started and nothing holds the object any more: remove it from storage."""
+    meta = obj["metadata"]
+    if not meta.get("deletionTimestamp") or meta.get("finalizers") or meta.get("deletionGracePeriodSeconds"):
+        return False
+    return not (r.plural == "namespaces" and (obj.get("spec") or {}).get("finalizers"))
 
 
 def _set_condition(obj: dict, cond: dict) -> None:

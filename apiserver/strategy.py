@@ -10,7 +10,7 @@ from typing import Any
 
 from kubeling.api import conversion, defaults, validation
 from kubeling.api.errors import Cause, StatusError, bad_request, invalid_error
-from kubeling.api.resources import Resource
+from kubeling.api.resources import Resource, storage_resource
 
 from .codec import deepcopy
 
@@ -32,11 +32,12 @@ def to_storage(r: Resource, obj: dict) -> dict:
 
 
 def apply_defaults(r: Resource, obj: dict) -> None:
-    defaults.apply_defaults(r, obj)
+    """Objects are defaulted and validated in their storage version."""
+    defaults.apply_defaults(storage_resource(r), obj)
 
 
 def validate(r: Resource, obj: dict, old: dict | None) -> None:
-    causes = validation.validate(r, obj, old)
+    causes = validation.validate(storage_resource(r), obj, old)
     if causes:
         raise invalid_error(r.group, r.kind, obj.get("metadata", {}).get("name", ""), causes)
 

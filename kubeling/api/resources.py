@@ -132,6 +132,13 @@ def by_kind(api_version: str, kind: str) -> Resource | None:
     return _BY_KIND.get((api_version, kind))
 
 
+def storage_resource(r: Resource) -> Resource:
+    """The row whose version is what etcd holds for r (r itself unless storage is shared)."""
+    if not r.storage or r.storage_version == r.version:
+        return r
+    return _BY_PATH[(r.storage[0], r.storage_version, r.storage[1])]
+
+
 def for_group_version(group: str, version: str) -> list[Resource]:
     return [r for r in RESOURCES if r.group == group and r.version == version]
 

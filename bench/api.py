@@ -1,0 +1,205 @@
+#!/usr/bin/env python3
+"""API server benchmark: a 3-member etcdnode store and one apiserver on loopback, driven over HTTPS.
+
+    .venv/bin/python bench/api.py [--creates 2000] [--pods 5000] [--watchers 1000]
+
+Prints one table: pod creates/s with p50/p99 latency at 1 and 50 concurrent clients, the
+latency of listing 5,000 pods (served from the watch cache, consistent read), and write ->
+watch delivery latency to 1,000 concurrent watchers. The anchor in the same run is a raw
+etcd-API put through the same store (what the apiserver's one write costs underneath), and
+Kubernetes' SLO: mutating API calls p99 <= 1 s.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import ssl
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import aiohttp
+import orjson
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from kubeling.etcd import EtcdClient  # noqa: E402
+from tests.support.clusters import EtcdnodeCluster  # noqa: E402
+from tests.support.control_plane import ApiServer  # noqa: E402
+
+
+def pct(samples: list[float], q: float) -> float:
+    s = sorted(samples)
+    return s[min(len(s) - 1, int(len(s) * q))] * 1000 if s else float("nan")
+
+
+def pod(name: str) -> bytes:
+    return orjson.dumps({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "labels": {"app": "bench"}},
+                         "spec": {"containers": [{"name": "c", "image": "registry.local/pause:3.9",
+                                                  "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}}}]}})
+
+
+class Client:
+    def __init__(self, api: ApiServer, connections: int) -> None:
+        ctx = ssl.create_default_context(cafile=str(api.ca))
+        self.http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=ctx, limit=connections),
+                                          timeout=aiohttp.ClientTimeout(total=None))
+        self.base = api.url
+        self.headers = {"Authorization": f"Bearer {api.token}", "Content-Type": "application/json"}
+
+    async def post(self, path: str, body: bytes) -> None:
+        async with self.http.post(self.base + path, data=body, headers=self.headers) as r:
+            data = await r.read()
+            if r.status != 201:
+                raise RuntimeError(f"{r.status}: {data[:200]!r}")
+
+    async def get(self, path: str) -> bytes:
+        async with self.http.get(self.base + path, headers=self.headers) as r:
+            return await r.read()
+
+
+async def creates(c: Client, ns: str, total: int, clients: int, tag: str) -> dict:
+    lat: list[float] = []
+
+    async def worker(w: int) -> None:
+        for i in range(total // clients):
+            t = time.perf_counter()
+            await c.post(f"/api/v1/namespaces/{ns}/pods", pod(f"{tag}-{w}-{i}"))
+            lat.append(time.perf_counter() - t)
+    t0 = time.perf_counter()
+    await asyncio.gather(*(worker(w) for w in range(clients)))
+    return {"rate": len(lat) / (time.perf_counter() - t0), "p50": pct(lat, 0.5), "p99": pct(lat, 0.99)}
+
+
+async def raw_puts(etcd: EtcdClient, total: int, clients: int) -> dict:
+    lat: list[float] = []
+    value = pod("x") * 2
+
+    async def worker(w: int) -> None:
+        for i in range(total // clients):
+            t = time.perf_counter()
+            await etcd.put(f"/bench/raw/{w}/{i}", value)
+            lat.append(time.perf_counter() - t)
+    t0 = time.perf_counter()
+    await asyncio.gather(*(worker(w) for w in range(clients)))
+    return {"rate": len(lat) / (time.perf_counter() - t0), "p50": pct(lat, 0.5), "p99": pct(lat, 0.99)}
+
+
+async def list_latency(c: Client, ns: str, query: str, rounds: int = 5) -> tuple[float, int]:
+    times, n = [], 0
+    for _ in range(rounds):
+        t = time.perf_counter()
+        body = orjson.loads(await c.get(f"/api/v1/namespaces/{ns}/pods{query}"))
+        times.append(time.perf_counter() - t)
+        n = len(body["items"])
+    return statistics.median(times) * 1000, n
+
+
+async def fanout(api: ApiServer, c: Client, watchers: int, writes: int) -> dict:
+    ns = "fanout"
+    await c.post("/api/v1/namespaces", orjson.dumps({"metadata": {"name": ns}}))
+    ctx = ssl.create_default_context(cafile=str(api.ca))
+    session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=ctx, limit=0),
+                                    timeout=aiohttp.ClientTimeout(total=None))
+    sent: dict[str, float] = {}
+    lat: list[float] = []
+    opened = 0
+    all_open = asyncio.Event()
+    done = asyncio.Event()
+    received = 0
+
+    async def watcher() -> None:
+        nonlocal opened, received
+        url = f"{api.url}/api/v1/namespaces/{ns}/configmaps?watch=true&timeoutSeconds=600"
+        async with session.get(url, headers={"Authorization": f"Bearer {api.token}"}) as r:
+            opened += 1
+            if opened == watchers:
+                all_open.set()
+            buf = b""
+            async for chunk in r.content.iter_any():
+                now = time.perf_counter()
+                buf += chunk
+                *lines, buf = buf.split(b"\n")
+                for line in lines:
+                    name = orjson.loads(line)["object"]["metadata"]["name"]
+                    if name in sent:
+                        lat.append(now - sent[name])
+                        received += 1
+                        if received == watchers * writes:
+                            done.set()
+    tasks = [asyncio.create_task(watcher()) for _ in range(watchers)]
+    await asyncio.wait_for(all_open.wait(), 120)
+    await asyncio.sleep(1.0)
+    for i in range(writes):
+        name = f"f{i}"
+        sent[name] = time.perf_counter()
+        await c.post(f"/api/v1/namespaces/{ns}/configmaps", orjson.dumps({"metadata": {"name": name}}))
+        await asyncio.sleep(0.2)
+    try:
+        await asyncio.wait_for(done.wait(), 60)
+    except asyncio.TimeoutError:
+        pass
+    for t in tasks:
+        t.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    await session.close()
+    return {"p50": pct(lat, 0.5), "p99": pct(lat, 0.99), "delivered": received, "expected": watchers * writes}
+
+
+async def main_async(a: argparse.Namespace) -> None:
+    tmp = Path(tempfile.mkdtemp(prefix="bench-api-"))
+    store = EtcdnodeCluster(tmp / "store", 3).start_all()
+    api = ApiServer(tmp / "api", store.client_urls).start()
+    rows: list[tuple[str, str, str]] = []
+    try:
+        c = Client(api, 64)
+        etcd = EtcdClient(store.client_urls)
+        await c.post("/api/v1/namespaces", orjson.dumps({"metadata": {"name": "bench"}}))
+        one = await creates(c, "bench", a.creates // 10, 1, "one")
+        fifty = await creates(c, "bench", a.creates, 50, "fifty")
+        raw1 = await raw_puts(etcd, a.creates // 10, 1)
+        raw50 = await raw_puts(etcd, a.creates, 50)
+        made = a.creates // 10 // 1 + a.creates // 50 * 50
+        if a.pods > made:
+            await creates(c, "bench", a.pods - made, 50, "fill")
+        cache_ms, n1 = await list_latency(c, "bench", "?resourceVersion=0")
+        consistent_ms, n2 = await list_latency(c, "bench", "")
+        fan = await fanout(api, c, a.watchers, a.writes)
+        await etcd.close()
+        await c.http.close()
+        rows = [
+            ("pod create, 1 client", f"{one['rate']:.0f}/s  p50 {one['p50']:.1f} ms  p99 {one['p99']:.1f} ms",
+             f"raw etcd put {raw1['rate']:.0f}/s p50 {raw1['p50']:.1f} ms"),
+            ("pod create, 50 clients", f"{fifty['rate']:.0f}/s  p50 {fifty['p50']:.1f} ms  p99 {fifty['p99']:.1f} ms",
+             f"raw etcd put {raw50['rate']:.0f}/s ({fifty['rate'] / raw50['rate']:.2f}x); SLO p99 <= 1000 ms"),
+            (f"list {n1} pods (rv=0, cache)", f"{cache_ms:.0f} ms", ""),
+            (f"list {n2} pods (consistent)", f"{consistent_ms:.0f} ms", "SLO list p99 <= 30 s"),
+            (f"watch fan-out, {a.watchers} watchers", f"p50 {fan['p50']:.1f} ms  p99 {fan['p99']:.1f} ms",
+             f"delivered {fan['delivered']}/{fan['expected']}"),
+        ]
+    finally:
+        api.stop()
+        store.stop()
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    w = max(len(r[0]) for r in rows)
+    print(f"{'workload':<{w}}  {'kubeling':<44}  anchor")
+    for r in rows:
+        print(f"{r[0]:<{w}}  {r[1]:<44}  {r[2]}")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--creates", type=int, default=2000, help="pods created by the 50-client phase")
+    p.add_argument("--pods", type=int, default=5000, help="pods present for the list measurement")
+    p.add_argument("--watchers", type=int, default=1000)
+    p.add_argument("--writes", type=int, default=20, help="writes observed by every watcher")
+    asyncio.run(main_async(p.parse_args()))
+
+
+if __name__ == "__main__":
+    main()

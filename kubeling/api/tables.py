@@ -1,0 +1,959 @@
+"""Server-side printing: the `meta.k8s.io/v1 Table` that `kubectl get` asks for.
+
+kubectl prints whatever columns and cells the server sends, so these follow
+Kubernetes 1.32's pkg/printers/internalversion column definitions and cell logic.
+Like the real apiserver, every cell is computed as for `-o wide` (kubectl hides
+the priority>0 columns itself).  Each kind is one declarative list of columns;
+a column carries its cell function.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Callable
+
+from kubeling.api import conversion
+from kubeling.api.resources import Resource
+
+Obj = dict[str, Any]
+Cell = Callable[[Obj, datetime], Any]
+
+NONE, UNKNOWN, UNSET = "<none>", "<unknown>", "<unset>"
+
+
+# --- time -------------------------------------------------------------------------
+
+def human_duration(delta_seconds: float) -> str:
+    """duration.HumanDuration: ~2-3 significant figures, as kubectl's AGE column shows."""
+    seconds = int(delta_seconds)  # Go truncates toward zero
+    if seconds < -1:
+        return "<invalid>"
+    if seconds < 0:
+        return "0s"
+    if seconds < 120:
+        return f"{seconds}s"
+    minutes = seconds // 60
+    if minutes < 10:
+        return f"{minutes}m" if seconds % 60 == 0 else f"{minutes}m{seconds % 60}s"
+    if minutes < 180:
+        return f"{minutes}m"
+    hours = seconds // 3600
+    if hours < 8:
+        return f"{hours}h" if minutes % 60 == 0 else f"{hours}h{minutes % 60}m"
+    if hours < 48:
+        return f"{hours}h"
+    if hours < 24 * 8:
+        return f"{hours // 24}d" if hours % 24 == 0 else f"{hours // 24}d{hours % 24}h"
+    if hours < 24 * 365 * 2:
+        return f"{hours // 24}d"
+    if hours < 24 * 365 * 8:
+        years, days = hours // 24 // 365, hours // 24 % 365
+        return f"{years}y" if days == 0 else f"{years}y{days}d"
+    return f"{hours // 24 // 365}y"
+
+
+def parse_time(value: Any) -> datetime | None:
+    """RFC3339 (with or without fraction) -> aware datetime; None for absent/unparsable."""
+    if not value or not isinstance(value, str):
+        return None
+    try:
+        t = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
+
+
+def _aware(now: datetime) -> datetime:
+    return now if now.tzinfo else now.replace(tzinfo=timezone.utc)
+
+
+def since(value: Any, now: datetime) -> str:
+    """translateTimestampSince: "<unknown>" for a zero timestamp."""
+    t = parse_time(value)
+    return UNKNOWN if t is None else human_duration((_aware(now) - t).total_seconds())
+
+
+# --- small helpers ------------------------------------------------------------------
+
+def _get(obj: Any, *path: str, default: Any = None) -> Any:
+    for key in path:
+        if not isinstance(obj, dict):
+            return default
+        obj = obj.get(key)
+    return default if obj is None else obj
+
+
+def _name(obj: Obj, now: datetime) -> str:
+    return _get(obj, "metadata", "name", default="")
+
+
+def _age(obj: Obj, now: datetime) -> str:
+    return since(_get(obj, "metadata", "creationTimestamp"), now)
+
+
+def _str(*path: str, default: str = "") -> Cell:
+    return lambda obj, now: str(_get(obj, *path, default=default))
+
+
+def _int(*path: str, default: int = 0) -> Cell:
+    return lambda obj, now: int(_get(obj, *path, default=default))
+
+
+def _count(*path: str) -> Cell:
+    return lambda obj, now: len(_get(obj, *path, default=()) or ())
+
+
+def format_labels(labels: dict[str, str] | None) -> str:
+    """labels.FormatLabels: sorted k=v pairs, "<none>" when empty."""
+    return ",".join(f"{k}={v}" for k, v in sorted((labels or {}).items())) or NONE
+
+
+def selector_string(sel: Obj | None) -> str:
+    """LabelSelectorAsSelector(sel).String(): requirements sorted by key, values sorted."""
+    if not sel:
+        return ""
+    reqs = [(k, f"{k}={v}") for k, v in (sel.get("matchLabels") or {}).items()]
+    for e in sel.get("matchExpressions") or []:
+        key, vals = e.get("key", ""), ",".join(sorted(e.get("values") or []))
+        text = {"In": f"{key} in ({vals})", "NotIn": f"{key} notin ({vals})",
+                "Exists": key, "DoesNotExist": f"!{key}"}.get(e.get("operator"), "")
+        reqs.append((key, text))
+    return ",".join(text for _, text in sorted(reqs, key=lambda r: r[0]))
+
+
+def format_selector(sel: Obj | None) -> str:
+    """metav1.FormatLabelSelector: "<none>" for nil or empty."""
+    return (selector_string(sel) if sel is not None else "") or NONE
+
+
+def _containers(obj: Obj, *path: str) -> list[Obj]:
+    return _get(obj, *path, "spec", "containers", default=[]) or []
+
+
+def _names(*path: str) -> Cell:
+    return lambda obj, now: ",".join(c.get("name", "") for c in _containers(obj, *path))
+
+
+def _images(*path: str) -> Cell:
+    return lambda obj, now: ",".join(c.get("image", "") for c in _containers(obj, *path))
+
+
+def _terminating(phase_path: tuple[str, ...]) -> Cell:
+    """Phase, or "Terminating" once deletionTimestamp is set (PV, PVC)."""
+    return lambda obj, now: ("Terminating" if _get(obj, "metadata", "deletionTimestamp")
+                             else str(_get(obj, *phase_path, default="")))
+
+
+def _list_with_more(items: list[str], total: int, limit: int, empty: str) -> str:
+    text = ",".join(items[:limit])
+    if total > limit:
+        return f"{text} + {total - limit} more..."
+    return text or empty
+
+
+# --- pods ---------------------------------------------------------------------------
+
+def _later(a: datetime | None, b: Any) -> datetime | None:
+    t = parse_time(b)
+    return t if t is not None and (a is None or a < t) else a
+
+
+def _cond_true(status: Obj, ctype: str) -> bool:
+    for c in status.get("conditions") or []:
+        if c.get("type") == ctype:
+            return c.get("status") == "True"
+    return False
+
+
+def pod_summary(pod: Obj, now: datetime) -> tuple[str, str, str]:
+    """(READY, STATUS, RESTARTS) exactly as printPod computes them."""
+    spec, status = pod.get("spec") or {}, pod.get("status") or {}
+    init_specs = {c.get("name"): c for c in spec.get("initContainers") or []}
+
+    def sidecar(name: Any) -> bool:
+        return (init_specs.get(name) or {}).get("restartPolicy") == "Always"
+
+    total = len(spec.get("containers") or []) + sum(1 for n in init_specs if sidecar(n))
+    ready = restarts = sidecar_restarts = 0
+    last_restart = last_sidecar_restart = None
+    phase = status.get("phase") or ""
+    reason = status.get("reason") or phase
+    for c in status.get("conditions") or []:
+        if c.get("type") == "PodScheduled" and c.get("reason") == "SchedulingGated":
+            reason = "SchedulingGated"
+
+    initializing = False
+    for i, cs in enumerate(status.get("initContainerStatuses") or []):
+        finished = _get(cs, "lastState", "terminated", "finishedAt")
+        restarts += cs.get("restartCount") or 0
+        last_restart = _later(last_restart, finished)
+        if sidecar(cs.get("name")):
+            sidecar_restarts += cs.get("restartCount") or 0
+            last_sidecar_restart = _later(last_sidecar_restart, finished)
+        state = cs.get("state") or {}
+        term, wait = state.get("terminated"), state.get("waiting")
+        if term is not None and (term.get("exitCode") or 0) == 0:
+            continue
+        if sidecar(cs.get("name")) and cs.get("started"):
+            ready += 1 if cs.get("ready") else 0
+            continue
+        if term is not None:
+            if term.get("reason"):
+                reason = "Init:" + term["reason"]
+            elif term.get("signal"):
+                reason = f"Init:Signal:{term['signal']}"
+            else:
+                reason = f"Init:ExitCode:{term.get('exitCode') or 0}"
+        elif wait is not None and wait.get("reason") and wait["reason"] != "PodInitializing":
+            reason = "Init:" + wait["reason"]
+        else:
+            reason = f"Init:{i}/{len(spec.get('initContainers') or [])}"
+        initializing = True
+        break
+
+    if not initializing or _cond_true(status, "Initialized"):
+        restarts, last_restart = sidecar_restarts, last_sidecar_restart
+        has_running = False
+        for cs in reversed(status.get("containerStatuses") or []):
+            restarts += cs.get("restartCount") or 0
+            last_restart = _later(last_restart, _get(cs, "lastState", "terminated", "finishedAt"))
+            state = cs.get("state") or {}
+            term, wait = state.get("terminated"), state.get("waiting")
+            if wait is not None and wait.get("reason"):
+                reason = wait["reason"]
+            elif term is not None and term.get("reason"):
+                reason = term["reason"]
+            elif term is not None:
+                reason = (f"Signal:{term['signal']}" if term.get("signal")
+                          else f"ExitCode:{term.get('exitCode') or 0}")
+            elif cs.get("ready") and state.get("running") is not None:
+                has_running = True
+                ready += 1
+        if reason == "Completed" and has_running:
+            reason = "Running" if _cond_true(status, "Ready") else "NotReady"
+
+    if _get(pod, "metadata", "deletionTimestamp"):
+        if status.get("reason") == "NodeLost":
+            reason = "Unknown"
+        elif phase not in ("Succeeded", "Failed"):
+            reason = "Terminating"
+
+    restarts_text = str(restarts)
+    if restarts and last_restart is not None:
+        restarts_text = f"{restarts} ({human_duration((_aware(now) - last_restart).total_seconds())} ago)"
+    return f"{ready}/{total}", reason, restarts_text
+
+
+def _pod_ip(pod: Obj, now: datetime) -> str:
+    ips = _get(pod, "status", "podIPs", default=[])  # v1->internal fills podIPs from podIP
+    return (ips[0].get("ip") if ips else _get(pod, "status", "podIP")) or NONE
+
+
+def _readiness_gates(pod: Obj, now: datetime) -> str:
+    gates = _get(pod, "spec", "readinessGates", default=[])
+    if not gates:
+        return NONE
+    conds = _get(pod, "status", "conditions", default=[])
+    true = 0
+    for g in gates:
+        match = next((c for c in conds if c.get("type") == g.get("conditionType")), None)
+        true += 1 if match is not None and match.get("status") == "True" else 0
+    return f"{true}/{len(gates)}"
+
+
+def pod_row_conditions(pod: Obj) -> list[Obj] | None:
+    """Row conditions printPod attaches to finished pods."""
+    phase = _get(pod, "status", "phase")
+    if phase == "Succeeded":
+        return [{"type": "Completed", "status": "True", "reason": "Succeeded",
+                 "message": "The pod has completed successfully."}]
+    if phase == "Failed":
+        return [{"type": "Completed", "status": "True", "reason": "Failed", "message": "The pod failed."}]
+    return None
+
+
+# --- services, endpoints ------------------------------------------------------------
+
+def _svc_type(svc: Obj) -> str:
+    return _get(svc, "spec", "type", default="ClusterIP")
+
+
+def _cluster_ip(svc: Obj, now: datetime) -> str:
+    ips = _get(svc, "spec", "clusterIPs", default=[])
+    return (ips[0] if ips else _get(svc, "spec", "clusterIP")) or NONE
+
+
+def _external_ip(svc: Obj, now: datetime) -> str:
+    """getServiceExternalIP with wide=true (the server always renders wide)."""
+    t, external = _svc_type(svc), _get(svc, "spec", "externalIPs", default=[])
+    if t in ("ClusterIP", "NodePort"):
+        return ",".join(external) or NONE
+    if t == "LoadBalancer":
+        lb = sorted({i.get("ip") or i.get("hostname") for i in _get(svc, "status", "loadBalancer", "ingress",
+                                                                    default=[]) if i.get("ip") or i.get("hostname")})
+        if external:
+            return ",".join(lb + list(external))
+        return ",".join(lb) or "<pending>"
+    if t == "ExternalName":
+        return _get(svc, "spec", "externalName", default="")
+    return UNKNOWN
+
+
+def _ports(svc: Obj, now: datetime) -> str:
+    parts = []
+    for p in _get(svc, "spec", "ports", default=[]):
+        proto = p.get("protocol") or "TCP"
+        parts.append(f"{p.get('port', 0)}:{p['nodePort']}/{proto}" if p.get("nodePort")
+                     else f"{p.get('port', 0)}/{proto}")
+    return ",".join(parts) or NONE
+
+
+def _endpoints(ep: Obj, now: datetime) -> str:
+    """formatEndpoints: up to three ip:port, then "+ N more..."."""
+    subsets = ep.get("subsets") or []
+    if not subsets:
+        return NONE
+    shown: list[str] = []
+    count = 0
+    for ss in subsets:
+        addrs = [a.get("ip", "") for a in ss.get("addresses") or []]
+        ports = ss.get("ports") or []
+        for port in ports or [None]:
+            count += len(addrs)
+            for ip in addrs:
+                if len(shown) == 3:
+                    break
+                if port is None:
+                    shown.append(ip)
+                else:
+                    shown.append(f"[{ip}]:{port.get('port', 0)}" if ":" in ip else f"{ip}:{port.get('port', 0)}")
+    text = ",".join(shown)
+    return f"{text} + {count - 3} more..." if count > 3 else text
+
+
+def _slice_ports(es: Obj, now: datetime) -> str:
+    ports = es.get("ports") or []
+    names = [str(p["port"]) if p.get("port") is not None else p["name"] if p.get("name") is not None else "*"
+             for p in ports]
+    return _list_with_more(names, len(ports), 3, UNSET)
+
+
+def _slice_endpoints(es: Obj, now: datetime) -> str:
+    addrs = [a for e in es.get("endpoints") or [] for a in e.get("addresses") or []]
+    return _list_with_more(addrs, len(addrs), 3, UNSET)
+
+
+# --- nodes --------------------------------------------------------------------------
+
+def _node_status(node: Obj, now: datetime) -> str:
+    status = []
+    ready = next((c for c in reversed(_get(node, "status", "conditions", default=[]))
+                  if c.get("type") == "Ready"), None)  # a map keeps the last one
+    if ready is not None:
+        status.append("Ready" if ready.get("status") == "True" else "NotReady")
+    if not status:
+        status.append("Unknown")
+    if _get(node, "spec", "unschedulable"):
+        status.append("SchedulingDisabled")
+    return ",".join(status)
+
+
+def _node_roles(node: Obj, now: datetime) -> str:
+    roles = set()
+    for k, v in (_get(node, "metadata", "labels", default={})).items():
+        if k.startswith("node-role.kubernetes.io/") and k[len("node-role.kubernetes.io/"):]:
+            roles.add(k[len("node-role.kubernetes.io/"):])
+        elif k == "kubernetes.io/role" and v:
+            roles.add(v)
+    return ",".join(sorted(roles)) or NONE
+
+
+def _node_address(kind: str) -> Cell:
+    return lambda node, now: next((a.get("address", "") for a in _get(node, "status", "addresses", default=[])
+                                   if a.get("type") == kind), NONE)
+
+
+def _node_info(key: str) -> Cell:
+    return lambda node, now: _get(node, "status", "nodeInfo", key) or UNKNOWN
+
+
+# --- events -------------------------------------------------------------------------
+
+def _event_times(ev: Obj, now: datetime) -> tuple[str, str, int]:
+    """(LAST SEEN, FIRST SEEN, COUNT) as printEvent derives them."""
+    first = since(ev.get("firstTimestamp"), now) if parse_time(ev.get("firstTimestamp")) else since(
+        ev.get("eventTime"), now)
+    last = since(ev.get("lastTimestamp"), now) if parse_time(ev.get("lastTimestamp")) else first
+    count = ev.get("count") or 0
+    if ev.get("series") is not None:
+        last = since(_get(ev, "series", "lastObservedTime"), now)
+        count = _get(ev, "series", "count", default=0)
+    elif count == 0:
+        count = 1  # singleton events of the new API carry no count
+    return last, first, int(count)
+
+
+def _event_object(ev: Obj, now: datetime) -> str:
+    kind, name = _get(ev, "involvedObject", "kind", default="").lower(), _get(ev, "involvedObject", "name")
+    return f"{kind}/{name}" if name else kind
+
+
+def _event_source(ev: Obj, now: datetime) -> str:
+    component = _get(ev, "source", "component") or ev.get("reportingComponent") or ""
+    host = _get(ev, "source", "host") or ev.get("reportingInstance") or ""
+    return f"{component}, {host}" if host else component
+
+
+# --- workloads ----------------------------------------------------------------------
+
+def _job_condition(job: Obj, ctype: str) -> bool:
+    return _cond_true(job.get("status") or {}, ctype)
+
+
+def _job_status(job: Obj, now: datetime) -> str:
+    if _job_condition(job, "Complete"):
+        return "Complete"
+    if _job_condition(job, "Failed"):
+        return "Failed"
+    if _get(job, "metadata", "deletionTimestamp"):
+        return "Terminating"
+    if _job_condition(job, "Suspended"):
+        return "Suspended"
+    if _job_condition(job, "FailureTarget"):
+        return "FailureTarget"
+    return "Running"
+
+
+def _job_completions(job: Obj, now: datetime) -> str:
+    succeeded = _get(job, "status", "succeeded", default=0)
+    completions = _get(job, "spec", "completions")
+    if completions is not None:
+        return f"{succeeded}/{completions}"
+    parallelism = _get(job, "spec", "parallelism", default=0)
+    return f"{succeeded}/1 of {parallelism}" if parallelism > 1 else f"{succeeded}/1"
+
+
+def _job_duration(job: Obj, now: datetime) -> str:
+    start = parse_time(_get(job, "status", "startTime"))
+    if start is None:
+        return ""
+    end = parse_time(_get(job, "status", "completionTime")) or _aware(now)
+    return human_duration((end - start).total_seconds())
+
+
+# --- persistent volumes ----------------------------------------------------------------
+
+_ACCESS_MODES = (("ReadWriteOnce", "RWO"), ("ReadOnlyMany", "ROX"), ("ReadWriteMany", "RWX"),
+                 ("ReadWriteOncePod", "RWOP"))
+_BETA_CLASS = "volume.beta.kubernetes.io/storage-class"
+
+
+def access_modes(modes: list[str] | None) -> str:
+    """helper.GetAccessModesAsString: fixed order, duplicates dropped."""
+    return ",".join(short for mode, short in _ACCESS_MODES if mode in (modes or []))
+
+
+def _storage_class(obj: Obj, now: datetime) -> str:
+    ann = _get(obj, "metadata", "annotations", default={})
+    return ann[_BETA_CLASS] if _BETA_CLASS in ann else _get(obj, "spec", "storageClassName", default="")
+
+
+def _quantity(value: Any) -> str:
+    return "0" if value is None else str(value)
+
+
+def _pv_claim(pv: Obj, now: datetime) -> str:
+    ref = _get(pv, "spec", "claimRef")
+    return f"{ref.get('namespace', '')}/{ref.get('name', '')}" if ref is not None else ""
+
+
+def _pvc_bound(cell: Callable[[Obj], str]) -> Cell:
+    """PVC capacity and access modes show only once the claim is bound to a volume."""
+    return lambda pvc, now: cell(pvc) if _get(pvc, "spec", "volumeName") else ""
+
+
+# --- horizontal pod autoscalers -----------------------------------------------------------
+
+def _metric_text(spec: Obj, status: Obj | None) -> str:
+    """One entry of formatHPAMetrics."""
+    t = spec.get("type") or ""
+    field = t[:1].lower() + t[1:]  # "ContainerResource" -> "containerResource"
+    src = spec.get(field) or {}
+    target = src.get("target") or {}
+    has = status is not None and status.get(field) is not None
+    cur = (status[field].get("current") or {}) if has else {}
+
+    def q(v: Any) -> str:  # (*Quantity).String(), "<nil>" for a nil pointer
+        return "<nil>" if v is None else str(v)
+
+    def current(key: str) -> str:
+        return q(cur.get(key)) if has else UNKNOWN
+
+    if t in ("External", "Object"):
+        if target.get("averageValue") is not None:
+            now_ = q(cur["averageValue"]) if has and cur.get("averageValue") is not None else UNKNOWN
+            return f"{now_}/{q(target['averageValue'])} (avg)"
+        return f"{current('value')}/{q(target.get('value'))}"
+    if t == "Pods":
+        return f"{current('averageValue')}/{q(target.get('averageValue'))}"
+    if t in ("Resource", "ContainerResource"):
+        name = src.get("name", "")
+        if target.get("averageValue") is not None:
+            return f"{name}: {current('averageValue')}/{q(target['averageValue'])}"
+        util = cur.get("averageUtilization") if has else None
+        now_ = f"{util}%" if util is not None else UNKNOWN
+        goal = f"{target['averageUtilization']}%" if target.get("averageUtilization") is not None else "<auto>"
+        return f"{name}: {now_}/{goal}"
+    return "<unknown type>"
+
+
+def _hpa_targets(hpa: Obj, now: datetime) -> str:
+    specs = _get(hpa, "spec", "metrics", default=[])
+    if not specs:
+        return NONE
+    statuses = _get(hpa, "status", "currentMetrics", default=[])
+    texts = [_metric_text(m, statuses[i] if i < len(statuses) else None) for i, m in enumerate(specs)]
+    if len(texts) > 2:
+        return f"{', '.join(texts[:2])} + {len(texts) - 2} more..."
+    return ", ".join(texts)
+
+
+def _hpa_reference(hpa: Obj, now: datetime) -> str:
+    ref = _get(hpa, "spec", "scaleTargetRef", default={})
+    return f"{ref.get('kind', '')}/{ref.get('name', '')}"
+
+
+def _hpa_min(hpa: Obj, now: datetime) -> str:
+    value = _get(hpa, "spec", "minReplicas")
+    return UNSET if value is None else str(value)
+
+
+# --- column definitions ------------------------------------------------------------------
+
+D_NAME = ("Name must be unique within a namespace. Is required when creating resources, although some resources "
+          "may allow a client to request the generation of an appropriate name automatically. Name is primarily "
+          "intended for creation idempotence and configuration definition. Cannot be updated. More info: "
+          "https://kubernetes.io/docs/concepts/overview/working-with-objects/names#names")
+D_AGE = ("CreationTimestamp is a timestamp representing the server time when this object was created. It is not "
+         "guaranteed to be set in happens-before order across separate operations. Clients may not set this value. "
+         "It is represented in RFC3339 form and is in UTC.\n\nPopulated by the system. Read-only. Null for lists. "
+         "More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata")
+D_CONTAINERS = "Names of each container in the template."
+D_IMAGES = "Images referenced by each container in the template."
+_RC_INFO = ("More info: "
+            "https://kubernetes.io/docs/concepts/workloads/controllers/replicationcontroller/#what-is-a-replicationcontroller")
+_SELECTOR_INFO = "More info: https://kubernetes.io/docs/concepts/overview/working-with-objects/labels/#label-selectors"
+_DS_INFO = "More info: https://kubernetes.io/docs/concepts/workloads/controllers/daemonset/"
+_NODE_ADDRESSES = (
+    "List of addresses reachable to the node. Queried from cloud provider, if available. More info: "
+    "https://kubernetes.io/docs/concepts/nodes/node/#addresses Note: This field is declared as mergeable, but the "
+    "merge key is not sufficiently unique, which can cause data corruption when it is merged. Callers should instead "
+    "use a full-replacement patch. See https://pr.k8s.io/79391 for an example. Consumers should assume that addresses "
+    "can change during the lifetime of a Node. However, there are some exceptions where this may not be possible, "
+    "such as Pods that inherit a Node's address in its own status or consumers of the downward API (status.hostIP).")
+_HPA_METRICS = (
+    "metrics contains the specifications for which to use to calculate the desired replica count (the maximum "
+    "replica count across all metrics will be used).  The desired replica count is calculated multiplying the ratio "
+    "between the target value and the current value by the current number of pods.  Ergo, metrics used must decrease "
+    "as the pod count is increased, and vice-versa.  See the individual metric source types for more information "
+    "about how each type of metric must respond.")
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    cell: Cell
+    description: str
+    type: str = "string"
+    priority: int = 0
+    format: str = ""
+
+    def definition(self) -> Obj:
+        return {"name": self.name, "type": self.type, "format": self.format,
+                "description": self.description, "priority": self.priority}
+
+
+def _c(name: str, cell: Cell, description: str, type: str = "string", priority: int = 0) -> Column:
+    return Column(name, cell, description, type, priority)
+
+
+def _wide(name: str, cell: Cell, description: str) -> Column:
+    return Column(name, cell, description, "string", 1)
+
+
+NAME = Column("Name", _name, D_NAME, format="name")
+AGE = _c("Age", _age, D_AGE)
+
+
+def _template_wide(selector: Cell, selector_desc: str, *path: str) -> list[Column]:
+    """CONTAINERS, IMAGES, SELECTOR: the wide tail of the pod-template workloads."""
+    return [_wide("Containers", _names(*path), D_CONTAINERS), _wide("Images", _images(*path), D_IMAGES),
+            _wide("Selector", selector, selector_desc)]
+
+
+_TEMPLATE = ("spec", "template")
+
+
+def _selector(obj: Obj, now: datetime) -> str:
+    return format_selector(_get(obj, "spec", "selector"))
+
+
+COLUMNS: dict[str, list[Column]] = {
+    "pods": [
+        NAME,
+        _c("Ready", lambda o, n: pod_summary(o, n)[0],
+           "The aggregate readiness state of this pod for accepting traffic."),
+        _c("Status", lambda o, n: pod_summary(o, n)[1], "The aggregate status of the containers in this pod."),
+        _c("Restarts", lambda o, n: pod_summary(o, n)[2], "The number of times the containers in this pod have been "
+           "restarted and when the last container in this pod has restarted."),
+        AGE,
+        _wide("IP", _pod_ip, "podIP address allocated to the pod. Routable at least within the cluster. Empty if not "
+              "yet allocated."),
+        _wide("Node", lambda o, n: _get(o, "spec", "nodeName") or NONE,
+              "NodeName is a request to schedule this pod onto a specific node. If it is non-empty, the scheduler "
+              "simply schedules this pod onto that node, assuming that it fits resource requirements."),
+        _wide("Nominated Node", lambda o, n: _get(o, "status", "nominatedNodeName") or NONE,
+              "nominatedNodeName is set only when this pod preempts other pods on the node, but it cannot be "
+              "scheduled right away as preemption victims receive their graceful termination periods. This field "
+              "does not guarantee that the pod will be scheduled on this node. Scheduler may decide to place the pod "
+              "elsewhere if other nodes become available sooner. Scheduler may also decide to give the resources on "
+              "this node to a higher priority pod that is created after preemption. As a result, this field may be "
+              "different than PodSpec.nodeName when the pod is scheduled."),
+        _wide("Readiness Gates", _readiness_gates,
+              "If specified, all readiness gates will be evaluated for pod readiness. A pod is ready when all its "
+              "containers are ready AND all conditions specified in the readiness gates have status equal to \"True\" "
+              "More info: https://git.k8s.io/enhancements/keps/sig-network/580-pod-readiness-gates"),
+    ],
+    "deployments": [
+        NAME,
+        _c("Ready", lambda o, n: f"{_get(o, 'status', 'readyReplicas', default=0)}/"
+                                 f"{_get(o, 'spec', 'replicas', default=1)}", "Number of the pod with ready state"),
+        _c("Up-to-date", _int("status", "updatedReplicas"),
+           "Total number of non-terminated pods targeted by this deployment that have the desired template spec."),
+        _c("Available", _int("status", "availableReplicas"),
+           "Total number of available pods (ready for at least minReadySeconds) targeted by this deployment."),
+        AGE,
+        *_template_wide(lambda o, n: selector_string(_get(o, "spec", "selector")),
+                        "Label selector for pods. Existing ReplicaSets whose pods are selected by this will be the "
+                        "ones affected by this deployment.", *_TEMPLATE),
+    ],
+    "replicasets": [
+        NAME,
+        _c("Desired", _int("spec", "replicas", default=1), "Replicas is the number of desired replicas. This is a "
+           "pointer to distinguish between explicit zero and unspecified. Defaults to 1. " + _RC_INFO, "integer"),
+        _c("Current", _int("status", "replicas"),
+           "Replicas is the most recently observed number of replicas. " + _RC_INFO, "integer"),
+        _c("Ready", _int("status", "readyReplicas"),
+           "readyReplicas is the number of pods targeted by this ReplicaSet with a Ready Condition.", "integer"),
+        AGE,
+        *_template_wide(_selector, "Selector is a label query over pods that should match the replica count. If the "
+                        "selector is empty, it is defaulted to the labels present on the pod template. Label keys "
+                        "and values that must match in order to be controlled by this replica set. " + _SELECTOR_INFO,
+                        *_TEMPLATE),
+    ],
+    "daemonsets": [
+        NAME,
+        _c("Desired", _int("status", "desiredNumberScheduled"), "The total number of nodes that should be running the "
+           "daemon pod (including nodes correctly running the daemon pod). " + _DS_INFO, "integer"),
+        _c("Current", _int("status", "currentNumberScheduled"), "The number of nodes that are running at least 1 "
+           "daemon pod and are supposed to run the daemon pod. " + _DS_INFO, "integer"),
+        _c("Ready", _int("status", "numberReady"), "The number of nodes that should be running the daemon pod and "
+           "have one or more of the daemon pod running and ready.", "integer"),
+        _c("Up-to-date", _int("status", "updatedNumberScheduled"),
+           "The total number of nodes that are running updated daemon pod", "integer"),
+        _c("Available", _int("status", "numberAvailable"), "The number of nodes that should be running the daemon pod "
+           "and have one or more of the daemon pod running and available (ready for at least "
+           "spec.minReadySeconds)", "integer"),
+        _c("Node Selector", lambda o, n: format_labels(_get(o, *_TEMPLATE, "spec", "nodeSelector")),
+           "NodeSelector is a selector which must be true for the pod to fit on a node. Selector which must match a "
+           "node's labels for the pod to be scheduled on that node. More info: "
+           "https://kubernetes.io/docs/concepts/configuration/assign-pod-node/"),
+        AGE,
+        *_template_wide(_selector, "A label query over pods that are managed by the daemon set. Must match in order "
+                        "to be controlled. If empty, defaulted to labels on Pod template. " + _SELECTOR_INFO,
+                        *_TEMPLATE),
+    ],
+    "jobs": [
+        NAME,
+        _c("Status", _job_status, "Status of the job."),
+        _c("Completions", _job_completions, "The number of pods which reached phase Succeeded. The value increases "
+           "monotonically for a given spec. However, it may decrease in reaction to scale down of elastic indexed "
+           "jobs."),
+        _c("Duration", _job_duration, "Time required to complete the job."),
+        AGE,
+        *_template_wide(_selector, "A label query over pods that should match the pod count. Normally, the system "
+                        "sets this field for you. " + _SELECTOR_INFO, *_TEMPLATE),
+    ],
+    "services": [
+        NAME,
+        _c("Type", lambda o, n: _svc_type(o),
+           "type determines how the Service is exposed. Defaults to ClusterIP. Valid options are ExternalName, "
+           "ClusterIP, NodePort, and LoadBalancer. \"ClusterIP\" allocates a cluster-internal IP address for "
+           "load-balancing to endpoints. Endpoints are determined by the selector or if that is not specified, by "
+           "manual construction of an Endpoints object or EndpointSlice objects. If clusterIP is \"None\", no "
+           "virtual IP is allocated and the endpoints are published as a set of endpoints rather than a virtual IP. "
+           "\"NodePort\" builds on ClusterIP and allocates a port on every node which routes to the same endpoints "
+           "as the clusterIP. \"LoadBalancer\" builds on NodePort and creates an external load-balancer (if "
+           "supported in the current cloud) which routes to the same endpoints as the clusterIP. \"ExternalName\" "
+           "aliases this service to the specified externalName. Several other fields do not apply to ExternalName "
+           "services. More info: "
+           "https://kubernetes.io/docs/concepts/services-networking/service/#publishing-services-service-types"),
+        _c("Cluster-IP", _cluster_ip,
+           "clusterIP is the IP address of the service and is usually assigned randomly. If an address is specified "
+           "manually, is in-range (as per system configuration), and is not in use, it will be allocated to the "
+           "service; otherwise creation of the service will fail. This field may not be changed through updates "
+           "unless the type field is also being changed to ExternalName (which requires this field to be blank) or "
+           "the type field is being changed from ExternalName (in which case this field may optionally be "
+           "specified, as describe above).  Valid values are \"None\", empty string (\"\"), or a valid IP address. "
+           "Setting this to \"None\" makes a \"headless service\" (no virtual IP), which is useful when direct "
+           "endpoint connections are preferred and proxying is not required.  Only applies to types ClusterIP, "
+           "NodePort, and LoadBalancer. If this field is specified when creating a Service of type ExternalName, "
+           "creation will fail. This field will be wiped when updating a Service to type ExternalName. More info: "
+           "https://kubernetes.io/docs/concepts/services-networking/service/#virtual-ips-and-service-proxies"),
+        _c("External-IP", _external_ip,
+           "externalIPs is a list of IP addresses for which nodes in the cluster will also accept traffic for this "
+           "service.  These IPs are not managed by Kubernetes.  The user is responsible for ensuring that traffic "
+           "arrives at a node with this IP.  A common example is external load-balancers that are not part of the "
+           "Kubernetes system."),
+        _c("Port(s)", _ports, "The list of ports that are exposed by this service. More info: "
+           "https://kubernetes.io/docs/concepts/services-networking/service/#virtual-ips-and-service-proxies"),
+        AGE,
+        _wide("Selector", lambda o, n: format_labels(_get(o, "spec", "selector")),
+              "Route service traffic to pods with label keys and values matching this selector. If empty or not "
+              "present, the service is assumed to have an external process managing its endpoints, which Kubernetes "
+              "will not modify. Only applies to types ClusterIP, NodePort, and LoadBalancer. Ignored if type is "
+              "ExternalName. More info: https://kubernetes.io/docs/concepts/services-networking/service/"),
+    ],
+    "endpoints": [
+        NAME,
+        _c("Endpoints", _endpoints,
+           "The set of all endpoints is the union of all subsets. Addresses are placed into subsets according to the "
+           "IPs they share. A single address with multiple ports, some of which are ready and some of which are not "
+           "(because they come from different containers) will result in the address being displayed in different "
+           "subsets for the different ports. No address will appear in both Addresses and NotReadyAddresses in the "
+           "same subset. Sets of addresses and ports that comprise a service."),
+        AGE,
+    ],
+    "endpointslices": [
+        NAME,
+        _c("AddressType", _str("addressType"),
+           "addressType specifies the type of address carried by this EndpointSlice. All addresses in this slice "
+           "must be the same type. This field is immutable after creation. The following address types are "
+           "currently supported: * IPv4: Represents an IPv4 Address. * IPv6: Represents an IPv6 Address. * FQDN: "
+           "Represents a Fully Qualified Domain Name."),
+        _c("Ports", _slice_ports,
+           "ports specifies the list of network ports exposed by each endpoint in this slice. Each port must have a "
+           "unique name. When ports is empty, it indicates that there are no defined ports. When a port is defined "
+           "with a nil port value, it indicates \"all ports\". Each slice may include a maximum of 100 ports."),
+        _c("Endpoints", _slice_endpoints, "endpoints is a list of unique endpoints in this slice. Each slice may "
+           "include a maximum of 1000 endpoints."),
+        AGE,
+    ],
+    "configmaps": [
+        NAME,
+        _c("Data", lambda o, n: len(o.get("data") or {}) + len(o.get("binaryData") or {}),
+           "Data contains the configuration data. Each key must consist of alphanumeric characters, '-', '_' or '.'. "
+           "Values with non-UTF-8 byte sequences must use the BinaryData field. The keys stored in Data must not "
+           "overlap with the keys in the BinaryData field, this is enforced during validation process."),
+        AGE,
+    ],
+    "secrets": [
+        NAME,
+        _c("Type", _str("type"), "Used to facilitate programmatic handling of secret data. More info: "
+           "https://kubernetes.io/docs/concepts/configuration/secret/#secret-types"),
+        _c("Data", _count("data"), "Data contains the secret data. Each key must consist of alphanumeric characters, "
+           "'-', '_' or '.'. The serialized form of the secret data is a base64 encoded string, representing the "
+           "arbitrary (possibly non-string) data value here. Described in "
+           "https://tools.ietf.org/html/rfc4648#section-4"),
+        AGE,
+    ],
+    "serviceaccounts": [
+        NAME,
+        _c("Secrets", _count("secrets"),
+           "Secrets is a list of the secrets in the same namespace that pods running using this ServiceAccount are "
+           "allowed to use. Pods are only limited to this list if this service account has a "
+           "\"kubernetes.io/enforce-mountable-secrets\" annotation set to \"true\". The "
+           "\"kubernetes.io/enforce-mountable-secrets\" annotation is deprecated since v1.32. Prefer separate "
+           "namespaces to isolate access to mounted secrets. This field should not be used to find auto-generated "
+           "service account token secrets for use outside of pods. Instead, tokens can be requested directly using "
+           "the TokenRequest API, or service account token secrets can be manually created. More info: "
+           "https://kubernetes.io/docs/concepts/configuration/secret"),
+        AGE,
+    ],
+    "nodes": [
+        NAME,
+        _c("Status", _node_status, "The status of the node"),
+        _c("Roles", _node_roles, "The roles of the node"),
+        AGE,
+        _c("Version", _str("status", "nodeInfo", "kubeletVersion"), "Kubelet Version reported by the node."),
+        _wide("Internal-IP", _node_address("InternalIP"), _NODE_ADDRESSES),
+        _wide("External-IP", _node_address("ExternalIP"), _NODE_ADDRESSES),
+        _wide("OS-Image", _node_info("osImage"),
+              "OS Image reported by the node from /etc/os-release (e.g. Debian GNU/Linux 7 (wheezy))."),
+        _wide("Kernel-Version", _node_info("kernelVersion"),
+              "Kernel Version reported by the node from 'uname -r' (e.g. 3.16.0-0.bpo.4-amd64)."),
+        _wide("Container-Runtime", _node_info("containerRuntimeVersion"),
+              "ContainerRuntime Version reported by the node through runtime remote API (e.g. containerd://1.4.2)."),
+    ],
+    "namespaces": [
+        NAME,
+        _c("Status", _str("status", "phase"), "The status of the namespace"),
+        AGE,
+    ],
+    "events": [
+        _c("Last Seen", lambda o, n: _event_times(o, n)[0],
+           "The time at which the most recent occurrence of this event was recorded."),
+        _c("Type", _str("type"), "Type of this event (Normal, Warning), new types could be added in the future"),
+        _c("Reason", _str("reason"), "This should be a short, machine understandable string that gives the reason "
+           "for the transition into the object's current status."),
+        _c("Object", _event_object, "The object that this event is about."),
+        _wide("Subobject", _str("involvedObject", "fieldPath"),
+              "If referring to a piece of an object instead of an entire object, this string should contain a valid "
+              "JSON/Go field access statement, such as desiredState.manifest.containers[2]. For example, if the "
+              "object reference is to a container within a pod, this would take on a value like: "
+              "\"spec.containers{name}\" (where \"name\" refers to the name of the container that triggered the "
+              "event) or if no container name is specified \"spec.containers[2]\" (container with index 2 in this "
+              "pod). This syntax is chosen only to have some well-defined way of referencing a part of an object."),
+        _wide("Source", _event_source,
+              "The component reporting this event. Should be a short machine understandable string."),
+        _c("Message", lambda o, n: str(o.get("message") or "").strip(),
+           "A human-readable description of the status of this operation."),
+        _wide("First Seen", lambda o, n: _event_times(o, n)[1],
+              "The time at which the event was first recorded. (Time of server receipt is in TypeMeta.)"),
+        _wide("Count", lambda o, n: _event_times(o, n)[2], "The number of times this event has occurred."),
+        Column("Name", _name, D_NAME, priority=1, format="name"),
+    ],
+    "persistentvolumes": [
+        NAME,
+        _c("Capacity", lambda o, n: _quantity(_get(o, "spec", "capacity", "storage")),
+           "capacity is the description of the persistent volume's resources and capacity. More info: "
+           "https://kubernetes.io/docs/concepts/storage/persistent-volumes#capacity"),
+        _c("Access Modes", lambda o, n: access_modes(_get(o, "spec", "accessModes")),
+           "accessModes contains all ways the volume can be mounted. More info: "
+           "https://kubernetes.io/docs/concepts/storage/persistent-volumes#access-modes"),
+        _c("Reclaim Policy", _str("spec", "persistentVolumeReclaimPolicy"),
+           "persistentVolumeReclaimPolicy defines what happens to a persistent volume when released from its claim. "
+           "Valid options are Retain (default for manually created PersistentVolumes), Delete (default for "
+           "dynamically provisioned PersistentVolumes), and Recycle (deprecated). Recycle must be supported by the "
+           "volume plugin underlying this PersistentVolume. More info: "
+           "https://kubernetes.io/docs/concepts/storage/persistent-volumes#reclaiming"),
+        _c("Status", _terminating(("status", "phase")),
+           "phase indicates if a volume is available, bound to a claim, or released by a claim. More info: "
+           "https://kubernetes.io/docs/concepts/storage/persistent-volumes#phase"),
+        _c("Claim", _pv_claim,
+           "claimRef is part of a bi-directional binding between PersistentVolume and PersistentVolumeClaim. "
+           "Expected to be non-nil when bound. claim.VolumeName is the authoritative bind between PV and PVC. More "
+           "info: https://kubernetes.io/docs/concepts/storage/persistent-volumes#binding"),
+        _c("StorageClass", _storage_class, "StorageClass of the pv"),
+        _c("VolumeAttributesClass", _str("spec", "volumeAttributesClassName", default=UNSET),
+           "VolumeAttributesClass of the pv"),
+        _c("Reason", _str("status", "reason"), "reason is a brief CamelCase string that describes any failure and is "
+           "meant for machine parsing and tidy display in the CLI."),
+        AGE,
+        _wide("VolumeMode", _str("spec", "volumeMode", default=UNSET),
+              "volumeMode defines if a volume is intended to be used with a formatted filesystem or to remain in raw "
+              "block state. Value of Filesystem is implied when not included in spec."),
+    ],
+    "persistentvolumeclaims": [
+        NAME,
+        _c("Status", _terminating(("status", "phase")),
+           "phase represents the current phase of PersistentVolumeClaim."),
+        _c("Volume", _str("spec", "volumeName"),
+           "volumeName is the binding reference to the PersistentVolume backing this claim."),
+        _c("Capacity", _pvc_bound(lambda o: _quantity(_get(o, "status", "capacity", "storage"))),
+           "capacity represents the actual resources of the underlying volume."),
+        _c("Access Modes", _pvc_bound(lambda o: access_modes(_get(o, "status", "accessModes"))),
+           "accessModes contains the actual access modes the volume backing the PVC has. More info: "
+           "https://kubernetes.io/docs/concepts/storage/persistent-volumes#access-modes-1"),
+        _c("StorageClass", _storage_class, "StorageClass of the pvc"),
+        _c("VolumeAttributesClass", _str("spec", "volumeAttributesClassName", default=UNSET),
+           "VolumeAttributesClass of the pvc"),
+        AGE,
+        _wide("VolumeMode", _str("spec", "volumeMode", default=UNSET),
+              "volumeMode defines what type of volume is required by the claim. Value of Filesystem is implied when "
+              "not included in claim spec."),
+    ],
+    "horizontalpodautoscalers": [
+        NAME,
+        _c("Reference", _hpa_reference, "scaleTargetRef points to the target resource to scale, and is used to the "
+           "pods for which metrics should be collected, as well as to actually change the replica count."),
+        _c("Targets", _hpa_targets, _HPA_METRICS),
+        _c("MinPods", _hpa_min, "minReplicas is the lower limit for the number of replicas to which the autoscaler "
+           "can scale down.  It defaults to 1 pod.  minReplicas is allowed to be 0 if the alpha feature gate "
+           "HPAScaleToZero is enabled and at least one Object or External metric is configured.  Scaling is active "
+           "as long as at least one metric value is available."),
+        _c("MaxPods", _int("spec", "maxReplicas"), "maxReplicas is the upper limit for the number of replicas to "
+           "which the autoscaler can scale up. It cannot be less that minReplicas."),
+        _c("Replicas", _int("status", "currentReplicas"), "currentReplicas is current number of replicas of pods "
+           "managed by this autoscaler, as last seen by the autoscaler."),
+        AGE,
+    ],
+    "leases": [
+        NAME,
+        _c("Holder", _str("spec", "holderIdentity"),
+           "holderIdentity contains the identity of the holder of a current lease. If Coordinated Leader Election "
+           "is used, the holder identity must be equal to the elected LeaseCandidate.metadata.name field."),
+        AGE,
+    ],
+}
+
+
+# --- public entry points --------------------------------------------------------------------
+
+def _columns(resource: Resource) -> list[Column]:
+    cols = COLUMNS.get(resource.plural)
+    if cols is None:  # the default printer for kinds without a handler: NAME, AGE
+        cols = [NAME, Column("Created At", lambda o, n: _get(o, "metadata", "creationTimestamp", default=""),
+                             D_AGE, "date")]
+    return cols
+
+
+def column_definitions(resource: Resource) -> list[Obj]:
+    """The Table's columnDefinitions for this kind (every version shares its kind's columns)."""
+    return [c.definition() for c in _columns(resource)]
+
+
+def _printable(resource: Resource, obj: Obj) -> Obj:
+    """The printers see the stored (internal) form: events.k8s.io events print as core/v1
+    events, autoscaling/v1 HPAs as autoscaling/v2 ones, like upstream's internal-type printers."""
+    return conversion.to_storage(resource, obj) if resource.storage else obj
+
+
+def row_cells(resource: Resource, obj: Obj, now: datetime) -> list[Any]:
+    """One row's cells, wide (all priorities), in column order."""
+    printable = _printable(resource, obj)
+    return [c.cell(printable, now) for c in _columns(resource)]
+
+
+def _row_object(obj: Obj, include_object: str) -> Obj | None:
+    if include_object == "None":
+        return None
+    if include_object == "Object":
+        return obj
+    return {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": obj.get("metadata") or {}}
+
+
+def to_table(resource: Resource, objs: list[Obj], now: datetime, include_object: str = "PartialObjectMetadata",
+             list_meta: Obj | None = None, no_headers: bool = False) -> Obj:
+    """The meta.k8s.io/v1 Table for a list (pass its list_meta) or a single object (list_meta None).
+
+    include_object: "Metadata"/"PartialObjectMetadata"/"" -> PartialObjectMetadata, "Object" -> the
+    object as served, "None" -> no object.  no_headers drops columnDefinitions (TableOptions.noHeaders).
+    """
+    if list_meta is None and len(objs) == 1:
+        list_meta = {"resourceVersion": _get(objs[0], "metadata", "resourceVersion")}
+    meta = {k: v for k in ("resourceVersion", "continue", "remainingItemCount")
+            if (v := (list_meta or {}).get(k)) not in (None, "")}
+    rows = []
+    for obj in objs:
+        row: Obj = {"cells": row_cells(resource, obj, now)}
+        if resource.plural == "pods" and (conds := pod_row_conditions(obj)):
+            row["conditions"] = conds
+        if (inner := _row_object(obj, include_object)) is not None:
+            row["object"] = inner
+        rows.append(row)
+    table: Obj = {"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": meta}
+    if not no_headers:
+        table["columnDefinitions"] = column_definitions(resource)
+    table["rows"] = rows
+    return table
