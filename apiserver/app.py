@@ -112,7 +112,8 @@ def build_app(handler: Handler, tokens: dict[str, dict], advertise: str, cache, 
     async def openapi_v2(request: HttpRequest) -> Response:
         authenticate(request)
         from kubeling.api import openapi
-        return Response(openapi.openapi_v2_bytes(), media_type="application/json")
+        body, ct = openapi.openapi_v2_response(request.headers.get("accept"))
+        return Response(body, media_type=ct)
 
     @app.get("/openapi/v3")
     async def openapi_v3_root(request: HttpRequest) -> Response:

@@ -10,13 +10,16 @@ Kubernetes 1.32): their source files are parsed (not imported; importing them co
 What the client does not carry (API groups of nested types, int32/int64, Quantity/IntOrString/
 MicroTime fields, list patch metadata) lives in the small declarative tables below.
 
-Everything is built once on first use and cached, with pre-serialized bytes for serving.
+`unknown_fields` walks the same schemas for fieldValidation=Strict|Warn. kubectl 1.27/1.28 fetch
+/openapi/v2 as protobuf only: `openapi_v2_response(accept)` picks JSON or the protobuf encoding.
+Everything is built once on first use (~0.15 s) and cached, with pre-serialized bytes for serving.
 """
 from __future__ import annotations
 
 import ast
 import hashlib
 import importlib.util
+import json
 import re
 from fnmatch import fnmatchcase
 from functools import cache
@@ -65,7 +68,7 @@ GROUP_TYPES: dict[str, tuple[str, ...]] = {
     "authentication.k8s.io": ("TokenRequest*", "BoundObjectReference"),
 }
 
-# Request/response bodies of subresources and meta kinds, with the GVKs they are registered as.
+# Request/response bodies of subresources, with the GVKs they are registered as.
 SUBRESOURCE_KINDS: dict[str, GVK] = {
     "scale": ("autoscaling", "v1", "Scale"),
     "binding": ("", "v1", "Binding"),
@@ -99,7 +102,8 @@ BYTE_MAPS = frozenset({("Secret", "data"), ("ConfigMap", "binaryData")})
 OBJECT_FIELDS = {("ManagedFieldsEntry", "fieldsV1"): FIELDSV1, ("WatchEvent", "object"): RAW_EXTENSION}
 
 # Strategic-merge and server-side-apply metadata: (type, field) -> (patch strategy, merge key,
-# list type, list map keys). Taken from the struct tags and +listType markers of k8s.io/api 1.32.
+# list type, list map keys). Strategies/merge keys match the struct tags compiled into kubectl 1.32;
+# list types follow k8s.io/api's +listType markers (unlisted lists carry no list type).
 _C = ("merge", "name", "map", ("name",))
 _COND = ("merge", "type", "map", ("type",))
 LIST_META: dict[tuple[str, str], tuple[str | None, str | None, str | None, tuple[str, ...]]] = {
@@ -139,6 +143,10 @@ LIST_META: dict[tuple[str, str], tuple[str | None, str | None, str | None, tuple
     ("LabelSelector", "matchExpressions"): (None, None, "atomic", ()),
 }
 
+# Kinds whose DELETE answers with the object (graceful deletion / finalizers) rather than a Status.
+DELETE_RETURNS_OBJECT = frozenset({("", "Pod"), ("", "Service"), ("", "ServiceAccount"), ("", "PersistentVolume"),
+                                   ("", "PersistentVolumeClaim")})
+
 KIND_DOCS = {
     "Namespace": "Namespace gives a separate scope to the names of the namespaced objects in it.",
     "Pod": "Pod is a group of containers scheduled together on one node, sharing network and volumes.",
@@ -151,10 +159,12 @@ KIND_DOCS = {
     "Event": "Event records something that happened to an object in the cluster, such as a state change or error.",
     "PersistentVolume": "PersistentVolume is a piece of cluster storage provisioned by an administrator or a class.",
     "PersistentVolumeClaim": "PersistentVolumeClaim is a request for storage that gets bound to a PersistentVolume.",
-    "Deployment": "Deployment declares the desired state of a replicated application and rolls out ReplicaSets to reach it.",
+    "Deployment": "Deployment declares the desired state of a replicated application and rolls it out "
+                  "through ReplicaSets.",
     "ReplicaSet": "ReplicaSet keeps the specified number of pod replicas running.",
     "DaemonSet": "DaemonSet runs a copy of a pod on every eligible node.",
-    "HorizontalPodAutoscaler": "HorizontalPodAutoscaler adjusts the replica count of a scalable resource from observed metrics.",
+    "HorizontalPodAutoscaler": "HorizontalPodAutoscaler adjusts the replica count of a scalable resource from "
+                               "observed metrics.",
     "Job": "Job runs pods until a given number of them complete successfully.",
     "Lease": "Lease records which holder owns a named lock and until when.",
     "EndpointSlice": "EndpointSlice holds a subset of the network endpoints that implement a Service.",
@@ -192,6 +202,7 @@ _GETTER = re.compile(r'def (\w+)\(self\):\n        """Gets the \w+ of this \w+\.
                      r'(?:        (.+?)  # noqa: E501\n)?\n        :return:')
 _REQUIRED = re.compile(r"Invalid value for `(\w+)`, must not be `None`")
 _DICT_LITERAL = r"{} = (\{{.*?\n    \}})"
+_UNESCAPE = re.compile(r'\\([\\"])')  # docstrings are plain (non-raw) string literals
 
 
 @cache
@@ -215,7 +226,7 @@ def _model(cls: str) -> tuple[dict[str, str], dict[str, str], dict[str, str], fr
     src = (_models_dir() / f"{_model_files()[cls]}.py").read_text()
     types = ast.literal_eval(re.search(_DICT_LITERAL.format("openapi_types"), src, re.S).group(1))
     names = ast.literal_eval(re.search(_DICT_LITERAL.format("attribute_map"), src, re.S).group(1))
-    docs = {m.group(1): (m.group(2) or "").replace('\\"', '"') for m in _GETTER.finditer(src)}
+    docs = {m.group(1): _UNESCAPE.sub(r"\1", m.group(2) or "") for m in _GETTER.finditer(src)}
     return types, names, docs, frozenset(_REQUIRED.findall(src))
 
 
@@ -235,11 +246,11 @@ _PREFIX_GROUP = {_camel(g): g for g in _KNOWN_GROUPS}
 _CLASS_RE = re.compile(r"([A-Z][a-z]+)?(V\d+(?:alpha\d+|beta\d+)?)([A-Z]\w*)")
 
 
-def _class_gvk(cls: str) -> GVK | None:
+def _class_gvk(cls: str) -> GVK:
     """(group or META, version, name) of a client class; group META marks apimachinery meta types."""
     m = _CLASS_RE.fullmatch(cls)
     if not m:
-        return None
+        raise ValueError(f"not a versioned client model: {cls}")
     prefix, version, name = m.group(1), m.group(2).lower(), m.group(3)
     if prefix:
         return _PREFIX_GROUP.get(prefix, prefix.lower()), version, name
@@ -262,6 +273,13 @@ def _class_for(group: str, version: str, kind: str) -> str | None:
     ver = version[:1].upper() + version[1:]
     files = _model_files()
     return next((c for c in (f"{_camel(group)}{ver}{kind}", f"{ver}{kind}") if c in files), None)
+
+
+def _def_for(gvk: GVK) -> str:
+    cls = _class_for(*gvk)
+    if cls is None:
+        raise LookupError(f"no client model for {gvk}")
+    return _def_name(cls)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -315,7 +333,7 @@ def _struct_def(cls: str) -> tuple[Json, list[str]]:
         field = names[attr]
         schema, more = _type_schema(owner, field, typ)
         refs += more
-        doc = docs.get(attr) or _generic_doc(owner, field)
+        doc = docs.get(attr) or _generic_doc(owner, field, typ)
         if doc:
             schema["description"] = doc
         strategy, key, list_type, map_keys = LIST_META.get((owner, field), (None, None, None, ()))
@@ -339,13 +357,13 @@ def _struct_def(cls: str) -> tuple[Json, list[str]]:
     return out, refs
 
 
-def _generic_doc(owner: str, field: str) -> str:
+def _generic_doc(owner: str, field: str, typ: str) -> str:
     """The client drops descriptions of object-typed fields; give the common ones a short one."""
     if owner not in KIND_DOCS and not owner.endswith("List"):
         return ""
-    kind = owner.removesuffix("List") if owner.endswith("List") else owner
+    kind = owner.removesuffix("List")
     return {
-        "metadata": ("Standard list metadata." if owner.endswith("List") else
+        "metadata": ("Standard list metadata." if typ == "V1ListMeta" else
                      "Standard object metadata: name, namespace, labels, annotations, owners, and so on."),
         "spec": f"Desired state of the {kind}.",
         "status": f"Most recently observed state of the {kind}. Populated by the system. Read-only.",
@@ -362,7 +380,8 @@ def _definitions() -> dict[str, Json]:
             if cls:
                 roots.setdefault(cls, []).append((r.group, r.version, kind))
     for gvk in SUBRESOURCE_KINDS.values():
-        roots.setdefault(_class_for(*gvk), []).append(gvk)
+        if cls := _class_for(*gvk):
+            roots.setdefault(cls, []).append(gvk)
     all_gvs = [(g, v) for g, vs in group_versions().items() for v in vs] + \
         [(g, v) for g, v, _ in SUBRESOURCE_KINDS.values()]
     all_gvs = list(dict.fromkeys(all_gvs))
@@ -430,6 +449,7 @@ _PARAMS: dict[str, tuple[str, str]] = {  # name -> (type, description)
     "stderr": ("boolean", "Attach the standard error of the command."),
     "tty": ("boolean", "Allocate a terminal for the command."),
     "path": ("string", "Path of the request to forward."),
+    "ports": ("integer", "Pod port to forward to; repeat the parameter for several ports."),
 }
 LIST_PARAMS = ("allowWatchBookmarks", "continue", "fieldSelector", "labelSelector", "limit", "resourceVersion",
                "resourceVersionMatch", "sendInitialEvents", "timeoutSeconds", "watch")
@@ -440,7 +460,8 @@ DELETE_PARAMS = ("dryRun", "gracePeriodSeconds", "ignoreStoreReadErrorWithCluste
 DELETECOLLECTION_PARAMS = DELETE_PARAMS + tuple(p for p in LIST_PARAMS if p not in ("watch", "allowWatchBookmarks"))
 LOG_PARAMS = ("container", "follow", "insecureSkipTLSVerifyBackend", "limitBytes", "previous", "sinceSeconds",
               "stream", "tailLines", "timestamps")
-EXEC_PARAMS = ("command", "container", "stderr", "stdin", "stdout", "tty")
+CONNECT_PARAMS = {"exec": ("command", "container", "stderr", "stdin", "stdout", "tty"),
+                  "attach": ("container", "stderr", "stdin", "stdout", "tty"), "portforward": ("ports",)}
 
 PATCH_TYPES = ("application/apply-patch+yaml", "application/json-patch+json", "application/merge-patch+json",
                "application/strategic-merge-patch+json")
@@ -527,7 +548,8 @@ def _resource_paths(r: Resource) -> Iterator[tuple[str, Json]]:
                            params=PATCH_PARAMS, body=PATCH, resp=obj, codes=("200", "201"), consumes=PATCH_TYPES)
     if "delete" in verbs:
         ops["delete"] = _op(f"delete{gv}{ns}{k}", "delete", f"delete a {k}", gvk, tag, params=DELETE_PARAMS,
-                            body=DELETE_OPTIONS, resp=STATUS, codes=("200", "202"))
+                            body=DELETE_OPTIONS, resp=obj if (r.group, k) in DELETE_RETURNS_OBJECT else STATUS,
+                            codes=("200", "202"))
     if ops:
         yield item, {**ops, "parameters": name_param + ns_param + pretty}
 
@@ -553,7 +575,7 @@ def _resource_paths(r: Resource) -> Iterator[tuple[str, Json]]:
         s = sub.capitalize()
         path = f"{item}/{sub}"
         if sub in ("status", "scale"):
-            body = obj if sub == "status" else _def_name(_class_for(*SUBRESOURCE_KINDS["scale"]))
+            body = obj if sub == "status" else _def_for(SUBRESOURCE_KINDS["scale"])
             sgvk = gvk if sub == "status" else SUBRESOURCE_KINDS["scale"]
             yield path, {
                 "get": _op(f"read{gv}{ns}{k}{s}", "get", f"read {sub} of the specified {k}", sgvk, tag, resp=body),
@@ -565,10 +587,9 @@ def _resource_paths(r: Resource) -> Iterator[tuple[str, Json]]:
                 "parameters": sub_params}
         elif sub in ("binding", "eviction", "token"):
             sgvk = SUBRESOURCE_KINDS[sub]
-            body = _def_name(_class_for(*sgvk))
-            params = ("dryRun", "fieldManager") if sub != "token" else WRITE_PARAMS
+            body = _def_for(sgvk)
             yield path, {"post": _op(f"create{gv}{ns}{k}{s}", "post", f"create {sub} of a {k}", sgvk, tag,
-                                     params=params, body=body, resp=body, codes=("200", "201", "202")),
+                                     params=WRITE_PARAMS, body=body, resp=body, codes=("200", "201", "202")),
                          "parameters": sub_params}
         elif sub == "finalize":
             yield path, {"put": _op(f"replace{gv}{ns}{k}{s}", "put", f"replace finalize of the specified {k}", gvk,
@@ -578,11 +599,11 @@ def _resource_paths(r: Resource) -> Iterator[tuple[str, Json]]:
             yield path, {"get": _op(f"read{gv}{ns}{k}Log", "get", f"read log of the specified {k}", gvk, tag,
                                     params=LOG_PARAMS, produces=("text/plain", *PRODUCES)),
                          "parameters": sub_params}
-        elif sub == "exec":
-            xgvk: GVK = (r.group, r.version, f"{k}ExecOptions")
-            yield path, {m: _op(f"connect{gv}{m.capitalize()}{ns}{k}Exec", "connect", f"connect {m.upper()} "
-                                f"requests to exec of {k}", xgvk, tag, params=EXEC_PARAMS, produces=("*/*",))
-                         for m in ("get", "post")} | {"parameters": name_param + ns_param}
+        elif sub in CONNECT_PARAMS:  # exec, attach, portforward: upgraded (SPDY/WebSocket) streams
+            xgvk: GVK = (r.group, r.version, f"{k}{'PortForward' if sub == 'portforward' else s}Options")
+            yield path, {m: _op(f"connect{gv}{m.capitalize()}{ns}{k}{s}", "connect", f"connect {m.upper()} "
+                                f"requests to {sub} of {k}", xgvk, tag, params=CONNECT_PARAMS[sub],
+                                produces=("*/*",)) for m in ("get", "post")} | {"parameters": name_param + ns_param}
         elif sub == "proxy":
             pgvk: GVK = (r.group, r.version, f"{k}ProxyOptions")
             methods = ("delete", "get", "head", "options", "patch", "post", "put")
@@ -590,7 +611,7 @@ def _resource_paths(r: Resource) -> Iterator[tuple[str, Json]]:
                                                        "/{path}")):
                 yield path + tail, {m: _op(f"connect{gv}{m.capitalize()}{ns}{k}Proxy{suffix}", "connect",
                                            f"connect {m.upper()} requests to proxy of {k}", pgvk, tag,
-                                           params=() if tail else ("path",), produces=("*/*",)) for m in methods} | \
+                                           params=("path",), produces=("*/*",)) for m in methods} | \
                     {"parameters": name_param + ns_param + extra}
 
 
@@ -819,3 +840,126 @@ def _visit(value: Any, shape: Shape, path: str, out: list[str]) -> None:
     elif tag == "m" and isinstance(value, dict) and inner is not None:
         for key, item in value.items():
             _visit(item, inner, f"{path}.{key}", out)
+
+
+# ---------------------------------------------------------------------------------------------
+# Protobuf form of the v2 document (gnostic's openapi.v2.Document), which client-go asks for with
+# Accept: application/com.github.proto-openapi.spec.v2@v1.0+protobuf -- kubectl 1.27/1.28 use it for
+# apply and explain and fail on JSON. Vendor extensions travel as YAML text (JSON is valid YAML).
+# ---------------------------------------------------------------------------------------------
+
+# client-go asks with the '@' form; responses use the dotted form because Go's mime.ParseMediaType
+# rejects '@' in the Content-Type (kubectl then fails with "mime: unexpected content after media subtype").
+OPENAPI_V2_PROTOBUF_ACCEPT = ("com.github.proto-openapi.spec.v2@v1.0+protobuf",
+                              "com.github.proto-openapi.spec.v2.v1.0+protobuf")
+OPENAPI_V2_PROTOBUF = "application/com.github.proto-openapi.spec.v2.v1.0+protobuf"
+
+
+def openapi_v2_response(accept: str | None) -> tuple[bytes, str]:
+    """(body, content type) for GET /openapi/v2: protobuf when the Accept header asks for it, else JSON."""
+    if accept and any(t in accept for t in OPENAPI_V2_PROTOBUF_ACCEPT):
+        return openapi_v2_protobuf(), OPENAPI_V2_PROTOBUF
+    return openapi_v2_bytes(), "application/json"
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while n > 0x7F:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+def _ld(field: int, data: bytes) -> bytes:
+    """A length-delimited field (string, bytes or embedded message)."""
+    return _varint(field << 3 | 2) + _varint(len(data)) + data
+
+
+def _s(field: int, value: str | None) -> bytes:
+    return _ld(field, value.encode()) if value else b""
+
+
+def _b(field: int, value: bool | None) -> bytes:
+    return _varint(field << 3) + b"\x01" if value else b""
+
+
+def _rs(field: int, values: Any) -> bytes:
+    return b"".join(_ld(field, v.encode()) for v in values or ())
+
+
+def _yaml_any(value: Any) -> bytes:  # message Any {google.protobuf.Any value = 1; string yaml = 2}
+    return _s(2, json.dumps(value, separators=(", ", ": ")))  # spaced JSON: flow YAML for yaml.v2 too
+
+
+def _ext(field: int, node: Json) -> bytes:  # repeated NamedAny vendor_extension
+    return b"".join(_ld(field, _s(1, k) + _ld(2, _yaml_any(v))) for k, v in node.items() if k.startswith("x-"))
+
+
+def _pb_schema(s: Json) -> bytes:
+    out = [_s(1, s.get("$ref")), _s(2, s.get("format")), _s(3, s.get("title")), _s(4, s.get("description"))]
+    if "default" in s:
+        out.append(_ld(5, _yaml_any(s["default"])))
+    out += [_b(16, s.get("uniqueItems")), _rs(19, s.get("required"))]
+    out += [_ld(20, _yaml_any(v)) for v in s.get("enum", ())]
+    ap = s.get("additionalProperties")
+    if isinstance(ap, dict):
+        out.append(_ld(21, _ld(1, _pb_schema(ap))))
+    elif isinstance(ap, bool):
+        out.append(_ld(21, _varint(2 << 3) + (b"\x01" if ap else b"\x00")))
+    if "type" in s:
+        out.append(_ld(22, _rs(1, [s["type"]] if isinstance(s["type"], str) else s["type"])))
+    if "items" in s:
+        out.append(_ld(23, _ld(1, _pb_schema(s["items"]))))
+    out += [_ld(24, _pb_schema(x)) for x in s.get("allOf", ())]
+    if "properties" in s:
+        out.append(_ld(25, b"".join(_ld(1, _s(1, k) + _ld(2, _pb_schema(v))) for k, v in s["properties"].items())))
+    out += [_b(27, s.get("readOnly")), _ext(31, s)]
+    return b"".join(out)
+
+
+def _pb_param(p: Json) -> bytes:  # ParametersItem{Parameter parameter = 1}
+    if p["in"] == "body":
+        param = _ld(1, _s(1, p.get("description")) + _s(2, p["name"]) + _s(3, "body") + _b(4, p.get("required"))
+                    + _ld(5, _pb_schema(p["schema"])))
+    else:  # NonBodyParameter: query sub-schema = 3 (type 6, uniqueItems 20), path = 4 (type 5, uniqueItems 19)
+        query = p["in"] == "query"
+        sub = (_b(1, p.get("required")) + _s(2, p["in"]) + _s(3, p.get("description")) + _s(4, p["name"])
+               + _s(6 if query else 5, p.get("type")) + _b(20 if query else 19, p.get("uniqueItems")))
+        param = _ld(2, _ld(3 if query else 4, sub))
+    return _ld(1, param)
+
+
+def _pb_operation(op: Json) -> bytes:
+    responses = b"".join(
+        _ld(1, _s(1, code) + _ld(2, _ld(1, _s(1, r["description"]) +
+                                        (_ld(2, _ld(1, _pb_schema(r["schema"]))) if "schema" in r else b""))))
+        for code, r in op["responses"].items())
+    return b"".join([_rs(1, op.get("tags")), _s(3, op.get("description")), _s(5, op.get("operationId")),
+                     _rs(6, op.get("produces")), _rs(7, op.get("consumes")),
+                     b"".join(_ld(8, _pb_param(p)) for p in op.get("parameters", ())), _ld(9, responses),
+                     _rs(10, op.get("schemes")), _ext(13, op)])
+
+
+_PATH_ITEM_FIELDS = {"get": 2, "put": 3, "post": 4, "delete": 5, "options": 6, "head": 7, "patch": 8}
+
+
+def _pb_path_item(item: Json) -> bytes:
+    out = [_ld(n, _pb_operation(item[m])) for m, n in _PATH_ITEM_FIELDS.items() if m in item]
+    out += [_ld(9, _pb_param(p)) for p in item.get("parameters", ())]
+    return b"".join(out)
+
+
+@cache
+def openapi_v2_protobuf() -> bytes:
+    """The /openapi/v2 document as protobuf (gnostic openapi.v2.Document wire format)."""
+    doc = openapi_v2()
+    sec = doc["securityDefinitions"]["BearerToken"]
+    api_key = _s(1, sec["type"]) + _s(2, sec["name"]) + _s(3, sec["in"]) + _s(4, sec["description"])
+    return b"".join([
+        _s(1, doc["swagger"]), _ld(2, _s(1, doc["info"]["title"]) + _s(2, doc["info"]["version"])),
+        _ld(8, b"".join(_ld(2, _s(1, path) + _ld(2, _pb_path_item(item))) for path, item in doc["paths"].items())),
+        _ld(9, b"".join(_ld(1, _s(1, name) + _ld(2, _pb_schema(s))) for name, s in doc["definitions"].items())),
+        _ld(12, _ld(1, _s(1, "BearerToken") + _ld(2, b""))),
+        _ld(13, _ld(1, _s(1, "BearerToken") + _ld(2, _ld(2, api_key)))),
+    ])
