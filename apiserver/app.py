@@ -182,7 +182,7 @@ def build_app(handler: Handler, tokens: dict[str, dict], advertise: str, cache, 
             code = err.code
             return status_response(err)
         finally:
-            if labels[0]:
+            if labels and labels[0]:
                 metrics.requests.labels(*labels, str(code)).inc()
                 if labels[0] != "WATCH":
                     metrics.latency.labels(*labels).observe(time.perf_counter() - t0)

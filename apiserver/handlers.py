@@ -337,11 +337,13 @@ class Handler:
                 yield self._event_bytes(req, "BOOKMARK-END", None, self.cache.rev)
             while True:
                 left = deadline - loop.time()
-                if left <= 0:
-                    break
                 try:
+                    if left <= 0:
+                        raise asyncio.TimeoutError
                     item = await asyncio.wait_for(watcher.queue.get(), left)
                 except asyncio.TimeoutError:
+                    if watcher.bookmarks:   # tell the client where to resume
+                        yield self._event_bytes(req, "BOOKMARK", None, self.cache.rev)
                     break
                 if item is None:
                     break

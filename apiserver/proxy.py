@@ -79,7 +79,9 @@ class KubeletProxy:
     async def handle(self, req, handler) -> Any:
         from .handlers import Reply
         if req.subresource != "log":
-            raise bad_request("Upgrade request required")
+            await self.locate(req.namespace, req.name, req.q("container"), False)
+            raise bad_request(f"{req.subresource} needs a websocket upgrade (v5.channel.k8s.io or v4.channel.k8s.io); "
+                              "SPDY is not supported by this server")
         base, container = await self.locate(req.namespace, req.name, req.q("container"), True)
         params = {k: req.q(k) for k in LOG_PARAMS if req.q(k)}
         url = f"{base}/containerLogs/{req.namespace}/{req.name}/{container}"

@@ -1,0 +1,409 @@
+"""Validation of the served kinds with Kubernetes' field paths and messages (the common rules).
+
+`validate(resource, obj, old)` returns field causes; the apiserver turns them into 422 Invalid.
+"""
+from __future__ import annotations
+
+import re
+from typing import Any, Callable
+
+from kubeling.api.errors import Cause, duplicate, forbidden, invalid, not_supported, required
+from kubeling.api.resources import Resource
+
+DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+DNS1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+LABEL_NAME = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
+CONFIG_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
+ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
+
+SUBDOMAIN_MSG = ("a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', "
+                 "and must start and end with an alphanumeric character (e.g. 'example.com', regex used for "
+                 "validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')")
+LABEL_MSG = ("a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must "
+             "start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for "
+             "validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')")
+DNS1035_MSG = ("a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an "
+               "alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', "
+               "regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')")
+LABEL_VALUE_MSG = ("a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', "
+                   "and must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or "
+                   "'12345', regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')")
+NAME_PART_MSG = ("name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with "
+                 "an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for "
+                 "validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')")
+CONFIG_KEY_MSG = ("a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. 'key.name',  "
+                  "or 'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')")
+PORT_MSG = "must be between 1 and 65535, inclusive"
+PROTOCOLS = ["SCTP", "TCP", "UDP"]
+
+Validator = Callable[[dict, "dict | None"], list[Cause]]
+
+
+def _name_rule(plural: str) -> tuple[re.Pattern, str, int]:
+    if plural == "namespaces":
+        return DNS1123_LABEL, LABEL_MSG, 63
+    if plural == "services":
+        return DNS1035_LABEL, DNS1035_MSG, 63
+    return DNS1123_SUBDOMAIN, SUBDOMAIN_MSG, 253
+
+
+def _qualified_name(key: str, path: str) -> list[Cause]:
+    prefix, _, name = key.rpartition("/")
+    out = []
+    if prefix and (len(prefix) > 253 or not DNS1123_SUBDOMAIN.match(prefix)):
+        out.append(invalid(path, key, "prefix part " + SUBDOMAIN_MSG))
+    if not name or len(name) > 63 or not LABEL_NAME.match(name):
+        msg = "name part must be no more than 63 characters" if len(name) > 63 else NAME_PART_MSG
+        out.append(invalid(path, key, msg))
+    return out
+
+
+def labels(lbls: Any, path: str) -> list[Cause]:
+    if lbls is None:
+        return []
+    if not isinstance(lbls, dict):
+        return [invalid(path, lbls, "must be a map of strings")]
+    out: list[Cause] = []
+    for k, v in lbls.items():
+        out += _qualified_name(str(k), path)
+        if not isinstance(v, str) or len(v) > 63 or not LABEL_VALUE.match(v):
+            out.append(invalid(path, v, "must be no more than 63 characters" if isinstance(v, str) and len(v) > 63
+                               else LABEL_VALUE_MSG))
+    return out
+
+
+def metadata(r: Resource, obj: dict) -> list[Cause]:
+    meta = obj.get("metadata") or {}
+    out: list[Cause] = []
+    name = meta.get("name")
+    if not name:
+        out.append(required("metadata.name", "name or generateName is required"))
+    else:
+        rx, msg, limit = _name_rule(r.plural)
+        if not isinstance(name, str) or not rx.match(name):
+            out.append(invalid("metadata.name", name, msg))
+        elif len(name) > limit:
+            out.append(invalid("metadata.name", name, f"must be no more than {limit} characters"))
+    out += labels(meta.get("labels"), "metadata.labels")
+    ann = meta.get("annotations")
+    if ann is not None:
+        if not isinstance(ann, dict):
+            out.append(invalid("metadata.annotations", ann, "must be a map of strings"))
+        else:
+            for k, v in ann.items():
+                out += _qualified_name(str(k), "metadata.annotations")
+                if not isinstance(v, str):
+                    out.append(invalid(f"metadata.annotations", v, "must be a string"))
+            if sum(len(k) + len(str(v)) for k, v in ann.items()) > 256 * 1024:
+                out.append(Cause("FieldValueTooLong", "Too long: must have at most 262144 bytes", "metadata.annotations"))
+    return out
+
+
+def _port(value: Any, path: str, required_: bool = True) -> list[Cause]:
+    if value is None or value == 0:
+        return [required(path)] if required_ else []
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 65535:
+        return [invalid(path, value, PORT_MSG)]
+    return []
+
+
+def _int_or_string_port(value: Any, path: str) -> list[Cause]:
+    if isinstance(value, str):
+        if not DNS1123_LABEL.match(value) or not re.search("[a-z]", value) or len(value) > 15:
+            return [invalid(path, value, "must contain at least one letter (a-z)" if not re.search("[a-z]", value)
+                            else "must be no more than 15 characters" if len(value) > 15 else LABEL_MSG)]
+        return []
+    return _port(value, path)
+
+
+def containers(items: Any, path: str, names: set[str], need: bool) -> list[Cause]:
+    if not items:
+        return [required(path)] if need else []
+    if not isinstance(items, list):
+        return [invalid(path, items, "must be a list")]
+    out: list[Cause] = []
+    for i, c in enumerate(items):
+        p = f"{path}[{i}]"
+        if not isinstance(c, dict):
+            out.append(invalid(p, c, "must be an object"))
+            continue
+        name = c.get("name")
+        if not name:
+            out.append(required(f"{p}.name"))
+        elif not isinstance(name, str) or not DNS1123_LABEL.match(name):
+            out.append(invalid(f"{p}.name", name, LABEL_MSG))
+        elif name in names:
+            out.append(duplicate(f"{p}.name", name))
+        else:
+            names.add(name)
+        if not c.get("image"):
+            out.append(required(f"{p}.image"))
+        port_names: set[str] = set()
+        for j, port in enumerate(c.get("ports") or []):
+            pp = f"{p}.ports[{j}]"
+            out += _port(port.get("containerPort"), f"{pp}.containerPort")
+            if port.get("hostPort"):
+                out += _port(port.get("hostPort"), f"{pp}.hostPort")
+            if port.get("protocol") not in (None, *PROTOCOLS):
+                out.append(not_supported(f"{pp}.protocol", port.get("protocol"), PROTOCOLS))
+            if port.get("name"):
+                if port["name"] in port_names:
+                    out.append(duplicate(f"{pp}.name", port["name"]))
+                port_names.add(port["name"])
+        for j, e in enumerate(c.get("env") or []):
+            n = e.get("name") if isinstance(e, dict) else None
+            if not n:
+                out.append(required(f"{p}.env[{j}].name"))
+            elif not ENV_NAME.match(n):
+                out.append(invalid(f"{p}.env[{j}].name", n, "a valid environment variable name must consist of "
+                                   "alphabetic characters, digits, '_', '-', or '.', and must not start with a digit "
+                                   "(e.g. 'my.env-name',  or 'MY_ENV.NAME',  or 'MyEnvName1', regex used for "
+                                   "validation is '[-._a-zA-Z][-._a-zA-Z0-9]*')"))
+        if c.get("imagePullPolicy") not in (None, "Always", "IfNotPresent", "Never"):
+            out.append(not_supported(f"{p}.imagePullPolicy", c["imagePullPolicy"], ["Always", "IfNotPresent", "Never"]))
+    return out
+
+
+def pod_spec(spec: Any, path: str, restart_policies: list[str] | None = None) -> list[Cause]:
+    if not isinstance(spec, dict):
+        return [required(path)]
+    names: set[str] = set()
+    out = containers(spec.get("containers"), f"{path}.containers", names, True)
+    out += containers(spec.get("initContainers"), f"{path}.initContainers", names, False)
+    vols: set[str] = set()
+    for i, v in enumerate(spec.get("volumes") or []):
+        n = v.get("name") if isinstance(v, dict) else None
+        if not n:
+            out.append(required(f"{path}.volumes[{i}].name"))
+        elif not DNS1123_LABEL.match(n):
+            out.append(invalid(f"{path}.volumes[{i}].name", n, LABEL_MSG))
+        elif n in vols:
+            out.append(duplicate(f"{path}.volumes[{i}].name", n))
+        vols.add(n or "")
+    for key in ("containers", "initContainers"):
+        for i, c in enumerate(spec.get(key) or []):
+            for j, m in enumerate((c.get("volumeMounts") or []) if isinstance(c, dict) else []):
+                if m.get("name") not in vols:
+                    out.append(Cause("FieldValueNotFound", f'Not found: "{m.get("name")}"',
+                                     f"{path}.{key}[{i}].volumeMounts[{j}].name"))
+                if not m.get("mountPath"):
+                    out.append(required(f"{path}.{key}[{i}].volumeMounts[{j}].mountPath"))
+    allowed = restart_policies or ["Always", "OnFailure", "Never"]
+    rp = spec.get("restartPolicy")
+    if rp is None and restart_policies:
+        out.append(required(f"{path}.restartPolicy", "valid values: " + ", ".join(f'"{v}"' for v in allowed)))
+    elif rp is not None and rp not in allowed:
+        out.append(not_supported(f"{path}.restartPolicy", rp, allowed))
+    if spec.get("dnsPolicy") not in (None, "ClusterFirstWithHostNet", "ClusterFirst", "Default", "None"):
+        out.append(not_supported(f"{path}.dnsPolicy", spec["dnsPolicy"],
+                                 ["ClusterFirstWithHostNet", "ClusterFirst", "Default", "None"]))
+    tg = spec.get("terminationGracePeriodSeconds")
+    if tg is not None and (not isinstance(tg, int) or tg < 0):
+        out.append(invalid(f"{path}.terminationGracePeriodSeconds", tg, "must be greater than or equal to 0"))
+    return out
+
+
+def _pod(obj: dict, old: dict | None) -> list[Cause]:
+    out = pod_spec(obj.get("spec"), "spec")
+    if old is not None:
+        a, b = dict(obj.get("spec") or {}), dict(old.get("spec") or {})
+        for spec in (a, b):
+            for k in ("activeDeadlineSeconds", "tolerations", "terminationGracePeriodSeconds"):
+                spec.pop(k, None)
+            for key in ("containers", "initContainers"):
+                spec[key] = [{**c, "image": None} for c in spec.get(key) or [] if isinstance(c, dict)]
+        if a.get("nodeName") is None and "nodeName" in b:
+            a["nodeName"] = b["nodeName"]
+        if a != b:
+            out.append(forbidden("spec", "pod updates may not change fields other than `spec.containers[*].image`,"
+                                 "`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` "
+                                 "(only additions to existing tolerations),`spec.terminationGracePeriodSeconds` "
+                                 "(allow it to be set to 1 if it was previously negative)"))
+    return out
+
+
+def _selector_fmt(sel: Any) -> str:
+    return "v1.LabelSelector{MatchLabels:" + repr((sel or {}).get("matchLabels") or {}).replace("'", '"') + "}"
+
+
+def _workload(kind: str, restart: list[str] | None = None, check_template_labels: bool = True) -> Validator:
+    def run(obj: dict, old: dict | None) -> list[Cause]:
+        spec = obj.get("spec")
+        if not isinstance(spec, dict):
+            return [required("spec")]
+        out: list[Cause] = []
+        sel = spec.get("selector")
+        tpl = spec.get("template") or {}
+        tlabels = (tpl.get("metadata") or {}).get("labels") or {}
+        if kind != "Job" or spec.get("manualSelector"):
+            if not sel:
+                out.append(required("spec.selector"))
+            elif not (sel.get("matchLabels") or sel.get("matchExpressions")):
+                out.append(invalid("spec.selector", _selector_fmt(sel), f"empty selector is invalid for {kind.lower()}"))
+            elif check_template_labels:
+                from kubeling.api.selectors import selector_from_object
+                s = selector_from_object(sel)
+                if s is not None and not s.matches(tlabels):
+                    out.append(invalid("spec.template.metadata.labels", tlabels,
+                                       "`selector` does not match template `labels`"))
+        out += labels(tlabels, "spec.template.metadata.labels")
+        replicas = spec.get("replicas")
+        if replicas is not None and (not isinstance(replicas, int) or replicas < 0):
+            out.append(invalid("spec.replicas", replicas, "must be greater than or equal to 0"))
+        out += pod_spec(tpl.get("spec"), "spec.template.spec", restart)
+        if kind == "Deployment":
+            st = spec.get("strategy") or {}
+            if st.get("type") not in (None, "RollingUpdate", "Recreate"):
+                out.append(not_supported("spec.strategy.type", st.get("type"), ["Recreate", "RollingUpdate"]))
+            ru = st.get("rollingUpdate") or {}
+            if st.get("type") == "Recreate" and st.get("rollingUpdate"):
+                out.append(forbidden("spec.strategy.rollingUpdate", "may not be specified when strategy `type` is 'Recreate'"))
+            if ru and str(ru.get("maxSurge")).rstrip("%") in ("0",) and str(ru.get("maxUnavailable")).rstrip("%") in ("0",):
+                out.append(invalid("spec.strategy.rollingUpdate.maxUnavailable", ru.get("maxUnavailable"),
+                                   "may not be 0 when `maxSurge` is 0"))
+        if old is not None and kind in ("Deployment", "ReplicaSet", "DaemonSet", "Job"):
+            if (old.get("spec") or {}).get("selector") != sel:
+                out.append(invalid("spec.selector", _selector_fmt(sel), "field is immutable"))
+        return out
+    return run
+
+
+def _service(obj: dict, old: dict | None) -> list[Cause]:
+    spec = obj.get("spec") or {}
+    out: list[Cause] = []
+    typ = spec.get("type", "ClusterIP")
+    types = ["ClusterIP", "ExternalName", "LoadBalancer", "NodePort"]
+    if typ not in types:
+        out.append(not_supported("spec.type", typ, types))
+    ports = spec.get("ports") or []
+    headless = spec.get("clusterIP") == "None"
+    if not ports and typ != "ExternalName" and not headless:
+        out.append(required("spec.ports"))
+    names: set[str] = set()
+    for i, p in enumerate(ports):
+        pp = f"spec.ports[{i}]"
+        if not isinstance(p, dict):
+            out.append(invalid(pp, p, "must be an object"))
+            continue
+        if len(ports) > 1 and not p.get("name"):
+            out.append(required(f"{pp}.name"))
+        if p.get("name"):
+            if p["name"] in names:
+                out.append(duplicate(f"{pp}.name", p["name"]))
+            names.add(p["name"])
+        out += _port(p.get("port"), f"{pp}.port")
+        if p.get("protocol") not in (None, *PROTOCOLS):
+            out.append(not_supported(f"{pp}.protocol", p["protocol"], PROTOCOLS))
+        if "targetPort" in p:
+            out += _int_or_string_port(p["targetPort"], f"{pp}.targetPort")
+        if p.get("nodePort") and typ not in ("NodePort", "LoadBalancer"):
+            out.append(forbidden(f"{pp}.nodePort", "may not be used when `type` is 'ClusterIP'"))
+    if typ == "ExternalName" and not spec.get("externalName"):
+        out.append(required("spec.externalName"))
+    ip = spec.get("clusterIP")
+    if ip not in (None, "", "None") and not re.match(r"^\d{1,3}(\.\d{1,3}){3}$", str(ip)):
+        out.append(invalid("spec.clusterIPs[0]", ip, "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)"))
+    if old is not None:
+        oip = (old.get("spec") or {}).get("clusterIP")
+        if oip and ip and oip != ip and typ != "ExternalName":
+            out.append(invalid("spec.clusterIPs[0]", [ip], "may not change once set"))
+    sa = spec.get("sessionAffinity")
+    if sa not in (None, "None", "ClientIP"):
+        out.append(not_supported("spec.sessionAffinity", sa, ["ClientIP", "None"]))
+    return out
+
+
+def _data_keys(field: str) -> Validator:
+    def run(obj: dict, old: dict | None) -> list[Cause]:
+        out: list[Cause] = []
+        total = 0
+        for f in (field, "binaryData") if field == "data" else (field, "stringData"):
+            d = obj.get(f)
+            if d is None:
+                continue
+            if not isinstance(d, dict):
+                out.append(invalid(f, d, "must be a map"))
+                continue
+            for k, v in d.items():
+                if not CONFIG_KEY.match(k) or len(k) > 253:
+                    out.append(invalid(f"{f}[{k}]", k, CONFIG_KEY_MSG))
+                if v is not None and not isinstance(v, str):
+                    out.append(invalid(f"{f}[{k}]", v, "must be a string"))
+                total += len(k) + len(str(v or ""))
+        if total > 1024 * 1024:
+            out.append(Cause("FieldValueTooLong", "Too long: must have at most 1048576 bytes", ""))
+        if old is not None and old.get("immutable") and any(obj.get(f) != old.get(f) for f in (field, "binaryData")):
+            out.append(forbidden("", f"field is immutable when `immutable` is set"))
+        return out
+    return run
+
+
+def _hpa(obj: dict, old: dict | None) -> list[Cause]:
+    spec = obj.get("spec") or {}
+    out: list[Cause] = []
+    ref = spec.get("scaleTargetRef") or {}
+    if not ref.get("kind"):
+        out.append(required("spec.scaleTargetRef.kind"))
+    if not ref.get("name"):
+        out.append(required("spec.scaleTargetRef.name"))
+    mn, mx = spec.get("minReplicas", 1), spec.get("maxReplicas")
+    if isinstance(mn, int) and mn < 1:
+        out.append(invalid("spec.minReplicas", mn, "must be greater than or equal to 1"))
+    if not isinstance(mx, int):
+        out.append(required("spec.maxReplicas"))
+    elif isinstance(mn, int) and mx < mn:
+        out.append(invalid("spec.maxReplicas", mx, "must be greater than or equal to `minReplicas`"))
+    return out
+
+
+def _event(obj: dict, old: dict | None) -> list[Cause]:
+    if not obj.get("involvedObject"):
+        return [required("involvedObject")]
+    return []
+
+
+def _endpointslice(obj: dict, old: dict | None) -> list[Cause]:
+    at = obj.get("addressType")
+    if at not in ("IPv4", "IPv6", "FQDN"):
+        return [not_supported("addressType", at, ["FQDN", "IPv4", "IPv6"])]
+    return []
+
+
+def _pvc(obj: dict, old: dict | None) -> list[Cause]:
+    spec = obj.get("spec") or {}
+    out: list[Cause] = []
+    if not spec.get("accessModes"):
+        out.append(required("spec.accessModes", "at least 1 access mode is required"))
+    if not ((spec.get("resources") or {}).get("requests") or {}).get("storage"):
+        out.append(required("spec.resources[storage]"))
+    return out
+
+
+KIND_RULES: dict[str, Validator] = {
+    "pods": _pod,
+    "deployments": _workload("Deployment"),
+    "replicasets": _workload("ReplicaSet"),
+    "daemonsets": _workload("DaemonSet", ["Always"]),
+    "jobs": _workload("Job", ["OnFailure", "Never"]),
+    "services": _service,
+    "configmaps": _data_keys("data"),
+    "secrets": _data_keys("data"),
+    "horizontalpodautoscalers": _hpa,
+    "events": _event,
+    "endpointslices": _endpointslice,
+    "persistentvolumeclaims": _pvc,
+}
+
+
+def validate(resource: Resource, obj: dict, old: dict | None = None) -> list[Cause]:
+    out = metadata(resource, obj)
+    rule = KIND_RULES.get(resource.plural)
+    if rule is not None:
+        out += rule(obj, old)
+    if old is not None:
+        for k in ("name", "namespace", "uid"):
+            if (old.get("metadata") or {}).get(k) != (obj.get("metadata") or {}).get(k):
+                out.append(invalid(f"metadata.{k}", (obj.get("metadata") or {}).get(k), "field is immutable"))
+    return out
