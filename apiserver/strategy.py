@@ -5,6 +5,7 @@ The pure logic lives in kubeling.api; this module only adapts it to the handler.
 from __future__ import annotations
 
 import re
+import time
 from datetime import datetime, timezone
 from typing import Any
 
@@ -15,8 +16,15 @@ from kubeling.api.resources import Resource, storage_resource
 from .codec import deepcopy
 
 
+_now: list = [0, ""]
+
+
 def now_rfc3339() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """Second-resolution RFC 3339 'now', formatted once per second (it is on every write)."""
+    t = int(time.time())
+    if t != _now[0]:
+        _now[0], _now[1] = t, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
+    return _now[1]
 
 
 def from_storage(r: Resource, obj: dict) -> dict:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import asyncio
 import logging
 import socket
@@ -107,6 +108,9 @@ def main(argv: list[str] | None = None) -> None:
         format=f"%(asctime)s %(levelname)s %(name)s member={args.name} %(message)s",
     )
     logging.getLogger("pysyncobj").setLevel(logging.WARNING)
+    # The MVCC store is a large, long-lived heap: young-generation collections every 700
+    # allocations and full collections over it stall commits. Collect less often.
+    gc.set_threshold(50_000, 50, 100)
     # fail fast with a clear message when a port is taken; pysyncobj would retry forever
     bind(*peer_addr, "peers").close()
     client_socks = [bind(h, p, "clients") for h, p in client_addrs]

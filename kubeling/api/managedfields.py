@@ -84,7 +84,7 @@ def _walk(v: Any, fields: tuple[str, ...], path: Path, kind_key: tuple[str, str]
 
 def encode(paths: set[Path]) -> dict:
     root: dict = {}
-    for p in sorted(paths):
+    for p in paths:
         node = root
         for seg in p:
             node = node.setdefault(seg, {})
