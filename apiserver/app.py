@@ -19,7 +19,7 @@ from kubeling.api.resources import Resource, lookup
 from . import discovery
 from .auth import bearer
 from .codec import negotiate, dumps
-from .handlers import Handler, Reply, Request
+from .handlers import TRUE, Handler, Reply, Request
 
 log = logging.getLogger("apiserver")
 
@@ -240,7 +240,7 @@ def build_app(handler: Handler, tokens: dict[str, dict], advertise: str, cache, 
         query = dict(request.query_params)
         if r.namespaced and namespace is None and name is not None:
             raise StatusError(404, "NotFound", "the server could not find the requested resource")
-        watch = "watch" in parts[2:4] or query.get("watch") in ("true", "1")
+        watch = "watch" in parts[2:4] or query.get("watch", "") in TRUE
         if method == "GET":
             verb = "watch" if watch else ("get" if name else "list")
         elif method == "DELETE":

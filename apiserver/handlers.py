@@ -29,6 +29,7 @@ from .watchcache import TooOld, WatchCache
 
 log = logging.getLogger("apiserver.handlers")
 
+TRUE = ("1", "t", "T", "true", "TRUE", "True")
 NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"
 RETURNS_OBJECT_ON_DELETE = {"pods", "services", "namespaces"}
 CREATE_ON_UPDATE = {"endpoints", "leases", "endpointslices", "events"}
@@ -51,6 +52,10 @@ class Request:
 
     def q(self, key: str, default: str = "") -> str:
         return self.query.get(key, default)
+
+    def flag(self, key: str) -> bool:
+        """A boolean query parameter, parsed like Go's strconv.ParseBool."""
+        return self.query.get(key, "") in TRUE
 
     @property
     def dry_run(self) -> bool:
@@ -193,7 +198,7 @@ class Handler:
         return rv, match, limit, cont
 
     async def list(self, req: Request) -> Reply:
-        if req.q("watch") in ("true", "1"):
+        if req.flag("watch"):
             return await self.watch(req)
         r = req.resource
         rv, match, limit, cont = self._list_meta_params(req)
@@ -281,7 +286,7 @@ class Handler:
         if name and (req.namespace or not r.namespaced):
             key_prefix, exact = r.key(req.namespace, name), True
         since: int | None = None
-        initial = req.q("sendInitialEvents") == "true"
+        initial = req.flag("sendInitialEvents")
         if rv and rv != "0":
             try:
                 since = int(rv)
@@ -293,7 +298,7 @@ class Handler:
         timeout = _int_param(req, "timeoutSeconds")
         if timeout is None:
             timeout = random.randint(1800, 3600)
-        bookmarks = req.q("allowWatchBookmarks") == "true"
+        bookmarks = req.flag("allowWatchBookmarks")
         try:
             watcher, first = self.cache.watch(r.key_prefix, key_prefix, exact, accept, bookmarks, since, initial)
         except TooOld as e:
@@ -658,7 +663,7 @@ class Handler:
         if not req.body:
             raise bad_request("the body of the request was empty")
         from kubeling.api import managedfields, patch as patchmod
-        force = req.q("force") == "true"
+        force = req.flag("force")
         if ct == "application/apply-patch+yaml":
             if not req.q("fieldManager"):
                 raise bad_request("PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch")
@@ -778,7 +783,7 @@ class Handler:
         if req.q("propagationPolicy"):
             opts["propagationPolicy"] = req.q("propagationPolicy")
         if req.q("orphanDependents"):
-            opts["orphanDependents"] = req.q("orphanDependents") == "true"
+            opts["orphanDependents"] = req.flag("orphanDependents")
         pp = opts.get("propagationPolicy")
         if pp is not None and pp not in ("Orphan", "Background", "Foreground"):
             raise E.invalid_error("meta.k8s.io", "DeleteOptions", "", [E.not_supported(
