@@ -209,3 +209,11 @@ def test_delete_waits_until_gone(kubectl, ns, control_plane):
     assert control_plane.http("GET", f"/api/v1/namespaces/{ns}/configmaps/gone")[0] == 404
     p = kubectl("-n", ns, "get", "configmap", "gone", check=False)
     assert p.returncode == 1 and 'configmaps "gone" not found' in p.stderr
+
+
+def test_logs_and_exec_without_a_node_give_kubernetes_errors(kubectl, ns):
+    kubectl("-n", ns, "run", "lonely", "--image=busybox")
+    p = kubectl("-n", ns, "logs", "lonely", check=False)
+    assert p.returncode == 1 and "pod lonely does not have a host assigned" in p.stderr
+    p = kubectl("-n", ns, "exec", "lonely", "--", "ls", check=False, timeout=30)
+    assert p.returncode == 1 and "does not have a host assigned" in p.stderr
