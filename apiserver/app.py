@@ -87,9 +87,28 @@ class FastPath:
         await self.app(scope, receive, send)
 
 
-def build_app(handler: Handler, tokens: dict[str, dict], advertise: str, cache, proxy) -> FastPath:
+class InFlight:
+    """kube-apiserver's --max-requests-inflight / --max-mutating-requests-inflight: beyond them, 429."""
+
+    def __init__(self, readonly: int, mutating: int) -> None:
+        self.limits = {False: readonly, True: mutating}
+        self.current = {False: 0, True: 0}
+
+    def enter(self, mutating: bool) -> None:
+        limit = self.limits[mutating]
+        if limit and self.current[mutating] >= limit:
+            raise E.too_many_requests()
+        self.current[mutating] += 1
+
+    def leave(self, mutating: bool) -> None:
+        self.current[mutating] -= 1
+
+
+def build_app(handler: Handler, tokens: dict[str, dict], advertise: str, cache, proxy,
+              max_inflight: int = 400, max_mutating_inflight: int = 200) -> FastPath:
     app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
     metrics = Metrics()
+    inflight = InFlight(max_inflight, max_mutating_inflight)
 
     def authenticate(req: HttpRequest | WebSocket) -> dict:
         tok = bearer(req.headers.get("authorization"))
@@ -254,6 +273,17 @@ def build_app(handler: Handler, tokens: dict[str, dict], advertise: str, cache, 
         if r.namespaced and namespace is None and verb in ("create", "deletecollection"):
             raise StatusError(404, "NotFound", "the server could not find the requested resource")
         target = negotiate(request.headers.get("accept"))
+        mutating = method != "GET"
+        if verb != "watch":   # long-running requests are not counted, as upstream
+            inflight.enter(mutating)
+        try:
+            return await serve(request, verb, r, namespace, name, sub, query, target, user, method)
+        finally:
+            if verb != "watch":
+                inflight.leave(mutating)
+
+    async def serve(request: HttpRequest, verb: str, r: Resource, namespace: str | None, name: str | None,
+                    sub: str | None, query: dict, target, user: dict, method: str) -> tuple[Response, list[str]]:
         body = await read_body(request) if method in ("POST", "PUT", "PATCH", "DELETE") else b""
         req = Request(verb, r, namespace, name, sub, query, body, request.headers.get("content-type", ""),
                       target, user, request.headers.get("user-agent", ""))

@@ -35,6 +35,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--watch-cache-history", type=int, default=100_000, help="watch events kept for resuming watches")
     p.add_argument("--watch-bookmark-interval", type=float, default=60.0,
                    help="seconds between BOOKMARK events to watchers that allow them")
+    p.add_argument("--max-requests-inflight", type=int, default=400,
+                   help="maximum concurrent non-mutating requests (watches excluded); 0 means no limit")
+    p.add_argument("--max-mutating-requests-inflight", type=int, default=200,
+                   help="maximum concurrent mutating requests; 0 means no limit")
     p.add_argument("--v", "-v", dest="verbosity", type=int, default=0, help="log verbosity (0 info, 4+ debug)")
     return p
 
@@ -101,7 +105,8 @@ async def _run(a: argparse.Namespace) -> int:
     gc.set_threshold(50_000, 50, 100)
     proxy = KubeletProxy(cache, storage)
     handler = Handler(storage, cache, alloc, proxy=proxy)
-    app = build_app(handler, tokens, f"{advertise}:{a.secure_port}", cache, proxy)
+    app = build_app(handler, tokens, f"{advertise}:{a.secure_port}", cache, proxy,
+                    a.max_requests_inflight, a.max_mutating_requests_inflight)
     config = uvicorn.Config(app, host=a.bind_address, port=a.secure_port, ssl_certfile=str(crt), ssl_keyfile=str(key),
                             log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=2,
                             ws_per_message_deflate=False)

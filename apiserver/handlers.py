@@ -213,7 +213,7 @@ class Handler:
             if accept is not None:
                 items = [o for o in items if accept(o)]
             meta["resourceVersion"] = str(list_rev)
-        if r.storage and r.storage_version != r.version:
+        if r.converted:
             items = [strategy.from_storage(r, o) for o in items]
         return Reply(200, self._render_list(req, items, meta))
 
@@ -320,7 +320,7 @@ class Handler:
                 out["metadata"]["annotations"] = {"k8s.io/initial-events-end": "true"}
                 typ = "BOOKMARK"
             return orjson.dumps({"type": typ, "object": out}) + b"\n"
-        if req.target.form == "json" and not (req.resource.storage and req.resource.storage_version != req.resource.version):
+        if req.target.form == "json" and not (req.resource.converted):
             key = (typ, id(obj), obj.get("metadata", {}).get("resourceVersion"))
             hit = self._event_memo.get(key)
             if hit is not None and hit[0] is obj:

@@ -28,13 +28,13 @@ def now_rfc3339() -> str:
 
 
 def from_storage(r: Resource, obj: dict) -> dict:
-    if r.storage and r.storage_version != r.version:
+    if r.converted:
         return conversion.from_storage(r, obj)
     return obj
 
 
 def to_storage(r: Resource, obj: dict) -> dict:
-    if r.storage and r.storage_version != r.version:
+    if r.converted:
         return conversion.to_storage(r, obj)
     return obj
 

@@ -53,6 +53,11 @@ class Resource:
         return self.storage[1] if self.storage else self.plural
 
     @property
+    def converted(self) -> bool:
+        """Served in a different group/version than the record in etcd."""
+        return self.storage is not None and (self.storage[0], self.storage_version) != (self.group, self.version)
+
+    @property
     def key_prefix(self) -> str:
         """etcd prefix, ending in '/': /registry/<group>/<plural>/ (core: no group)."""
         g = self.storage_group
@@ -134,7 +139,7 @@ def by_kind(api_version: str, kind: str) -> Resource | None:
 
 def storage_resource(r: Resource) -> Resource:
     """The row whose version is what etcd holds for r (r itself unless storage is shared)."""
-    if not r.storage or r.storage_version == r.version:
+    if not r.converted:
         return r
     return _BY_PATH[(r.storage[0], r.storage_version, r.storage[1])]
 

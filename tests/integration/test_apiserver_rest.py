@@ -321,3 +321,58 @@ def test_discovery(control_plane):
         "Accept": "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json"})
     assert body["kind"] == "APIGroupDiscoveryList"
     assert "as=APIGroupDiscoveryList" in {k.lower(): v for k, v in hdrs.items()}["content-type"]
+
+
+def test_deletecollection_and_exact_resource_version(control_plane, ns):
+    api = control_plane
+    base = f"/api/v1/namespaces/{ns}/configmaps"
+    for i in range(3):
+        api.http("POST", base, cm(f"d{i}"))
+    rv = api.http("GET", base)[1]["metadata"]["resourceVersion"]
+    code, body, _ = api.http("DELETE", base + "?labelSelector=app+in+(d0,d1)")
+    assert code == 200 and sorted(o["metadata"]["name"] for o in body["items"]) == ["d0", "d1"]
+    assert [o["metadata"]["name"] for o in api.http("GET", base)[1]["items"]] == ["d2"]
+    code, body, _ = api.http("GET", base + f"?resourceVersion={rv}&resourceVersionMatch=Exact")
+    assert code == 200 and [o["metadata"]["name"] for o in body["items"]] == ["d0", "d1", "d2"]
+    assert body["metadata"]["resourceVersion"] == rv
+    code, body, _ = api.http("GET", base + "?resourceVersionMatch=Exact")
+    assert code == 400 and body["reason"] == "BadRequest"
+
+
+def test_events_are_served_in_both_versions(control_plane, ns):
+    api = control_plane
+    ev = {"metadata": {"name": "e1"}, "involvedObject": {"kind": "Pod", "name": "p", "namespace": ns},
+          "reason": "Started", "message": "Started container", "type": "Normal", "count": 2,
+          "source": {"component": "kubelet", "host": "n1"}}
+    assert api.http("POST", f"/api/v1/namespaces/{ns}/events", ev)[0] == 201
+    code, new, _ = api.http("GET", f"/apis/events.k8s.io/v1/namespaces/{ns}/events/e1")
+    assert code == 200 and new["apiVersion"] == "events.k8s.io/v1"
+    assert new["regarding"]["name"] == "p" and new["note"] == "Started container" and new["deprecatedCount"] == 2
+    code, body, _ = api.http("GET", f"/api/v1/namespaces/{ns}/events?fieldSelector=involvedObject.name%3Dp")
+    assert [e["metadata"]["name"] for e in body["items"]] == ["e1"]
+
+
+def test_method_not_allowed_and_not_found_paths(control_plane, ns):
+    api = control_plane
+    code, body, _ = api.http("PUT", f"/api/v1/namespaces/{ns}/configmaps", cm("x"))
+    assert code == 405 and body["reason"] == "MethodNotAllowed"
+    code, body, _ = api.http("GET", f"/api/v1/namespaces/{ns}/configmaps/x/status")
+    assert code == 404 and body["reason"] == "NotFound"
+    code, body, _ = api.http("GET", "/api/v2/pods")
+    assert code == 404
+
+
+def test_too_many_requests_beyond_the_inflight_limit(control_plane, tmp_path):
+    """With room for one mutating request, concurrent writers see some 429 TooManyRequests."""
+    import concurrent.futures
+    from tests.support.control_plane import ApiServer
+    api = ApiServer(tmp_path / "limited", control_plane.store.client_urls, cert_dir=control_plane.cert_dir,
+                    tokens=control_plane.tokens, extra_args=["--max-mutating-requests-inflight", "1"],
+                    name="limited").start()
+    try:
+        with concurrent.futures.ThreadPoolExecutor(16) as pool:
+            codes = list(pool.map(lambda i: api.http("POST", "/api/v1/namespaces/default/configmaps",
+                                                     cm(f"burst-{i}"))[0], range(64)))
+        assert 201 in codes and 429 in codes and set(codes) <= {201, 429}
+    finally:
+        api.stop()
