@@ -120,3 +120,33 @@ class ApiServer:
         if check and p.returncode != 0:
             raise AssertionError(f"kubectl {' '.join(args)} failed ({p.returncode}):\n{p.stdout}\n{p.stderr}")
         return p
+
+
+class Component:
+    """A `python -m <package>` process (scheduler, controllers, kubelet) logging to a file."""
+
+    def __init__(self, tmp: Path, package: str, args: list[str], name: str | None = None) -> None:
+        self.tmp, self.package, self.args = Path(tmp), package, args
+        self.name = name or package
+        self.log = self.tmp / f"{self.name}.log"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> "Component":
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen([sys.executable, "-m", self.package, *self.args], stdout=log,
+                                         stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=REPO)
+        return self
+
+    def kill(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()

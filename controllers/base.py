@@ -1,0 +1,37 @@
+"""The one controller pattern: shared informers feed keys into a work queue; workers call sync(key)."""
+from __future__ import annotations
+
+from typing import Callable
+
+from kubeling.client import Client
+from kubeling.client.events import EventRecorder
+from kubeling.client.informer import InformerFactory, obj_key
+from kubeling.client.workqueue import WorkQueue, run_workers
+
+
+def controller_of(obj: dict) -> dict | None:
+    for ref in obj["metadata"].get("ownerReferences") or []:
+        if ref.get("controller"):
+            return ref
+    return None
+
+
+class Controller:
+    name = "controller"
+    workers = 4
+
+    def __init__(self, client: Client, factory: InformerFactory, recorder: EventRecorder) -> None:
+        self.client, self.factory, self.recorder = client, factory, recorder
+        self.queue = WorkQueue(self.name)
+
+    def enqueue(self, obj: dict) -> None:
+        self.queue.add(obj_key(obj))
+
+    def enqueue_handlers(self) -> tuple[Callable, Callable, Callable]:
+        return (self.enqueue, lambda old, new: self.enqueue(new), self.enqueue)
+
+    async def sync(self, key: str) -> None:
+        raise NotImplementedError
+
+    async def run(self) -> None:
+        await run_workers(self.queue, self.sync, self.workers)

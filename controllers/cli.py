@@ -1,0 +1,97 @@
+"""`python -m controllers`: the controller-manager (every controller in one process), leader-elected."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import socket
+import sys
+import uuid
+
+from prometheus_client import CollectorRegistry
+
+from kubeling.client import Client, load_kubeconfig
+from kubeling.client.events import EventRecorder
+from kubeling.client.informer import InformerFactory
+from kubeling.client.leaderelection import LeaderElector
+from kubeling.health import health_server
+
+from .deployment import DeploymentController
+from .replicaset import ReplicaSetController
+
+CONTROLLERS = {"replicaset": ReplicaSetController, "deployment": DeploymentController}
+
+
+def enabled(spec: str) -> list[str]:
+    """kube-controller-manager's --controllers: '*' for all, 'name' to enable, '-name' to disable."""
+    items = [s.strip() for s in spec.split(",") if s.strip()]
+    names = set(CONTROLLERS) if "*" in items else set()
+    for s in items:
+        if s.startswith("-"):
+            names.discard(s[1:])
+        elif s != "*":
+            if s not in CONTROLLERS:
+                raise ValueError(f"unknown controller {s!r} (known: {', '.join(sorted(CONTROLLERS))})")
+            names.add(s)
+    return sorted(names)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="controllers", description="kubeling's controller-manager.")
+    p.add_argument("--kubeconfig", required=True)
+    p.add_argument("--controllers", default="*", help="'*', names, and -name to disable one")
+    p.add_argument("--leader-elect", action="store_true")
+    p.add_argument("--leader-elect-lease-duration", type=float, default=15.0)
+    p.add_argument("--leader-elect-renew-deadline", type=float, default=10.0)
+    p.add_argument("--leader-elect-retry-period", type=float, default=2.0)
+    p.add_argument("--bind-address", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=10257, help="plain-HTTP /healthz and /metrics")
+    p.add_argument("--v", "-v", dest="verbosity", type=int, default=0)
+    return p
+
+
+async def _run(a: argparse.Namespace, names: list[str]) -> int:
+    try:
+        cfg = load_kubeconfig(a.kubeconfig)
+    except (ValueError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    client = Client(cfg, user_agent="kube-controller-manager/v1.32.0", max_connections=100)
+    health = health_server(a.bind_address, a.port, CollectorRegistry())
+    health_task = asyncio.create_task(health.serve())
+
+    async def lead() -> None:
+        factory = InformerFactory(client)
+        recorder = EventRecorder(client, "controller-manager")
+        ctrls = [CONTROLLERS[n](client, factory, recorder) for n in names]
+        factory.start()
+        await factory.wait_synced()
+        logging.getLogger("controllers").info("started controllers: %s", ", ".join(names))
+        await asyncio.gather(*(c.run() for c in ctrls))
+
+    try:
+        if a.leader_elect:
+            elector = LeaderElector(client, "kube-controller-manager", f"{socket.gethostname()}_{uuid.uuid4()}",
+                                    lease_duration=a.leader_elect_lease_duration,
+                                    renew_deadline=a.leader_elect_renew_deadline,
+                                    retry_period=a.leader_elect_retry_period)
+            work = asyncio.create_task(elector.run(lead))
+        else:
+            work = asyncio.create_task(lead())
+        await asyncio.wait([work, health_task], return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        health.should_exit = True
+        await client.close()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = build_parser()
+    a = p.parse_args(argv)
+    try:
+        names = enabled(a.controllers)
+    except ValueError as e:
+        p.error(str(e))
+    logging.basicConfig(level=logging.DEBUG if a.verbosity >= 4 else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    sys.exit(asyncio.run(_run(a, names)))

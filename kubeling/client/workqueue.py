@@ -1,0 +1,79 @@
+"""A de-duplicating work queue with per-key exponential back-off (client-go's rate-limiting queue)."""
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from typing import Awaitable, Callable
+
+log = logging.getLogger("kubeling.workqueue")
+
+
+class WorkQueue:
+    def __init__(self, name: str = "", base_delay: float = 0.005, max_delay: float = 300.0) -> None:
+        self.name = name
+        self.base_delay, self.max_delay = base_delay, max_delay
+        self._queue: deque[str] = deque()
+        self._dirty: set[str] = set()
+        self._processing: set[str] = set()
+        self._failures: dict[str, int] = {}
+        self._wakeup = asyncio.Event()
+        self.shutting_down = False
+
+    def __len__(self) -> int:
+        return len(self._queue)
+
+    def add(self, key: str) -> None:
+        if self.shutting_down or key in self._dirty:
+            return
+        self._dirty.add(key)
+        if key not in self._processing:
+            self._queue.append(key)
+            self._wakeup.set()
+
+    def add_after(self, key: str, delay: float) -> None:
+        if delay <= 0:
+            self.add(key)
+        else:
+            asyncio.get_running_loop().call_later(delay, self.add, key)
+
+    def add_rate_limited(self, key: str) -> None:
+        n = self._failures.get(key, 0)
+        self._failures[key] = n + 1
+        self.add_after(key, min(self.max_delay, self.base_delay * (2 ** n)))
+
+    def forget(self, key: str) -> None:
+        self._failures.pop(key, None)
+
+    async def get(self) -> str:
+        while not self._queue:
+            self._wakeup.clear()
+            await self._wakeup.wait()
+        key = self._queue.popleft()
+        self._processing.add(key)
+        self._dirty.discard(key)
+        return key
+
+    def done(self, key: str) -> None:
+        self._processing.discard(key)
+        if key in self._dirty:
+            self._queue.append(key)
+            self._wakeup.set()
+
+
+async def run_workers(queue: WorkQueue, sync: Callable[[str], Awaitable[None]], workers: int = 2) -> None:
+    """Process keys forever: success forgets the key's back-off, failure re-queues it with back-off."""
+    async def worker() -> None:
+        while True:
+            key = await queue.get()
+            try:
+                await sync(key)
+                queue.forget(key)
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:
+                log.warning("%s: syncing %s failed: %s", queue.name, key, e)
+                queue.add_rate_limited(key)
+            finally:
+                queue.done(key)
+    await asyncio.gather(*(worker() for _ in range(workers)))

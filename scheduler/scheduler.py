@@ -1,0 +1,192 @@
+"""The scheduling loop: a priority queue of unscheduled pods, node infos with assumed pods, binding."""
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import logging
+import time
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+from kubeling.api.resources import lookup
+from kubeling.client import ApiError, Client
+from kubeling.client.events import EventRecorder
+from kubeling.client.informer import InformerFactory, obj_key
+
+from .framework import NodeInfo, node_allocatable, schedule
+
+log = logging.getLogger("scheduler")
+PODS, NODES = lookup("", "v1", "pods"), lookup("", "v1", "nodes")
+
+
+class Scheduler:
+    def __init__(self, client: Client, name: str = "default-scheduler", registry: CollectorRegistry | None = None,
+                 bind_concurrency: int = 32) -> None:
+        self.client, self.name = client, name
+        self.factory = InformerFactory(client)
+        self.pods = self.factory.get(PODS)
+        self.nodes = self.factory.get(NODES)
+        self.recorder = EventRecorder(client, name)
+        self.infos: dict[str, NodeInfo] = {}
+        self.where: dict[str, str] = {}          # pod key -> node it is counted on (bound or assumed)
+        self.assumed: set[str] = set()
+        self.heap: list[tuple[int, int, str]] = []
+        self.queued: set[str] = set()
+        self.unschedulable: set[str] = set()
+        self.seq = itertools.count()
+        self.wake = asyncio.Event()
+        self.start_index = 0
+        self.bind_slots = asyncio.Semaphore(bind_concurrency)
+        reg = registry or CollectorRegistry()
+        self.m_attempts = Counter("scheduler_schedule_attempts_total", "Scheduling attempts by result.", ["result"],
+                                  registry=reg)
+        self.m_latency = Histogram("scheduler_pod_scheduling_duration_seconds",
+                                   "Time from pod creation to binding.", registry=reg,
+                                   buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60))
+
+    # ---- informer handlers ----------------------------------------------------
+    def _needs_scheduling(self, pod: dict) -> bool:
+        spec, meta = pod.get("spec") or {}, pod["metadata"]
+        return not spec.get("nodeName") and not meta.get("deletionTimestamp") and \
+            spec.get("schedulerName", "default-scheduler") == self.name and \
+            (pod.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
+
+    def _count(self, key: str, pod: dict | None) -> None:
+        prev = self.where.pop(key, None)
+        if prev and prev in self.infos:
+            self.infos[prev].remove(key)
+        if pod is None:
+            return
+        node = (pod.get("spec") or {}).get("nodeName")
+        if node and (pod.get("status") or {}).get("phase") not in ("Succeeded", "Failed"):
+            self.where[key] = node
+            if node in self.infos:
+                self.infos[node].add(key, pod)
+
+    def on_pod(self, *args: dict) -> None:
+        pod = args[-1]
+        key = obj_key(pod)
+        if (pod.get("spec") or {}).get("nodeName"):
+            self.assumed.discard(key)
+            self._count(key, pod)
+        elif key not in self.assumed:
+            self._count(key, None)
+            if self._needs_scheduling(pod):
+                self.enqueue(pod)
+
+    def on_pod_delete(self, pod: dict) -> None:
+        key = obj_key(pod)
+        self.assumed.discard(key)
+        self._count(key, None)
+        self.unschedulable.discard(key)
+        self.retry_unschedulable()
+
+    def on_node(self, *args: dict) -> None:
+        node = args[-1]
+        name = node["metadata"]["name"]
+        info = self.infos.get(name)
+        if info is None:
+            info = self.infos[name] = NodeInfo(node, node_allocatable(node))
+            for key, where in self.where.items():
+                if where == name and (p := self.pods.get(key)) is not None:
+                    info.add(key, p)
+        else:
+            info.node, info.allocatable = node, node_allocatable(node)
+        self.retry_unschedulable()
+
+    def on_node_delete(self, node: dict) -> None:
+        self.infos.pop(node["metadata"]["name"], None)
+
+    def enqueue(self, pod: dict) -> None:
+        key = obj_key(pod)
+        if key in self.queued:
+            return
+        self.queued.add(key)
+        self.unschedulable.discard(key)
+        prio = (pod.get("spec") or {}).get("priority") or 0
+        heapq.heappush(self.heap, (-prio, next(self.seq), key))
+        self.wake.set()
+
+    def retry_unschedulable(self) -> None:
+        for key in list(self.unschedulable):
+            pod = self.pods.get(key)
+            if pod is not None and self._needs_scheduling(pod):
+                self.enqueue(pod)
+        self.unschedulable.clear()
+
+    # ---- the loop ---------------------------------------------------------------
+    async def run(self) -> None:
+        self.pods.add_handler(self.on_pod, self.on_pod, self.on_pod_delete)
+        self.nodes.add_handler(self.on_node, self.on_node, self.on_node_delete)
+        self.factory.start()
+        await self.factory.wait_synced()
+        log.info("scheduler %s: caches synced (%d nodes, %d pods)", self.name, len(self.infos), len(self.pods.store))
+        asyncio.create_task(self._flush_unschedulable())
+        while True:
+            while not self.heap:
+                self.wake.clear()
+                await self.wake.wait()
+            _, _, key = heapq.heappop(self.heap)
+            self.queued.discard(key)
+            pod = self.pods.get(key)
+            if pod is None or not self._needs_scheduling(pod) or key in self.assumed:
+                continue
+            self.schedule_one(key, pod)
+            if len(self.heap) % 64 == 0:
+                await asyncio.sleep(0)   # let informer events and binds run
+
+    async def _flush_unschedulable(self) -> None:
+        while True:
+            await asyncio.sleep(30)
+            self.retry_unschedulable()
+
+    def schedule_one(self, key: str, pod: dict) -> None:
+        nodes = list(self.infos.values())
+        decision = schedule(pod, nodes, self.start_index)
+        self.start_index = (self.start_index + 1) % max(1, len(nodes))
+        if decision.node is None:
+            self.m_attempts.labels("unschedulable").inc()
+            self.unschedulable.add(key)
+            asyncio.create_task(self._unschedulable(pod, decision.message))
+            return
+        self.m_attempts.labels("scheduled").inc()
+        self.assumed.add(key)
+        assumed = {**pod, "spec": {**pod["spec"], "nodeName": decision.node}}
+        self._count(key, assumed)
+        asyncio.create_task(self._bind(key, pod, decision.node))
+
+    async def _bind(self, key: str, pod: dict, node: str) -> None:
+        meta = pod["metadata"]
+        body = {"apiVersion": "v1", "kind": "Binding", "metadata": {"name": meta["name"], "namespace": meta["namespace"]},
+                "target": {"apiVersion": "v1", "kind": "Node", "name": node}}
+        async with self.bind_slots:
+            try:
+                await self.client.create(PODS, body, meta["namespace"], meta["name"], "binding")
+            except ApiError as e:
+                log.warning("binding %s to %s failed: %s", key, node, e)
+                self.assumed.discard(key)
+                self._count(key, None)
+                if not e.not_found:
+                    current = self.pods.get(key)
+                    if current is not None and self._needs_scheduling(current):
+                        await asyncio.sleep(1)
+                        self.enqueue(current)
+                return
+        self.recorder.event(pod, "Normal", "Scheduled", f"Successfully assigned {key} to {node}")
+        created = meta.get("creationTimestamp")
+        if created:
+            from kubeling.client.leaderelection import parse_time
+            self.m_latency.observe(max(0.0, time.time() - parse_time(created)))
+
+    async def _unschedulable(self, pod: dict, message: str) -> None:
+        self.recorder.event(pod, "Warning", "FailedScheduling", message)
+        cond = {"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": message,
+                "lastProbeTime": None,
+                "lastTransitionTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        conds = [c for c in (pod.get("status") or {}).get("conditions") or [] if c.get("type") != "PodScheduled"]
+        try:
+            await self.client.patch(PODS, pod["metadata"]["name"], {"status": {"conditions": conds + [cond]}},
+                                    pod["metadata"]["namespace"], "status")
+        except ApiError as e:
+            log.debug("status of unschedulable pod %s: %s", obj_key(pod), e)

@@ -1,0 +1,104 @@
+"""Scheduler, controller-manager and hollow kubelets as processes: deployments converge and roll."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.support.clusters import EtcdnodeCluster, free_port, wait_for
+from tests.support.control_plane import ApiServer, Component
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("loops")
+    store = EtcdnodeCluster(tmp / "store", size=3)
+    procs: list = []
+    api = None
+    try:
+        store.start_all()
+        api = ApiServer(tmp / "api", store.client_urls).start()
+        kc = str(api.kubeconfig)
+        procs = [
+            Component(tmp, "scheduler", ["--kubeconfig", kc, "--leader-elect", "--port", str(free_port())]).start(),
+            Component(tmp, "controllers", ["--kubeconfig", kc, "--leader-elect", "--port", str(free_port())]).start(),
+            Component(tmp, "kubelet", ["--kubeconfig", kc, "--hostname-override", "node", "--hollow-nodes", "2",
+                                       "--healthz-port", str(free_port()), "--ready-delay", "0.2"]).start(),
+        ]
+        wait_for(lambda: len(api.http("GET", "/api/v1/nodes")[1].get("items", [])) == 2, 30, "2 hollow nodes")
+        api.procs = procs
+        yield api
+    finally:
+        for p in procs:
+            p.stop()
+        if api is not None:
+            api.stop()
+        store.stop()
+
+
+@pytest.fixture
+def ns(cluster, request):
+    name = "".join(ch for ch in request.node.name.lower() if ch.isalnum())[:40]
+    code, body, _ = cluster.http("POST", "/api/v1/namespaces", {"metadata": {"name": name}})
+    assert code == 201, body
+    return name
+
+
+def pods(api, ns: str) -> list[dict]:
+    return api.http("GET", f"/api/v1/namespaces/{ns}/pods")[1]["items"]
+
+
+def running_ready(api, ns: str, n: int, image: str | None = None) -> list[dict] | None:
+    ps = [p for p in pods(api, ns) if not p["metadata"].get("deletionTimestamp")]
+    ok = [p for p in ps if p.get("status", {}).get("phase") == "Running"
+          and any(c["type"] == "Ready" and c["status"] == "True" for c in p["status"].get("conditions", []))
+          and (image is None or p["spec"]["containers"][0]["image"] == image)]
+    return ok if len(ok) == n and len(ps) == n else None
+
+
+def test_deployment_converges_spread_over_nodes(cluster, ns):
+    k = cluster.kubectl
+    k("-n", ns, "create", "deployment", "web", "--image=nginx", "--replicas=3")
+    ready = wait_for(lambda: running_ready(cluster, ns, 3), 60, "3 running pods")
+    assert {p["spec"]["nodeName"] for p in ready} == {"node-0", "node-1"}
+    k("-n", ns, "rollout", "status", "deployment/web", "--timeout=60s")
+    rs = json.loads(k("-n", ns, "get", "rs", "-o", "json").stdout)["items"]
+    assert len(rs) == 1 and rs[0]["status"]["readyReplicas"] == 3
+    assert rs[0]["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "1"
+    wide = k("-n", ns, "get", "pods", "-o", "wide").stdout
+    assert "Running" in wide and "node-0" in wide and "node-1" in wide
+
+
+def test_rollout_set_image_history_undo_scale(cluster, ns):
+    k = cluster.kubectl
+    k("-n", ns, "create", "deployment", "web", "--image=nginx:1", "--replicas=3")
+    wait_for(lambda: running_ready(cluster, ns, 3, "nginx:1"), 60, "3 pods of nginx:1")
+    k("-n", ns, "set", "image", "deployment/web", "nginx=nginx:2")
+    k("-n", ns, "rollout", "status", "deployment/web", "--timeout=60s")
+    wait_for(lambda: running_ready(cluster, ns, 3, "nginx:2"), 60, "3 pods of nginx:2")
+    hist = k("-n", ns, "rollout", "history", "deployment/web").stdout
+    assert "1" in hist and "2" in hist
+    k("-n", ns, "rollout", "undo", "deployment/web")
+    k("-n", ns, "rollout", "status", "deployment/web", "--timeout=60s")
+    wait_for(lambda: running_ready(cluster, ns, 3, "nginx:1"), 60, "back to nginx:1")
+    dep = json.loads(k("-n", ns, "get", "deploy", "web", "-o", "json").stdout)
+    assert dep["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "3"
+    k("-n", ns, "scale", "deployment", "web", "--replicas=5")
+    wait_for(lambda: running_ready(cluster, ns, 5), 60, "5 pods")
+    k("-n", ns, "scale", "deployment", "web", "--replicas=1")
+    wait_for(lambda: running_ready(cluster, ns, 1), 60, "1 pod")
+
+
+def test_unschedulable_pod_reports_why(cluster, ns):
+    code, _, _ = cluster.http("POST", f"/api/v1/namespaces/{ns}/pods", {"metadata": {"name": "huge"}, "spec": {
+        "containers": [{"name": "c", "image": "x", "resources": {"requests": {"cpu": "64"}}}]}})
+    assert code == 201
+
+    def reason():
+        pod = cluster.http("GET", f"/api/v1/namespaces/{ns}/pods/huge")[1]
+        return next((c for c in pod.get("status", {}).get("conditions", []) if c["type"] == "PodScheduled"), None)
+    cond = wait_for(reason, 30, "PodScheduled=False")
+    assert cond["status"] == "False" and cond["reason"] == "Unschedulable"
+    assert cond["message"].startswith("0/2 nodes are available: 2 Insufficient cpu.")
+    events = cluster.kubectl("-n", ns, "get", "events").stdout
+    assert "FailedScheduling" in events
