@@ -17,9 +17,12 @@ from kubeling.client.leaderelection import LeaderElector
 from kubeling.health import health_server
 
 from .deployment import DeploymentController
+from .garbagecollector import GarbageCollector
+from .namespace import NamespaceController
 from .replicaset import ReplicaSetController
 
-CONTROLLERS = {"replicaset": ReplicaSetController, "deployment": DeploymentController}
+CONTROLLERS = {"replicaset": ReplicaSetController, "deployment": DeploymentController,
+               "namespace": NamespaceController, "garbagecollector": GarbageCollector}
 
 
 def enabled(spec: str) -> list[str]:

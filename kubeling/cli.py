@@ -36,7 +36,9 @@ def main(argv: list[str] | None = None) -> None:
     if args.cmd == "up":
         urls = launcher.up()
         kubeconfig = launcher.up_apiserver(urls)
-        print("kubeling is up: 3 etcdnode members and an apiserver")
+        launcher.up_control_loops(kubeconfig)
+        print("kubeling is up: 3 etcdnode members, an apiserver, the scheduler, the controller-manager "
+              "and 2 hollow nodes (node-0, node-1)")
         print(f"  store:     {','.join(urls)}")
         print(f"  apiserver: https://127.0.0.1:6443  (CA {launcher.run / 'pki' / 'ca.crt'})")
         print(f"  logs:      {launcher.run / 'logs'}")

@@ -144,6 +144,14 @@ class Launcher:
         write(kubeconfig, url, (certs / "ca.crt").read_bytes(), token)
         return kubeconfig
 
+    def up_control_loops(self, kubeconfig: Path, hollow_nodes: int = 2) -> None:
+        """Scheduler and controller-manager (leader-elected) and a kubelet process holding hollow nodes."""
+        kc = str(kubeconfig)
+        self.start("scheduler", ["scheduler", "--kubeconfig", kc, "--leader-elect"])
+        self.start("controllers", ["controllers", "--kubeconfig", kc, "--leader-elect", "--controllers", "*"])
+        self.start("kubelet-hollow", ["kubelet", "--kubeconfig", kc, "--runtime", "hollow", "--hostname-override",
+                                      "node", "--hollow-nodes", str(hollow_nodes)])
+
     def down(self, grace: float = 10.0) -> list[str]:
         pids = self._pids()
         for pid in pids.values():

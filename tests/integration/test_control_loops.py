@@ -102,3 +102,29 @@ def test_unschedulable_pod_reports_why(cluster, ns):
     assert cond["message"].startswith("0/2 nodes are available: 2 Insufficient cpu.")
     events = cluster.kubectl("-n", ns, "get", "events").stdout
     assert "FailedScheduling" in events
+
+
+def test_cascading_and_orphaning_deletes(cluster, ns):
+    k = cluster.kubectl
+    k("-n", ns, "create", "deployment", "a", "--image=nginx", "--replicas=2")
+    k("-n", ns, "create", "deployment", "b", "--image=nginx", "--replicas=2")
+    wait_for(lambda: running_ready(cluster, ns, 4), 60, "4 pods")
+    k("-n", ns, "delete", "deployment", "a")               # background: RS and pods follow
+    wait_for(lambda: len(pods(cluster, ns)) == 2, 60, "pods of a collected")
+    rs = json.loads(k("-n", ns, "get", "rs", "-o", "json").stdout)["items"]
+    assert [r["metadata"]["name"].split("-")[0] for r in rs] == ["b"]
+    k("-n", ns, "delete", "deployment", "b", "--cascade=orphan")
+    wait_for(lambda: cluster.http("GET", f"/apis/apps/v1/namespaces/{ns}/deployments/b")[0] == 404, 30, "b gone")
+    rs = json.loads(k("-n", ns, "get", "rs", "-o", "json").stdout)["items"]
+    assert len(rs) == 1 and not rs[0]["metadata"].get("ownerReferences")
+    assert len(pods(cluster, ns)) == 2
+
+
+def test_namespace_deletion_empties_and_removes_it(cluster):
+    k = cluster.kubectl
+    k("create", "namespace", "doomed")
+    k("-n", "doomed", "create", "deployment", "web", "--image=nginx", "--replicas=2")
+    k("-n", "doomed", "create", "configmap", "c", "--from-literal=a=b")
+    wait_for(lambda: running_ready(cluster, "doomed", 2), 60, "2 pods")
+    k("delete", "namespace", "doomed", "--timeout=60s")
+    assert cluster.http("GET", "/api/v1/namespaces/doomed")[0] == 404
