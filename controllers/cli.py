@@ -17,12 +17,14 @@ from kubeling.client.leaderelection import LeaderElector
 from kubeling.health import health_server
 
 from .deployment import DeploymentController
+from .endpoints import EndpointsController
 from .garbagecollector import GarbageCollector
 from .namespace import NamespaceController
 from .replicaset import ReplicaSetController
 
 CONTROLLERS = {"replicaset": ReplicaSetController, "deployment": DeploymentController,
-               "namespace": NamespaceController, "garbagecollector": GarbageCollector}
+               "namespace": NamespaceController, "garbagecollector": GarbageCollector,
+               "endpoint": EndpointsController}
 
 
 def enabled(spec: str) -> list[str]:

@@ -128,3 +128,29 @@ def test_namespace_deletion_empties_and_removes_it(cluster):
     wait_for(lambda: running_ready(cluster, "doomed", 2), 60, "2 pods")
     k("delete", "namespace", "doomed", "--timeout=60s")
     assert cluster.http("GET", "/api/v1/namespaces/doomed")[0] == 404
+
+
+def test_endpoints_and_slices_follow_ready_pods(cluster, ns):
+    k = cluster.kubectl
+    k("-n", ns, "create", "deployment", "web", "--image=nginx", "--replicas=2", "--port=80")
+    k("-n", ns, "expose", "deployment", "web", "--port=8080", "--target-port=80")
+    wait_for(lambda: running_ready(cluster, ns, 2), 60, "2 pods")
+
+    def addresses():
+        ep = cluster.http("GET", f"/api/v1/namespaces/{ns}/endpoints/web")[1]
+        subsets = ep.get("subsets") or []
+        return subsets and len(subsets[0].get("addresses", [])) == 2 and subsets
+    subsets = wait_for(addresses, 30, "2 ready endpoint addresses")
+    assert subsets[0]["ports"] == [{"port": 80, "protocol": "TCP"}]
+    ips = {p["status"]["podIP"] for p in pods(cluster, ns)}
+    assert {a["ip"] for a in subsets[0]["addresses"]} == ips
+    slices = cluster.http("GET", f"/apis/discovery.k8s.io/v1/namespaces/{ns}/endpointslices"
+                                 "?labelSelector=kubernetes.io%2Fservice-name%3Dweb")[1]["items"]
+    assert len(slices) == 1 and {e["addresses"][0] for e in slices[0]["endpoints"]} == ips
+    assert all(e["conditions"]["ready"] for e in slices[0]["endpoints"])
+    k("-n", ns, "scale", "deployment", "web", "--replicas=1")
+
+    def one_address() -> bool:
+        ep = cluster.http("GET", f"/api/v1/namespaces/{ns}/endpoints/web")[1]
+        return len((ep.get("subsets") or [{}])[0].get("addresses", [])) == 1
+    wait_for(one_address, 30, "1 address after scale-down")
