@@ -20,8 +20,8 @@ class Controller:
     name = "controller"
     workers = 4
 
-    def __init__(self, client: Client, factory: InformerFactory, recorder: EventRecorder) -> None:
-        self.client, self.factory, self.recorder = client, factory, recorder
+    def __init__(self, client: Client, factory: InformerFactory, recorder: EventRecorder, opts=None) -> None:
+        self.client, self.factory, self.recorder, self.opts = client, factory, recorder, opts
         self.queue = WorkQueue(self.name)
 
     def enqueue(self, obj: dict) -> None:

@@ -20,11 +20,13 @@ from .deployment import DeploymentController
 from .endpoints import EndpointsController
 from .garbagecollector import GarbageCollector
 from .namespace import NamespaceController
+from .nodelifecycle import NodeIpamController, NodeLifecycleController, ServiceAccountController
 from .replicaset import ReplicaSetController
 
 CONTROLLERS = {"replicaset": ReplicaSetController, "deployment": DeploymentController,
                "namespace": NamespaceController, "garbagecollector": GarbageCollector,
-               "endpoint": EndpointsController}
+               "endpoint": EndpointsController, "nodelifecycle": NodeLifecycleController,
+               "nodeipam": NodeIpamController, "serviceaccount": ServiceAccountController}
 
 
 def enabled(spec: str) -> list[str]:
@@ -49,6 +51,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--leader-elect-lease-duration", type=float, default=15.0)
     p.add_argument("--leader-elect-renew-deadline", type=float, default=10.0)
     p.add_argument("--leader-elect-retry-period", type=float, default=2.0)
+    p.add_argument("--node-monitor-grace-period", type=float, default=40.0,
+                   help="seconds without a heartbeat before a node is marked Unknown and tainted unreachable")
+    p.add_argument("--node-monitor-period", type=float, default=5.0, help="seconds between node health checks")
+    p.add_argument("--allocate-node-cidrs", action="store_true", help="give each node a podCIDR from --cluster-cidr")
+    p.add_argument("--cluster-cidr", default="10.244.0.0/16")
+    p.add_argument("--node-cidr-mask-size", type=int, default=24)
     p.add_argument("--bind-address", default="127.0.0.1")
     p.add_argument("--port", type=int, default=10257, help="plain-HTTP /healthz and /metrics")
     p.add_argument("--v", "-v", dest="verbosity", type=int, default=0)
@@ -68,7 +76,7 @@ async def _run(a: argparse.Namespace, names: list[str]) -> int:
     async def lead() -> None:
         factory = InformerFactory(client)
         recorder = EventRecorder(client, "controller-manager")
-        ctrls = [CONTROLLERS[n](client, factory, recorder) for n in names]
+        ctrls = [CONTROLLERS[n](client, factory, recorder, a) for n in names]
         factory.start()
         await factory.wait_synced()
         logging.getLogger("controllers").info("started controllers: %s", ", ".join(names))

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -21,7 +22,9 @@ def cluster(tmp_path_factory):
         kc = str(api.kubeconfig)
         procs = [
             Component(tmp, "scheduler", ["--kubeconfig", kc, "--leader-elect", "--port", str(free_port())]).start(),
-            Component(tmp, "controllers", ["--kubeconfig", kc, "--leader-elect", "--port", str(free_port())]).start(),
+            Component(tmp, "controllers", ["--kubeconfig", kc, "--leader-elect", "--port", str(free_port()),
+                                           "--node-monitor-grace-period", "4", "--node-monitor-period", "1",
+                                           "--allocate-node-cidrs", "--cluster-cidr", "10.244.0.0/16"]).start(),
             Component(tmp, "kubelet", ["--kubeconfig", kc, "--hostname-override", "node", "--hollow-nodes", "2",
                                        "--healthz-port", str(free_port()), "--ready-delay", "0.2"]).start(),
         ]
@@ -154,3 +157,44 @@ def test_endpoints_and_slices_follow_ready_pods(cluster, ns):
         ep = cluster.http("GET", f"/api/v1/namespaces/{ns}/endpoints/web")[1]
         return len((ep.get("subsets") or [{}])[0].get("addresses", [])) == 1
     wait_for(one_address, 30, "1 address after scale-down")
+
+
+def test_node_heartbeat_loss_taints_evicts_and_replaces(cluster, ns):
+    """A node whose Lease stops being renewed becomes Unknown, gets tainted, and its pods move."""
+    now = time.strftime("%Y-%m-%dT%H:%M:%S.000000Z", time.gmtime())
+    node = {"metadata": {"name": "fake-1", "labels": {"kubernetes.io/hostname": "fake-1", "pool": "fake"}},
+            "status": {"capacity": {"cpu": "4", "memory": "8Gi", "pods": "110"},
+                       "conditions": [{"type": "Ready", "status": "True", "lastHeartbeatTime": now[:19] + "Z"}]}}
+    assert cluster.http("POST", "/api/v1/nodes", node)[0] == 201
+    lease = {"metadata": {"name": "fake-1"}, "spec": {"holderIdentity": "fake-1", "leaseDurationSeconds": 4,
+                                                      "renewTime": now}}
+    assert cluster.http("POST", "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases", lease)[0] == 201
+    dep = {"metadata": {"name": "mover"}, "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "mover"}},
+           "template": {"metadata": {"labels": {"app": "mover"}}, "spec": {
+               "containers": [{"name": "c", "image": "nginx"}],
+               "tolerations": [{"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute",
+                                "tolerationSeconds": 2}],
+               "affinity": {"nodeAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [
+                   {"weight": 100, "preference": {"matchExpressions": [
+                       {"key": "pool", "operator": "In", "values": ["fake"]}]}}]}}}}}}
+    assert cluster.http("POST", f"/apis/apps/v1/namespaces/{ns}/deployments", dep)[0] == 201
+    first = wait_for(lambda: next((p for p in pods(cluster, ns) if p["spec"].get("nodeName")), None), 30, "bound")
+    assert first["spec"]["nodeName"] == "fake-1"
+
+    def tainted():
+        n = cluster.http("GET", "/api/v1/nodes/fake-1")[1]
+        ready = next(c for c in n["status"]["conditions"] if c["type"] == "Ready")
+        keys = {(t["key"], t["effect"]) for t in n["spec"].get("taints", [])}
+        return ready["status"] == "Unknown" and ("node.kubernetes.io/unreachable", "NoExecute") in keys and n
+    n = wait_for(tainted, 30, "fake-1 Unknown and tainted")
+    assert n["spec"]["podCIDR"].startswith("10.244.")
+    moved = wait_for(lambda: running_ready(cluster, ns, 1), 60, "replacement running on a live node")
+    assert moved[0]["spec"]["nodeName"] in ("node-0", "node-1")
+    old = cluster.http("GET", f"/api/v1/namespaces/{ns}/pods/{first['metadata']['name']}")[1]
+    assert old.get("metadata", {}).get("deletionTimestamp")      # evicted (its kubelet is gone)
+    cluster.http("DELETE", "/api/v1/nodes/fake-1")
+
+
+def test_default_service_account_in_new_namespaces(cluster, ns):
+    wait_for(lambda: cluster.http("GET", f"/api/v1/namespaces/{ns}/serviceaccounts/default")[0] == 200, 30,
+             "default ServiceAccount")
