@@ -441,7 +441,8 @@ class Handler:
     def _managed(self, req: Request, old: dict | None, new: dict, operation: str) -> None:
         from kubeling.api import managedfields
         managedfields.update_managed_fields(old, new, req.manager, operation, req.resource.api_version,
-                                            strategy.now_rfc3339(), req.subresource if req.subresource == "status" else None)
+                                            strategy.now_rfc3339(),
+                                            req.subresource if req.subresource in ("status", "scale") else None)
 
     # ---- create -------------------------------------------------------------
     async def create(self, req: Request) -> Reply:
@@ -688,8 +689,9 @@ class Handler:
                 replicas = (patched.get("spec") or {}).get("replicas")
                 if replicas == (cur.get("spec") or {}).get("replicas"):
                     return cur
+                before = deepcopy(cur)
                 cur.setdefault("spec", {})["replicas"] = replicas
-                return self._scaled(req, cur)
+                return self._scaled(req, cur, before)
             obj, _ = await self._guaranteed_update(req, mutate_scale)
             return Reply(200, self._scale_of(req, obj))
 
@@ -749,7 +751,7 @@ class Handler:
                 "status": {"replicas": status.get("replicas", 0),
                            "selector": selector_to_string(spec.get("selector"))}}
 
-    def _scaled(self, req: Request, cur: dict) -> dict:
+    def _scaled(self, req: Request, cur: dict, before: dict) -> dict:
         replicas = cur["spec"].get("replicas")
         if not isinstance(replicas, int) or replicas < 0:
             raise E.invalid_error("autoscaling", "Scale", req.name or "",
@@ -757,14 +759,16 @@ class Handler:
         r = req.resource
         if r.has_generation:
             cur["metadata"]["generation"] = int(cur["metadata"].get("generation") or 1) + 1
+        self._managed(req, before, cur, "Update")   # the scaler now owns .spec.replicas
         return cur
 
     async def _set_scale(self, req: Request, replicas: Any, rv: str | None) -> Reply:
         def mutate(cur: dict) -> dict | None:
             if cur.get("spec", {}).get("replicas") == replicas:
                 return cur
+            before = deepcopy(cur)
             cur.setdefault("spec", {})["replicas"] = replicas
-            return self._scaled(req, cur)
+            return self._scaled(req, cur, before)
         obj, _ = await self._guaranteed_update(req, mutate, rv or None)
         return Reply(200, self._scale_of(req, obj))
 

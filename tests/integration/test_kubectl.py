@@ -176,6 +176,11 @@ def test_server_side_apply(kubectl, ns):
     out = kubectl("-n", ns, "apply", "--server-side", "-f", "-", input=NGINX.replace("replicas: 3", "replicas: 2")).stdout
     assert "serverside-applied" in out
     assert json.loads(kubectl("-n", ns, "get", "deploy", "nginx-deploy", "-o", "json").stdout)["spec"]["replicas"] == 2
+    kubectl("-n", ns, "scale", "deployment", "nginx-deploy", "--replicas=4")
+    p = kubectl("-n", ns, "apply", "--server-side", "-f", "-", input=NGINX.replace("replicas: 3", "replicas: 2"), check=False)
+    assert p.returncode != 0 and 'conflict with "kubectl' in p.stderr and ".spec.replicas" in p.stderr
+    kubectl("-n", ns, "apply", "--server-side", "--force-conflicts", "-f", "-", input=NGINX.replace("replicas: 3", "replicas: 2"))
+    assert json.loads(kubectl("-n", ns, "get", "deploy", "nginx-deploy", "-o", "json").stdout)["spec"]["replicas"] == 2
 
 
 def test_explain(kubectl):
