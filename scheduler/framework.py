@@ -13,8 +13,26 @@ from kubeling.api import quantity
 RESOURCES = ("cpu", "memory", "ephemeral-storage")
 
 
+_REQ_CACHE: dict[tuple, dict[str, int]] = {}
+
+
 def pod_requests(pod: dict) -> dict[str, int]:
-    """Effective requests: sum of containers, at least the largest init container (cpu in millicores)."""
+    """Effective requests: sum of containers, at least the largest init container (cpu in millicores).
+    Memoized per pod version: filters ask for every node they look at."""
+    meta = pod.get("metadata") or {}
+    key = (meta.get("uid"), meta.get("resourceVersion"))
+    hit = _REQ_CACHE.get(key) if key[0] else None
+    if hit is not None:
+        return hit
+    out = _pod_requests(pod)
+    if key[0]:
+        if len(_REQ_CACHE) > 100_000:
+            _REQ_CACHE.clear()
+        _REQ_CACHE[key] = out
+    return out
+
+
+def _pod_requests(pod: dict) -> dict[str, int]:
     spec = pod.get("spec") or {}
 
     def req(c: dict) -> dict[str, int]:
@@ -45,6 +63,19 @@ class NodeInfo:
     requested: Counter = field(default_factory=Counter)
     pods: dict[str, dict] = field(default_factory=dict)      # key -> pod
     host_ports: set[tuple[str, int]] = field(default_factory=set)
+    owners: Counter = field(default_factory=Counter)         # controller uid -> pods here
+    taints: list[dict] = field(default_factory=list)
+    unschedulable: bool = False
+
+    def __post_init__(self) -> None:
+        self.set_node(self.node)
+
+    def set_node(self, node: dict) -> None:
+        self.node = node
+        self.allocatable = node_allocatable(node)
+        spec = node.get("spec") or {}
+        self.taints = spec.get("taints") or []
+        self.unschedulable = bool(spec.get("unschedulable"))
 
     @property
     def name(self) -> str:
@@ -56,12 +87,14 @@ class NodeInfo:
         self.pods[key] = pod
         self.requested.update(pod_requests(pod))
         self.host_ports |= set(_host_ports(pod))
+        self.owners[_owner(pod)] += 1
 
     def remove(self, key: str) -> None:
         pod = self.pods.pop(key, None)
         if pod is None:
             return
         self.requested.subtract(pod_requests(pod))
+        self.owners[_owner(pod)] -= 1
         self.host_ports = set()
         for p in self.pods.values():
             self.host_ports |= set(_host_ports(p))
@@ -78,7 +111,7 @@ def _host_ports(pod: dict) -> list[tuple[str, int]]:
 
 # ---- filters: return None when the node fits, else the reason counted in the failure message ----
 
-def f_node_name(pod: dict, ni: NodeInfo) -> str | None:
+def f_node_name(pod: dict, req: dict[str, int], ni: NodeInfo) -> str | None:
     want = (pod.get("spec") or {}).get("nodeName")
     return None if not want or want == ni.name else "node(s) didn't match the requested node name"
 
@@ -95,8 +128,8 @@ def _tolerates(tols: list[dict], taint: dict) -> bool:
     return False
 
 
-def f_unschedulable(pod: dict, ni: NodeInfo) -> str | None:
-    if not (ni.node.get("spec") or {}).get("unschedulable"):
+def f_unschedulable(pod: dict, req: dict[str, int], ni: NodeInfo) -> str | None:
+    if not ni.unschedulable:
         return None
     tols = (pod.get("spec") or {}).get("tolerations") or []
     if _tolerates(tols, {"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule"}):
@@ -131,8 +164,10 @@ def _term_matches(node: dict, term: dict) -> bool:
         all(_match_expr(fields, e) for e in term.get("matchFields") or [])
 
 
-def f_node_affinity(pod: dict, ni: NodeInfo) -> str | None:
+def f_node_affinity(pod: dict, req: dict[str, int], ni: NodeInfo) -> str | None:
     spec = pod.get("spec") or {}
+    if not spec.get("nodeSelector") and not spec.get("affinity"):
+        return None
     labels = ni.node["metadata"].get("labels") or {}
     if any(labels.get(k) != v for k, v in (spec.get("nodeSelector") or {}).items()):
         return "node(s) didn't match Pod's node affinity/selector"
@@ -144,19 +179,21 @@ def f_node_affinity(pod: dict, ni: NodeInfo) -> str | None:
     return None
 
 
-def f_taints(pod: dict, ni: NodeInfo) -> str | None:
+def f_taints(pod: dict, req: dict[str, int], ni: NodeInfo) -> str | None:
+    taints = ni.taints
+    if not taints:
+        return None
     tols = (pod.get("spec") or {}).get("tolerations") or []
-    for taint in (ni.node.get("spec") or {}).get("taints") or []:
+    for taint in taints:
         if taint.get("effect") in ("NoSchedule", "NoExecute") and not _tolerates(tols, taint):
             val = f": {taint['value']}" if taint.get("value") else ""
             return f"node(s) had untolerated taint {{{taint.get('key')}{val}}}"
     return None
 
 
-def f_resources(pod: dict, ni: NodeInfo) -> str | None:
+def f_resources(pod: dict, req: dict[str, int], ni: NodeInfo) -> str | None:
     if len(ni.pods) + 1 > ni.allocatable["pods"]:
         return "Too many pods"
-    req = pod_requests(pod)
     for r in RESOURCES:
         if req[r] and ni.allocatable.get(r, 0) and req[r] + ni.requested[r] > ni.allocatable[r]:
             return f"Insufficient {r}"
@@ -165,15 +202,28 @@ def f_resources(pod: dict, ni: NodeInfo) -> str | None:
     return None
 
 
-def f_ports(pod: dict, ni: NodeInfo) -> str | None:
+def f_ports(pod: dict, req: dict[str, int], ni: NodeInfo) -> str | None:
+    if not ni.host_ports:
+        return None
     if any(p in ni.host_ports for p in _host_ports(pod)):
         return "node(s) didn't have free ports for the requested pod ports"
     return None
 
 
-FILTERS: list[tuple[str, Callable[[dict, NodeInfo], str | None]]] = [
-    ("NodeUnschedulable", f_unschedulable), ("NodeName", f_node_name), ("TaintToleration", f_taints),
-    ("NodeAffinity", f_node_affinity), ("NodePorts", f_ports), ("NodeResourcesFit", f_resources),
+def _always(pod: dict) -> bool:
+    return True
+
+
+# (plugin, filter, does it apply to this pod at all?) - skipping filters that cannot fail keeps a
+# scheduling cycle over hundreds of nodes cheap
+FILTERS: list[tuple[str, Callable[[dict, dict, NodeInfo], str | None], Callable[[dict], bool]]] = [
+    ("NodeUnschedulable", f_unschedulable, _always),
+    ("NodeName", f_node_name, lambda pod: bool((pod.get("spec") or {}).get("nodeName"))),
+    ("TaintToleration", f_taints, _always),
+    ("NodeAffinity", f_node_affinity, lambda pod: bool((pod.get("spec") or {}).get("nodeSelector")
+                                                     or (pod.get("spec") or {}).get("affinity"))),
+    ("NodePorts", f_ports, lambda pod: bool(_host_ports(pod))),
+    ("NodeResourcesFit", f_resources, _always),
 ]
 
 
@@ -200,6 +250,8 @@ def s_balanced(pod: dict, ni: NodeInfo) -> float:
 
 
 def s_prefer_no_schedule(pod: dict, ni: NodeInfo) -> float:
+    if not ni.taints:
+        return 100
     tols = (pod.get("spec") or {}).get("tolerations") or []
     bad = sum(1 for t in (ni.node.get("spec") or {}).get("taints") or []
               if t.get("effect") == "PreferNoSchedule" and not _tolerates(tols, t))
@@ -207,6 +259,8 @@ def s_prefer_no_schedule(pod: dict, ni: NodeInfo) -> float:
 
 
 def s_preferred_affinity(pod: dict, ni: NodeInfo) -> float:
+    if not (pod.get("spec") or {}).get("affinity"):
+        return 0
     prefs = ((((pod.get("spec") or {}).get("affinity") or {}).get("nodeAffinity") or {})
              .get("preferredDuringSchedulingIgnoredDuringExecution") or [])
     if not prefs:
@@ -227,14 +281,27 @@ def s_spread(pod: dict, ni: NodeInfo) -> float:
     owner = _owner(pod)
     if owner is None:
         return 0
-    same = sum(1 for p in ni.pods.values() if _owner(p) == owner)
-    return 100 / (1 + same)
+    return 100 / (1 + ni.owners[owner])
 
 
-SCORES: list[tuple[str, Callable[[dict, NodeInfo], float], int]] = [
-    ("NodeResourcesFit", s_least_allocated, 1), ("NodeResourcesBalancedAllocation", s_balanced, 1),
-    ("TaintToleration", s_prefer_no_schedule, 3), ("NodeAffinity", s_preferred_affinity, 2),
-    ("SelectorSpread", s_spread, 2),
+def resource_score(req: dict[str, int], ni: NodeInfo) -> float:
+    """LeastAllocated + BalancedAllocation on cpu and memory, fused: it runs for every feasible node."""
+    a, r = ni.allocatable, ni.requested
+    ac, am = a["cpu"], a["memory"]
+    if not ac or not am:
+        return 0.0
+    uc = r["cpu"] + (req["cpu"] or 100)
+    um = r["memory"] + (req["memory"] or 200 * 2**20)
+    least = (max(0.0, (ac - uc) * 100 / ac) + max(0.0, (am - um) * 100 / am)) / 2
+    fc, fm = (r["cpu"] + req["cpu"]) / ac, (r["memory"] + req["memory"]) / am
+    return least + (1 - abs(fc - fm) / 2) * 100
+
+
+# (plugin, score function, weight, applies to the pod?) - the resource scores are fused above
+SCORES: list[tuple[str, Callable[[dict, NodeInfo], float], int, Callable[[dict], bool]]] = [
+    ("TaintToleration", s_prefer_no_schedule, 3, _always),
+    ("NodeAffinity", s_preferred_affinity, 2, lambda pod: bool((pod.get("spec") or {}).get("affinity"))),
+    ("SelectorSpread", s_spread, 2, lambda pod: _owner(pod) is not None),
 ]
 
 
@@ -257,13 +324,15 @@ def schedule(pod: dict, nodes: list[NodeInfo], start: int = 0) -> Decision:
     if not nodes:
         return Decision(None, "no nodes available to schedule pods")
     want = nodes_to_find(len(nodes))
+    filters = [f for _, f, applies in FILTERS if applies(pod)]
+    req = pod_requests(pod)
     feasible: list[NodeInfo] = []
     reasons: Counter = Counter()
     n = len(nodes)
     for i in range(n):
         ni = nodes[(start + i) % n]
-        for _, f in FILTERS:
-            why = f(pod, ni)
+        for f in filters:
+            why = f(pod, req, ni)
             if why:
                 reasons[why] += 1
                 break
@@ -275,9 +344,12 @@ def schedule(pod: dict, nodes: list[NodeInfo], start: int = 0) -> Decision:
         parts = ", ".join(f"{c} {r}" for r, c in sorted(reasons.items(), key=lambda x: x[0]))
         return Decision(None, f"0/{n} nodes are available: {parts}. preemption: 0/{n} nodes are available: "
                               f"{n} Preemption is not helpful for scheduling.")
+    extra = [(fn, w) for _, fn, w, applies in SCORES if applies(pod)]
     best, best_score = feasible[0], -1.0
     for ni in feasible:
-        score = sum(w * fn(pod, ni) for _, fn, w in SCORES)
+        score = resource_score(req, ni)
+        for fn, w in extra:
+            score += w * fn(pod, ni) if ni.taints or fn is not s_prefer_no_schedule else 300
         if score > best_score:
             best, best_score = ni, score
     return Decision(best.name)

@@ -92,7 +92,7 @@ class Scheduler:
                 if where == name and (p := self.pods.get(key)) is not None:
                     info.add(key, p)
         else:
-            info.node, info.allocatable = node, node_allocatable(node)
+            info.set_node(node)
         self.retry_unschedulable()
 
     def on_node_delete(self, node: dict) -> None:

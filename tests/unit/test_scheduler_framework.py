@@ -1,0 +1,66 @@
+"""Scheduling decisions of the filter/score tables on hand-made nodes and pods."""
+import itertools
+
+from scheduler.framework import NodeInfo, nodes_to_find, pod_requests, schedule
+
+
+def node(name, cpu="4", memory="8Gi", labels=None, taints=None, unschedulable=False):
+    return NodeInfo({"metadata": {"name": name, "labels": {"kubernetes.io/hostname": name, **(labels or {})}},
+                     "spec": {"taints": taints or [], "unschedulable": unschedulable},
+                     "status": {"allocatable": {"cpu": cpu, "memory": memory, "pods": "110"}}}, {})
+
+
+_uid = itertools.count()
+
+
+def pod(name="p", cpu=None, memory=None, **spec):
+    req = {k: v for k, v in (("cpu", cpu), ("memory", memory)) if v}
+    return {"metadata": {"name": name, "uid": f"uid-{next(_uid)}", "resourceVersion": "1"},
+            "spec": {"containers": [{"name": "c", "image": "x", "resources": {"requests": req}}], **spec}}
+
+
+def test_requests_and_sampling():
+    assert pod_requests(pod(cpu="250m", memory="1Gi")) == {"cpu": 250, "memory": 2**30, "ephemeral-storage": 0}
+    assert nodes_to_find(50) == 50 and nodes_to_find(1000) == 420 and nodes_to_find(5000) == 500
+
+
+def test_filters_and_failure_message():
+    nodes = [node("tainted", taints=[{"key": "dedicated", "value": "gpu", "effect": "NoSchedule"}]),
+             node("small", cpu="1"), node("small2", cpu="1")]
+    d = schedule(pod(cpu="2"), nodes)
+    assert d.node is None
+    assert d.message.startswith("0/3 nodes are available: 2 Insufficient cpu, 1 node(s) had untolerated taint "
+                                "{dedicated: gpu}.")
+    tolerating = pod(cpu="2", tolerations=[{"key": "dedicated", "operator": "Equal", "value": "gpu",
+                                            "effect": "NoSchedule"}])
+    assert schedule(tolerating, nodes).node == "tainted"
+
+
+def test_node_selector_affinity_name_and_unschedulable():
+    nodes = [node("a", labels={"disktype": "ssd"}), node("b", labels={"disktype": "hdd"}),
+             node("c", unschedulable=True)]
+    assert schedule(pod(nodeSelector={"disktype": "hdd"}), nodes).node == "b"
+    aff = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+        {"matchExpressions": [{"key": "disktype", "operator": "In", "values": ["ssd"]}]}]}}}
+    assert schedule(pod(affinity=aff), nodes).node == "a"
+    assert schedule(pod(nodeName="b"), nodes).node == "b"
+    d = schedule(pod(nodeSelector={"disktype": "nvme"}), nodes)
+    assert "1 node(s) were unschedulable" in d.message and "2 node(s) didn't match Pod's node affinity/selector" in d.message
+
+
+def test_least_allocated_prefers_emptier_node_and_assumed_pods_count():
+    busy, idle = node("busy"), node("idle")
+    busy.add("x/y", pod("y", cpu="3"))
+    assert schedule(pod(cpu="500m"), [busy, idle]).node == "idle"
+    idle.add("x/z", pod("z", cpu="3500m"))
+    assert schedule(pod(cpu="800m"), [busy, idle]).node == "busy"
+    assert schedule(pod(cpu="1100m"), [busy, idle]).node is None
+
+
+def test_host_ports_conflict():
+    a, b = node("a"), node("b")
+    a.add("x/web", {"metadata": {"name": "web", "uid": "web"}, "spec": {"containers": [
+        {"name": "c", "ports": [{"containerPort": 80, "hostPort": 8080}]}]}})
+    p = {"metadata": {"name": "q", "uid": "q"}, "spec": {"containers": [
+        {"name": "c", "ports": [{"containerPort": 80, "hostPort": 8080}]}]}}
+    assert schedule(p, [a, b]).node == "b"
