@@ -198,3 +198,30 @@ def test_node_heartbeat_loss_taints_evicts_and_replaces(cluster, ns):
 def test_default_service_account_in_new_namespaces(cluster, ns):
     wait_for(lambda: cluster.http("GET", f"/api/v1/namespaces/{ns}/serviceaccounts/default")[0] == 200, 30,
              "default ServiceAccount")
+
+
+def test_standby_scheduler_and_controllers_take_over(cluster, ns, tmp_path):
+    """Kill the active scheduler and controller-manager: the standbys take over within the lease
+    duration and the deployment ends with exactly its replicas (nothing done twice)."""
+    kc = str(cluster.kubeconfig)
+    standby = [Component(tmp_path, "scheduler", ["--kubeconfig", kc, "--leader-elect", "--port", str(free_port())],
+                         name="scheduler-2").start(),
+               Component(tmp_path, "controllers", ["--kubeconfig", kc, "--leader-elect", "--port", str(free_port())],
+                         name="controllers-2").start()]
+    try:
+        def holder(name):
+            return cluster.http("GET", f"/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/{name}")[1][
+                "spec"]["holderIdentity"]
+        before = holder("kube-scheduler"), holder("kube-controller-manager")
+        for p in cluster.procs[:2]:
+            p.kill()
+        wait_for(lambda: holder("kube-scheduler") != before[0] and holder("kube-controller-manager") != before[1],
+                 40, "standbys to acquire the leases")
+        cluster.kubectl("-n", ns, "create", "deployment", "after", "--image=nginx", "--replicas=4")
+        wait_for(lambda: running_ready(cluster, ns, 4), 60, "4 pods from the new leaders")
+        rs = cluster.http("GET", f"/apis/apps/v1/namespaces/{ns}/replicasets")[1]["items"]
+        assert len(rs) == 1 and rs[0]["spec"]["replicas"] == 4
+        assert len(pods(cluster, ns)) == 4
+    finally:
+        for p in standby:
+            p.stop()
