@@ -117,6 +117,9 @@ class ReplicaSetController(Controller):
             results = await asyncio.gather(*(self.client.create(PODS, body, meta["namespace"]) for _ in range(size)),
                                            return_exceptions=True)
             errors = [r for r in results if isinstance(r, Exception)]
+            for r in results:
+                if not isinstance(r, Exception):
+                    self.recorder.event(rs, "Normal", "SuccessfulCreate", f"Created pod: {r['metadata']['name']}")
             done += size
             if errors:
                 left, deadline = self.expect.get(key, (0, 0))
@@ -124,8 +127,6 @@ class ReplicaSetController(Controller):
                 self.recorder.event(rs, "Warning", "FailedCreate", f"Error creating: {errors[0]}")
                 raise errors[0]
             batch *= 2
-        self.recorder.event(rs, "Normal", "SuccessfulCreate", f"Created {n} pod(s)" if n > 1 else
-                            f"Created pod: {meta['name']}-...")
 
     async def _delete(self, rs: dict, pod: dict) -> None:
         try:
