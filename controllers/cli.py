@@ -19,6 +19,7 @@ from kubeling.health import health_server
 from .deployment import DeploymentController
 from .endpoints import EndpointsController
 from .garbagecollector import GarbageCollector
+from .hpa import HPAController
 from .namespace import NamespaceController
 from .nodelifecycle import NodeIpamController, NodeLifecycleController, ServiceAccountController
 from .replicaset import ReplicaSetController
@@ -26,7 +27,8 @@ from .replicaset import ReplicaSetController
 CONTROLLERS = {"replicaset": ReplicaSetController, "deployment": DeploymentController,
                "namespace": NamespaceController, "garbagecollector": GarbageCollector,
                "endpoint": EndpointsController, "nodelifecycle": NodeLifecycleController,
-               "nodeipam": NodeIpamController, "serviceaccount": ServiceAccountController}
+               "nodeipam": NodeIpamController, "serviceaccount": ServiceAccountController,
+               "horizontalpodautoscaling": HPAController}
 
 
 def enabled(spec: str) -> list[str]:
@@ -57,6 +59,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--allocate-node-cidrs", action="store_true", help="give each node a podCIDR from --cluster-cidr")
     p.add_argument("--cluster-cidr", default="10.244.0.0/16")
     p.add_argument("--node-cidr-mask-size", type=int, default=24)
+    p.add_argument("--horizontal-pod-autoscaler-sync-period", type=float, default=15.0)
+    p.add_argument("--horizontal-pod-autoscaler-downscale-stabilization", type=float, default=300.0,
+                   help="seconds of recommendations whose maximum a scale-down may not go below")
+    p.add_argument("--hpa-metrics-source", choices=["api", "annotations"], default="api",
+                   help="pod usage from metrics.k8s.io, or from metrics.kubeling.io/<resource> pod annotations")
     p.add_argument("--bind-address", default="127.0.0.1")
     p.add_argument("--port", type=int, default=10257, help="plain-HTTP /healthz and /metrics")
     p.add_argument("--v", "-v", dest="verbosity", type=int, default=0)

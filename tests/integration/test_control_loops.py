@@ -24,7 +24,10 @@ def cluster(tmp_path_factory):
             Component(tmp, "scheduler", ["--kubeconfig", kc, "--leader-elect", "--port", str(free_port())]).start(),
             Component(tmp, "controllers", ["--kubeconfig", kc, "--leader-elect", "--port", str(free_port()),
                                            "--node-monitor-grace-period", "4", "--node-monitor-period", "1",
-                                           "--allocate-node-cidrs", "--cluster-cidr", "10.244.0.0/16"]).start(),
+                                           "--allocate-node-cidrs", "--cluster-cidr", "10.244.0.0/16",
+                                           "--hpa-metrics-source", "annotations",
+                                           "--horizontal-pod-autoscaler-sync-period", "1",
+                                           "--horizontal-pod-autoscaler-downscale-stabilization", "3"]).start(),
             Component(tmp, "kubelet", ["--kubeconfig", kc, "--hostname-override", "node", "--hollow-nodes", "2",
                                        "--healthz-port", str(free_port()), "--ready-delay", "0.2"]).start(),
         ]
@@ -198,6 +201,25 @@ def test_node_heartbeat_loss_taints_evicts_and_replaces(cluster, ns):
 def test_default_service_account_in_new_namespaces(cluster, ns):
     wait_for(lambda: cluster.http("GET", f"/api/v1/namespaces/{ns}/serviceaccounts/default")[0] == 200, 30,
              "default ServiceAccount")
+
+
+def test_hpa_scales_up_and_down_with_stand_in_metrics(cluster, ns):
+    k = cluster.kubectl
+    dep = {"metadata": {"name": "hpa-web"}, "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "hpa-web"}},
+           "template": {"metadata": {"labels": {"app": "hpa-web"}}, "spec": {"containers": [
+               {"name": "c", "image": "nginx", "resources": {"requests": {"cpu": "100m"}}}]}}}}
+    assert cluster.http("POST", f"/apis/apps/v1/namespaces/{ns}/deployments", dep)[0] == 201
+    wait_for(lambda: running_ready(cluster, ns, 1), 60, "1 pod")
+    k("-n", ns, "autoscale", "deployment", "hpa-web", "--cpu-percent=50", "--min=1", "--max=4")
+    k("-n", ns, "annotate", "pods", "-l", "app=hpa-web", "metrics.kubeling.io/cpu=150m", "--overwrite")
+    wait_for(lambda: running_ready(cluster, ns, 3), 60, "scaled up to 3 (150% of a 50% target)")
+    hpa = json.loads(k("-n", ns, "get", "hpa.v2.autoscaling", "hpa-web", "-o", "json").stdout)
+    assert hpa["status"]["desiredReplicas"] == 3
+    assert hpa["status"]["currentMetrics"][0]["resource"]["current"]["averageUtilization"] == 150
+    assert {c["type"] for c in hpa["status"]["conditions"]} == {"AbleToScale", "ScalingActive", "ScalingLimited"}
+    k("-n", ns, "annotate", "pods", "-l", "app=hpa-web", "metrics.kubeling.io/cpu=10m", "--overwrite")
+    wait_for(lambda: running_ready(cluster, ns, 1), 60, "scaled down to 1 after the stabilization window")
+    assert "SuccessfulRescale" in k("-n", ns, "get", "events").stdout
 
 
 def test_standby_scheduler_and_controllers_take_over(cluster, ns, tmp_path):
