@@ -23,12 +23,14 @@ from .hpa import HPAController
 from .namespace import NamespaceController
 from .nodelifecycle import NodeIpamController, NodeLifecycleController, ServiceAccountController
 from .replicaset import ReplicaSetController
+from .workloads import DaemonSetController, JobController
 
 CONTROLLERS = {"replicaset": ReplicaSetController, "deployment": DeploymentController,
                "namespace": NamespaceController, "garbagecollector": GarbageCollector,
                "endpoint": EndpointsController, "nodelifecycle": NodeLifecycleController,
                "nodeipam": NodeIpamController, "serviceaccount": ServiceAccountController,
-               "horizontalpodautoscaling": HPAController}
+               "horizontalpodautoscaling": HPAController, "daemonset": DaemonSetController,
+               "job": JobController}
 
 
 def enabled(spec: str) -> list[str]:

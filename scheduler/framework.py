@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from kubeling.api import quantity
+from kubeling.api.scheduling import term_matches, tolerates
 
 RESOURCES = ("cpu", "memory", "ephemeral-storage")
 
@@ -116,52 +117,13 @@ def f_node_name(pod: dict, req: dict[str, int], ni: NodeInfo) -> str | None:
     return None if not want or want == ni.name else "node(s) didn't match the requested node name"
 
 
-def _tolerates(tols: list[dict], taint: dict) -> bool:
-    for t in tols:
-        if t.get("effect") and t["effect"] != taint.get("effect"):
-            continue
-        if t.get("operator") == "Exists":
-            if not t.get("key") or t["key"] == taint.get("key"):
-                return True
-        elif t.get("key") == taint.get("key") and t.get("value", "") == taint.get("value", ""):
-            return True
-    return False
-
-
 def f_unschedulable(pod: dict, req: dict[str, int], ni: NodeInfo) -> str | None:
     if not ni.unschedulable:
         return None
     tols = (pod.get("spec") or {}).get("tolerations") or []
-    if _tolerates(tols, {"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule"}):
+    if tolerates(tols, {"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule"}):
         return None
     return "node(s) were unschedulable"
-
-
-def _match_expr(labels: dict, e: dict) -> bool:
-    op, key, vals = e.get("operator"), e.get("key"), e.get("values") or []
-    if op == "In":
-        return key in labels and labels[key] in vals
-    if op == "NotIn":
-        return key not in labels or labels[key] not in vals
-    if op == "Exists":
-        return key in labels
-    if op == "DoesNotExist":
-        return key not in labels
-    try:
-        if op == "Gt":
-            return key in labels and int(labels[key]) > int(vals[0])
-        if op == "Lt":
-            return key in labels and int(labels[key]) < int(vals[0])
-    except (ValueError, IndexError):
-        return False
-    return False
-
-
-def _term_matches(node: dict, term: dict) -> bool:
-    labels = node["metadata"].get("labels") or {}
-    fields = {"metadata.name": node["metadata"]["name"]}
-    return all(_match_expr(labels, e) for e in term.get("matchExpressions") or []) and \
-        all(_match_expr(fields, e) for e in term.get("matchFields") or [])
 
 
 def f_node_affinity(pod: dict, req: dict[str, int], ni: NodeInfo) -> str | None:
@@ -174,7 +136,7 @@ def f_node_affinity(pod: dict, req: dict[str, int], ni: NodeInfo) -> str | None:
     req = (((spec.get("affinity") or {}).get("nodeAffinity") or {})
            .get("requiredDuringSchedulingIgnoredDuringExecution") or {})
     terms = req.get("nodeSelectorTerms")
-    if terms and not any(_term_matches(ni.node, t) for t in terms):
+    if terms and not any(term_matches(ni.node, t) for t in terms):
         return "node(s) didn't match Pod's node affinity/selector"
     return None
 
@@ -185,7 +147,7 @@ def f_taints(pod: dict, req: dict[str, int], ni: NodeInfo) -> str | None:
         return None
     tols = (pod.get("spec") or {}).get("tolerations") or []
     for taint in taints:
-        if taint.get("effect") in ("NoSchedule", "NoExecute") and not _tolerates(tols, taint):
+        if taint.get("effect") in ("NoSchedule", "NoExecute") and not tolerates(tols, taint):
             val = f": {taint['value']}" if taint.get("value") else ""
             return f"node(s) had untolerated taint {{{taint.get('key')}{val}}}"
     return None
@@ -254,7 +216,7 @@ def s_prefer_no_schedule(pod: dict, ni: NodeInfo) -> float:
         return 100
     tols = (pod.get("spec") or {}).get("tolerations") or []
     bad = sum(1 for t in (ni.node.get("spec") or {}).get("taints") or []
-              if t.get("effect") == "PreferNoSchedule" and not _tolerates(tols, t))
+              if t.get("effect") == "PreferNoSchedule" and not tolerates(tols, t))
     return max(0, 100 - 25 * bad)
 
 
@@ -266,7 +228,7 @@ def s_preferred_affinity(pod: dict, ni: NodeInfo) -> float:
     if not prefs:
         return 0
     total = sum(p.get("weight", 0) for p in prefs)
-    got = sum(p.get("weight", 0) for p in prefs if _term_matches(ni.node, p.get("preference") or {}))
+    got = sum(p.get("weight", 0) for p in prefs if term_matches(ni.node, p.get("preference") or {}))
     return got * 100 / total if total else 0
 
 

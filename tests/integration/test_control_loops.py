@@ -247,3 +247,28 @@ def test_standby_scheduler_and_controllers_take_over(cluster, ns, tmp_path):
     finally:
         for p in standby:
             p.stop()
+
+
+def test_daemonset_runs_one_pod_per_node(cluster, ns):
+    ds = {"metadata": {"name": "agent"}, "spec": {"selector": {"matchLabels": {"app": "agent"}},
+          "template": {"metadata": {"labels": {"app": "agent"}}, "spec": {"containers": [{"name": "c", "image": "busybox"}]}}}}
+    assert cluster.http("POST", f"/apis/apps/v1/namespaces/{ns}/daemonsets", ds)[0] == 201
+    ready = wait_for(lambda: running_ready(cluster, ns, 2), 60, "one pod per hollow node")
+    assert sorted(p["spec"]["nodeName"] for p in ready) == ["node-0", "node-1"]
+    wait_for(lambda: cluster.http("GET", f"/apis/apps/v1/namespaces/{ns}/daemonsets/agent")[1]
+             .get("status", {}).get("numberReady") == 2, 30, "DaemonSet status")
+
+
+def test_job_runs_to_completion(cluster, ns):
+    job = {"metadata": {"name": "pi"}, "spec": {"completions": 3, "parallelism": 2, "template": {
+        "metadata": {"annotations": {"hollow.kubeling.io/exit-code": "0"}},
+        "spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "perl"}]}}}}
+    assert cluster.http("POST", f"/apis/batch/v1/namespaces/{ns}/jobs", job)[0] == 201
+
+    def complete():
+        st = cluster.http("GET", f"/apis/batch/v1/namespaces/{ns}/jobs/pi")[1].get("status", {})
+        return any(c["type"] == "Complete" for c in st.get("conditions", [])) and st
+    st = wait_for(complete, 60, "Job Complete")
+    assert st["succeeded"] == 3
+    lines = cluster.kubectl("-n", ns, "get", "jobs").stdout.splitlines()
+    assert lines[1].split()[:3] == ["pi", "Complete", "3/3"]
