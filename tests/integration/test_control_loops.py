@@ -245,6 +245,8 @@ def test_standby_scheduler_and_controllers_take_over(cluster, ns, tmp_path):
         assert len(rs) == 1 and rs[0]["spec"]["replicas"] == 4
         assert len(pods(cluster, ns)) == 4
     finally:
+        for p in cluster.procs[:2]:   # the module's other tests need a scheduler and controllers
+            p.start()
         for p in standby:
             p.stop()
 
