@@ -105,7 +105,7 @@ class InFlight:
 
 
 def build_app(handler: Handler, tokens: dict[str, dict], advertise: str, cache, proxy,
-              max_inflight: int = 400, max_mutating_inflight: int = 200) -> FastPath:
+              max_inflight: int = 400, max_mutating_inflight: int = 200, sa_auth=None) -> FastPath:
     app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
     metrics = Metrics()
     inflight = InFlight(max_inflight, max_mutating_inflight)
@@ -113,6 +113,8 @@ def build_app(handler: Handler, tokens: dict[str, dict], advertise: str, cache, 
     def authenticate(req: HttpRequest | WebSocket) -> dict:
         tok = bearer(req.headers.get("authorization"))
         user = tokens.get(tok) if tok else None
+        if user is None and tok and sa_auth is not None:
+            user = sa_auth.authenticate(tok)
         if user is None:
             raise E.unauthorized()
         return user

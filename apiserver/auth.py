@@ -30,3 +30,27 @@ def bearer(header: str | None) -> str | None:
     if scheme.lower() != "bearer" or not token.strip():
         return None
     return token.strip()
+
+
+class ServiceAccountAuthenticator:
+    """JWTs signed by --service-account-signing-key-file; the ServiceAccount must still exist."""
+
+    def __init__(self, public_keys: list, issuer: str, cache) -> None:
+        self.public_keys, self.issuer, self.cache = public_keys, issuer, cache
+
+    def authenticate(self, token: str) -> dict | None:
+        from kubeling import jwt
+        if token.count(".") != 2 or not self.public_keys:
+            return None
+        claims = jwt.verify(token, self.public_keys, self.issuer)
+        if claims is None:
+            return None
+        k8s = claims.get("kubernetes.io") or {}
+        ns, sa = k8s.get("namespace"), (k8s.get("serviceaccount") or {})
+        if not ns or not sa.get("name"):
+            return None
+        live = self.cache.get(f"/registry/serviceaccounts/{ns}/{sa['name']}")
+        if live is None or (sa.get("uid") and live["metadata"].get("uid") != sa["uid"]):
+            return None
+        return {"username": f"system:serviceaccount:{ns}:{sa['name']}", "uid": sa.get("uid", ""),
+                "groups": ["system:serviceaccounts", f"system:serviceaccounts:{ns}", "system:authenticated"]}

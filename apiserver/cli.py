@@ -35,6 +35,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--watch-cache-history", type=int, default=100_000, help="watch events kept for resuming watches")
     p.add_argument("--watch-bookmark-interval", type=float, default=60.0,
                    help="seconds between BOOKMARK events to watchers that allow them")
+    p.add_argument("--service-account-key-file", action="append", default=[],
+                   help="PEM public (or private) key verifying ServiceAccount tokens; repeatable "
+                        "(default: the signing key's public half)")
+    p.add_argument("--service-account-signing-key-file", default="",
+                   help="PEM private key signing ServiceAccount tokens (default: CERT_DIR/sa.key, created when absent)")
+    p.add_argument("--service-account-issuer", default="https://kubernetes.default.svc.cluster.local")
     p.add_argument("--max-requests-inflight", type=int, default=400,
                    help="maximum concurrent non-mutating requests (watches excluded); 0 means no limit")
     p.add_argument("--max-mutating-requests-inflight", type=int, default=200,
@@ -105,8 +111,21 @@ async def _run(a: argparse.Namespace) -> int:
     gc.set_threshold(50_000, 50, 100)
     proxy = KubeletProxy(cache, storage)
     handler = Handler(storage, cache, alloc, proxy=proxy)
+    from kubeling import jwt
+    from .auth import ServiceAccountAuthenticator
+    signing = Path(a.service_account_signing_key_file) if a.service_account_signing_key_file else cert_dir / "sa.key"
+    if not a.service_account_signing_key_file:
+        jwt.ensure_keypair(signing, cert_dir / "sa.pub")
+    try:
+        handler.sa_signer = jwt.load_private(signing)
+        public = [jwt.load_public(Path(f)) for f in a.service_account_key_file] or [handler.sa_signer.public_key()]
+    except (OSError, ValueError) as e:
+        print(f"error: service account keys: {e}", file=sys.stderr)
+        return 1
+    handler.sa_issuer = a.service_account_issuer
+    sa_auth = ServiceAccountAuthenticator(public, a.service_account_issuer, cache)
     app = build_app(handler, tokens, f"{advertise}:{a.secure_port}", cache, proxy,
-                    a.max_requests_inflight, a.max_mutating_requests_inflight)
+                    a.max_requests_inflight, a.max_mutating_requests_inflight, sa_auth)
     config = uvicorn.Config(app, host=a.bind_address, port=a.secure_port, ssl_certfile=str(crt), ssl_keyfile=str(key),
                             log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=2,
                             ws_per_message_deflate=False)

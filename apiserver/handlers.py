@@ -124,6 +124,8 @@ class Handler:
         self.alloc = allocator
         self.proxy = proxy
         self._event_memo: dict[tuple, tuple[dict, bytes]] = {}
+        self.sa_signer = None     # ServiceAccount token signing key (set by the cli)
+        self.sa_issuer = "https://kubernetes.default.svc.cluster.local"
 
     # ---- helpers ------------------------------------------------------------
     def _key(self, req: Request, name: str | None = None) -> str:
@@ -506,9 +508,41 @@ class Handler:
             opts = body.get("deleteOptions") or {}
             await self._delete_object(req, opts)
             return Reply(201, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201})
+        if r.plural == "serviceaccounts" and sub == "token":
+            return await self._token_request(req)
         if sub in ("exec", "attach", "portforward"):
             return await self.proxy.handle(req, self)
         raise StatusError(405, "MethodNotAllowed", f"the server does not allow this method on the requested resource")
+
+    async def _token_request(self, req: Request) -> Reply:
+        """serviceaccounts/<name>/token: a signed JWT naming system:serviceaccount:<ns>:<name>."""
+        import time as _time
+        from kubeling import jwt
+        if self.sa_signer is None:
+            raise StatusError(404, "NotFound", "the server could not find the requested resource")
+        body = self._decode(req) if req.body else {}
+        spec = body.get("spec") or {}
+        sa = await self._current(req)
+        if sa is None:
+            raise self._not_found(req)
+        expiry = spec.get("expirationSeconds") or 3600
+        if not isinstance(expiry, int) or expiry < 600:
+            raise E.invalid_error("authentication.k8s.io", "TokenRequest", req.name or "", [E.invalid(
+                "spec.expirationSeconds", expiry, "may not specify a duration less than 10 minutes")])
+        now = int(_time.time())
+        audiences = spec.get("audiences") or [self.sa_issuer]
+        claims = {"iss": self.sa_issuer, "sub": f"system:serviceaccount:{req.namespace}:{req.name}",
+                  "aud": audiences, "iat": now, "nbf": now, "exp": now + expiry,
+                  "kubernetes.io": {"namespace": req.namespace,
+                                    "serviceaccount": {"name": req.name, "uid": sa["metadata"]["uid"]}}}
+        token = jwt.sign(claims, self.sa_signer)
+        exp = _time.strftime("%Y-%m-%dT%H:%M:%SZ", _time.gmtime(now + expiry))
+        return Reply(201, {"kind": "TokenRequest", "apiVersion": "authentication.k8s.io/v1",
+                           "metadata": {"name": req.name, "namespace": req.namespace,
+                                        "creationTimestamp": None},
+                           "spec": {"audiences": audiences, "expirationSeconds": expiry,
+                                    "boundObjectRef": spec.get("boundObjectRef")},
+                           "status": {"token": token, "expirationTimestamp": exp}})
 
     # ---- update / patch ------------------------------------------------------
     async def _guaranteed_update(self, req: Request, mutate: Callable[[dict], dict | None],

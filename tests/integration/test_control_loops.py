@@ -274,3 +274,17 @@ def test_job_runs_to_completion(cluster, ns):
     assert st["succeeded"] == 3
     lines = cluster.kubectl("-n", ns, "get", "jobs").stdout.splitlines()
     assert lines[1].split()[:3] == ["pi", "Complete", "3/3"]
+
+
+def test_service_account_token_authenticates(cluster, ns):
+    wait_for(lambda: cluster.http("GET", f"/api/v1/namespaces/{ns}/serviceaccounts/default")[0] == 200, 30,
+             "default ServiceAccount")
+    token = cluster.kubectl("-n", ns, "create", "token", "default").stdout.strip()
+    assert token.count(".") == 2
+    as_sa = {"Authorization": f"Bearer {token}"}
+    code, body, _ = cluster.http("GET", f"/api/v1/namespaces/{ns}/pods", auth=False, headers=as_sa)
+    assert code == 200 and body["kind"] == "PodList"
+    tampered = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
+    assert cluster.http("GET", "/api/v1/namespaces", auth=False, headers={"Authorization": f"Bearer {tampered}"})[0] == 401
+    cluster.http("DELETE", f"/api/v1/namespaces/{ns}/serviceaccounts/default")
+    assert cluster.http("GET", "/api/v1/namespaces", auth=False, headers=as_sa)[0] == 401
