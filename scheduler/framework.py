@@ -275,6 +275,63 @@ def nodes_to_find(n: int) -> int:
     return max(100, n * pct // 100)
 
 
+def _matching(nodes: list[NodeInfo], pod: dict, selector: dict | None, namespaces: list[str] | None) -> \
+        list[tuple[NodeInfo, int]]:
+    """(node, number of its pods matching selector in the namespaces)."""
+    from kubeling.api.selectors import selector_from_object
+    sel = selector_from_object(selector or {})
+    nss = set(namespaces or [pod["metadata"].get("namespace")])
+    out = []
+    for ni in nodes:
+        n = sum(1 for p in ni.pods.values() if p["metadata"].get("namespace") in nss
+                and sel.matches(p["metadata"].get("labels")))
+        out.append((ni, n))
+    return out
+
+
+def _label(ni: NodeInfo, key: str) -> str | None:
+    return (ni.node["metadata"].get("labels") or {}).get(key)
+
+
+def inter_pod_filters(pod: dict, nodes: list[NodeInfo]) -> list[Callable[[dict, dict, NodeInfo], str | None]]:
+    """InterPodAffinity (required affinity and anti-affinity) and PodTopologySpread (DoNotSchedule),
+    pre-computed over all nodes once per pod."""
+    spec = pod.get("spec") or {}
+    aff = spec.get("affinity") or {}
+    out: list[Callable[[dict, dict, NodeInfo], str | None]] = []
+    for kind in ("podAntiAffinity", "podAffinity"):
+        for term in (aff.get(kind) or {}).get("requiredDuringSchedulingIgnoredDuringExecution") or []:
+            key = term.get("topologyKey", "kubernetes.io/hostname")
+            counts = _matching(nodes, pod, term.get("labelSelector"), term.get("namespaces"))
+            domains = {_label(ni, key) for ni, n in counts if n and _label(ni, key) is not None}
+            if kind == "podAntiAffinity":
+                out.append(lambda p, r, ni, d=domains, k=key: "node(s) didn't match pod anti-affinity rules"
+                           if _label(ni, k) in d else None)
+            else:
+                from kubeling.api.selectors import selector_from_object
+                self_match = selector_from_object(term.get("labelSelector") or {}).matches(pod["metadata"].get("labels"))
+                if not domains and self_match:
+                    continue   # the first pod of a group that selects itself may go anywhere
+                out.append(lambda p, r, ni, d=domains, k=key: None if _label(ni, k) in d
+                           else "node(s) didn't match pod affinity rules")
+    for c in spec.get("topologySpreadConstraints") or []:
+        if c.get("whenUnsatisfiable", "DoNotSchedule") != "DoNotSchedule":
+            continue
+        key, skew = c.get("topologyKey", ""), c.get("maxSkew", 1)
+        per: dict[str, int] = {}
+        for ni, n in _matching(nodes, pod, c.get("labelSelector"), None):
+            v = _label(ni, key)
+            if v is not None and f_node_affinity(pod, {}, ni) is None:
+                per[v] = per.get(v, 0) + n
+        if not per:
+            continue
+        low = min(per.values())
+        out.append(lambda p, r, ni, per=per, low=low, k=key, s=skew:
+                   None if _label(ni, k) in per and per[_label(ni, k)] + 1 - low <= s
+                   else "node(s) didn't match pod topology spread constraints")
+    return out
+
+
 @dataclass
 class Decision:
     node: str | None
@@ -287,6 +344,10 @@ def schedule(pod: dict, nodes: list[NodeInfo], start: int = 0) -> Decision:
         return Decision(None, "no nodes available to schedule pods")
     want = nodes_to_find(len(nodes))
     filters = [f for _, f, applies in FILTERS if applies(pod)]
+    spec = pod.get("spec") or {}
+    if spec.get("topologySpreadConstraints") or any(k in (spec.get("affinity") or {})
+                                                   for k in ("podAffinity", "podAntiAffinity")):
+        filters += inter_pod_filters(pod, nodes)
     req = pod_requests(pod)
     feasible: list[NodeInfo] = []
     reasons: Counter = Counter()

@@ -64,3 +64,21 @@ def test_host_ports_conflict():
     p = {"metadata": {"name": "q", "uid": "q"}, "spec": {"containers": [
         {"name": "c", "ports": [{"containerPort": 80, "hostPort": 8080}]}]}}
     assert schedule(p, [a, b]).node == "b"
+
+
+def test_pod_anti_affinity_and_topology_spread():
+    a, b, c = node("a", labels={"zone": "z1"}), node("b", labels={"zone": "z1"}), node("c", labels={"zone": "z2"})
+    web = {"metadata": {"name": "w0", "uid": "w0", "namespace": "d", "labels": {"app": "web"}},
+           "spec": {"containers": [{"name": "c"}]}}
+    a.add("d/w0", web)
+    anti = pod(affinity={"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
+        {"labelSelector": {"matchLabels": {"app": "web"}}, "topologyKey": "kubernetes.io/hostname"}]}})
+    anti["metadata"].update(namespace="d", labels={"app": "web"})
+    d = schedule(anti, [a])
+    assert d.node is None and "didn't match pod anti-affinity rules" in d.message
+    assert schedule(anti, [a, b, c]).node in ("b", "c")
+    spread = pod(topologySpreadConstraints=[{"maxSkew": 1, "topologyKey": "zone", "whenUnsatisfiable": "DoNotSchedule",
+                                             "labelSelector": {"matchLabels": {"app": "web"}}}])
+    spread["metadata"].update(namespace="d", labels={"app": "web"})
+    b.add("d/w1", {**web, "metadata": {**web["metadata"], "name": "w1", "uid": "w1"}})
+    assert schedule(spread, [a, b, c]).node == "c"      # z1 has 2, z2 has 0: only z2 keeps skew <= 1
