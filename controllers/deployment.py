@@ -146,17 +146,30 @@ class DeploymentController(Controller):
             if room > 0:
                 await self._scale(d, new, min(want, new_n + room))
                 return
-        available = sum((r.get("status") or {}).get("availableReplicas", 0) for r in all_rs)
-        can_remove = available - (want - unavailable)
-        for r in sorted(old, key=lambda x: x["metadata"].get("creationTimestamp", "")):
-            n = r["spec"].get("replicas", 0)
-            if n == 0:
-                continue
-            unready = n - (r.get("status") or {}).get("availableReplicas", 0)
-            remove = min(n, max(0, can_remove) + max(0, unready) if can_remove > 0 or unready > 0 else 0)
-            if remove > 0:
-                await self._scale(d, r, n - remove)
-                can_remove -= remove
+        # scale old ReplicaSets down as upstream does: unhealthy old pods first, then as far as
+        # keeping replicas-maxUnavailable available allows
+        min_available = want - unavailable
+        avail = lambda r: (r.get("status") or {}).get("availableReplicas", 0)  # noqa: E731
+        new_unavailable = max(0, new_n - avail(new))
+        budget = total - min_available - new_unavailable
+        if budget <= 0:
+            return
+        old_sorted = sorted(old, key=lambda x: x["metadata"].get("creationTimestamp", ""))
+        sizes = {r["metadata"]["name"]: r["spec"].get("replicas", 0) for r in old_sorted}
+        for r in old_sorted:
+            unhealthy = min(sizes[r["metadata"]["name"]] - avail(r), budget)
+            if unhealthy > 0:
+                sizes[r["metadata"]["name"]] -= unhealthy
+                budget -= unhealthy
+        available = sum(avail(r) for r in all_rs)
+        can_remove = available - min_available
+        for r in old_sorted:
+            n = sizes[r["metadata"]["name"]]
+            cut = min(n, max(0, can_remove))
+            sizes[r["metadata"]["name"]] = n - cut
+            can_remove -= cut
+        for r in old_sorted:
+            await self._scale(d, r, sizes[r["metadata"]["name"]])
         if new_n > want:
             await self._scale(d, new, want)
 

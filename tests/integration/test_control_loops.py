@@ -288,3 +288,51 @@ def test_service_account_token_authenticates(cluster, ns):
     assert cluster.http("GET", "/api/v1/namespaces", auth=False, headers={"Authorization": f"Bearer {tampered}"})[0] == 401
     cluster.http("DELETE", f"/api/v1/namespaces/{ns}/serviceaccounts/default")
     assert cluster.http("GET", "/api/v1/namespaces", auth=False, headers=as_sa)[0] == 401
+
+
+def test_rolling_update_respects_max_surge_and_max_unavailable(cluster, ns):
+    """Every pod change during a rollout, seen through a watch: never more than replicas+maxSurge
+    pods, never fewer than replicas-maxUnavailable ready."""
+    import ssl
+    import threading
+    import urllib.request
+    dep = {"metadata": {"name": "roll"}, "spec": {"replicas": 4, "selector": {"matchLabels": {"app": "roll"}},
+           "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 1}},
+           "template": {"metadata": {"labels": {"app": "roll"}}, "spec": {"containers": [{"name": "c", "image": "v1"}]}}}}
+    assert cluster.http("POST", f"/apis/apps/v1/namespaces/{ns}/deployments", dep)[0] == 201
+    wait_for(lambda: running_ready(cluster, ns, 4, "v1"), 60, "4 pods of v1")
+    rv = cluster.http("GET", f"/api/v1/namespaces/{ns}/pods")[1]["metadata"]["resourceVersion"]
+    state: dict[str, tuple[bool, bool]] = {}
+    worst = {"max_active": 0, "min_ready": 99}
+
+    def watch() -> None:
+        ctx = ssl.create_default_context(cafile=str(cluster.ca))
+        req = urllib.request.Request(cluster.url + f"/api/v1/namespaces/{ns}/pods?watch=1&resourceVersion={rv}"
+                                     "&timeoutSeconds=40", headers={"Authorization": f"Bearer {cluster.token}"})
+        for p in pods(cluster, ns):
+            state[p["metadata"]["name"]] = (True, True)
+        with urllib.request.urlopen(req, context=ctx, timeout=60) as r:
+            for line in r:
+                ev = json.loads(line)
+                p = ev["object"]
+                name = p["metadata"]["name"]
+                if ev["type"] == "DELETED" or p["metadata"].get("deletionTimestamp"):
+                    state.pop(name, None)
+                else:
+                    ready = any(c["type"] == "Ready" and c["status"] == "True"
+                                for c in p.get("status", {}).get("conditions", []))
+                    state[name] = (True, ready)
+                worst["max_active"] = max(worst["max_active"], len(state))
+                worst["min_ready"] = min(worst["min_ready"], sum(1 for _, r in state.values() if r))
+                if done.is_set():
+                    return
+    done = threading.Event()
+    t = threading.Thread(target=watch, daemon=True)
+    t.start()
+    cluster.kubectl("-n", ns, "set", "image", "deployment/roll", "c=v2")
+    cluster.kubectl("-n", ns, "rollout", "status", "deployment/roll", "--timeout=60s")
+    wait_for(lambda: running_ready(cluster, ns, 4, "v2"), 60, "4 pods of v2")
+    done.set()
+    cluster.http("POST", f"/api/v1/namespaces/{ns}/configmaps", {"metadata": {"name": "nudge"}})
+    assert worst["max_active"] <= 5, worst
+    assert worst["min_ready"] >= 3, worst
