@@ -209,6 +209,20 @@ class DeploymentController(Controller):
                     "reason": reason, "message": message}
         name = new["metadata"]["name"] if new else ""
         complete = updated == want and replicas == want and available >= want
+        cur_st = d.get("status") or {}
+        moved = any(cur_st.get(k, 0) != v for k, v in (("updatedReplicas", updated), ("availableReplicas", available),
+                                                        ("replicas", replicas)))
+        prog = conds.get("Progressing")
+        deadline = d["spec"].get("progressDeadlineSeconds", 600)
+        from kubeling.client.leaderelection import parse_time
+        stalled = (not complete and not moved and prog is not None and prog.get("reason") != "NewReplicaSetAvailable"
+                   and parse_time(prog.get("lastUpdateTime")) + deadline < time.time())
+        if prog is not None and prog.get("reason") == "ProgressDeadlineExceeded" and not moved and not complete:
+            stalled = True
+        if not complete and not stalled:
+            self.queue.add_after(f"{d['metadata']['namespace']}/{d['metadata']['name']}", min(deadline, 30) + 0.5)
+        if moved and prog is not None:     # progress refreshes the deadline
+            conds["Progressing"] = {**prog, "lastUpdateTime": _now()}
         status = {
             "observedGeneration": d["metadata"].get("generation", 1), "replicas": replicas, "updatedReplicas": updated,
             "readyReplicas": sum(st(r, "readyReplicas") for r in all_rs), "availableReplicas": available,
@@ -218,6 +232,8 @@ class DeploymentController(Controller):
                      "MinimumReplicasAvailable" if available >= min_available else "MinimumReplicasUnavailable",
                      "Deployment has minimum availability." if available >= min_available
                      else "Deployment does not have minimum availability."),
+                cond("Progressing", "False", "ProgressDeadlineExceeded",
+                     f'ReplicaSet "{name}" has timed out progressing.') if stalled else
                 cond("Progressing", "True", "NewReplicaSetAvailable" if complete else "ReplicaSetUpdated",
                      f'ReplicaSet "{name}" has successfully progressed.' if complete
                      else f'ReplicaSet "{name}" is progressing.'),

@@ -336,3 +336,20 @@ def test_rolling_update_respects_max_surge_and_max_unavailable(cluster, ns):
     cluster.http("POST", f"/api/v1/namespaces/{ns}/configmaps", {"metadata": {"name": "nudge"}})
     assert worst["max_active"] <= 5, worst
     assert worst["min_ready"] >= 3, worst
+
+
+def test_progress_deadline_exceeded_when_pods_never_become_ready(cluster, ns):
+    dep = {"metadata": {"name": "stuck"}, "spec": {"replicas": 1, "progressDeadlineSeconds": 3,
+           "selector": {"matchLabels": {"app": "stuck"}},
+           "template": {"metadata": {"labels": {"app": "stuck"}, "annotations": {"hollow.kubeling.io/not-ready": "true"}},
+                        "spec": {"containers": [{"name": "c", "image": "broken"}]}}}}
+    assert cluster.http("POST", f"/apis/apps/v1/namespaces/{ns}/deployments", dep)[0] == 201
+
+    def exceeded():
+        st = cluster.http("GET", f"/apis/apps/v1/namespaces/{ns}/deployments/stuck")[1].get("status", {})
+        return next((c for c in st.get("conditions", []) if c["type"] == "Progressing"
+                     and c["reason"] == "ProgressDeadlineExceeded"), None)
+    cond = wait_for(exceeded, 30, "ProgressDeadlineExceeded")
+    assert cond["status"] == "False"
+    p = cluster.kubectl("-n", ns, "rollout", "status", "deployment/stuck", "--timeout=20s", check=False)
+    assert p.returncode != 0 and "exceeded its progress deadline" in p.stderr
