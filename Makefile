@@ -31,6 +31,7 @@ test: $(STAMP) deps
 bench: $(STAMP) deps
 	$(PY) bench/store.py
 	$(PY) bench/api.py
+	$(PY) bench/scheduler.py
 
 clean: down
 	rm -rf $(VENV) $(RUN_DIR)
