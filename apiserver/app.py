@@ -87,6 +87,13 @@ class FastPath:
         await self.app(scope, receive, send)
 
 
+def _header_safe(text: str) -> str:
+    """Printable ASCII only; everything else (and quotes, backslashes) escaped."""
+    return "".join(c if 32 <= ord(c) < 127 and c not in '"\\' else
+                   (f"\\{c}" if c in '"\\' else f"\\u{ord(c):04x}" if ord(c) < 0x10000 else f"\\U{ord(c):08x}")
+                   for c in text)
+
+
 class InFlight:
     """kube-apiserver's --max-requests-inflight / --max-mutating-requests-inflight: beyond them, 429."""
 
@@ -304,8 +311,8 @@ def build_app(handler: Handler, tokens: dict[str, dict], advertise: str, cache, 
         elif target.form == "partial":
             media = f"application/json;as=PartialObjectMetadata;v={target.table_version};g=meta.k8s.io"
         headers = {}
-        if req.warnings:
-            headers["Warning"] = ", ".join(f'299 - "{w}"' for w in req.warnings[:20])
+        if req.warnings:   # header values must be ASCII: escape what a client sent us
+            headers["Warning"] = ", ".join('299 - "' + _header_safe(w) + '"' for w in req.warnings[:20])
         if reply.stream is not None:
             if sub == "log":
                 media = "text/plain"

@@ -50,7 +50,6 @@ def validate(r: Resource, obj: dict, old: dict | None) -> None:
         raise invalid_error(r.group, r.kind, obj.get("metadata", {}).get("name", ""), causes)
 
 
-_PATH_TOKEN = re.compile(r"\.?([^.\[\]]+)|\[(\d+)\]")
 
 
 def prune_unknown(r: Resource, obj: dict, mode: str) -> list[str]:
@@ -68,16 +67,26 @@ def prune_unknown(r: Resource, obj: dict, mode: str) -> list[str]:
 
 
 def _delete_path(obj: Any, path: str) -> None:
-    toks = [(m.group(1), m.group(2)) for m in _PATH_TOKEN.finditer(path)]
-    cur = obj
-    for i, (name, idx) in enumerate(toks):
-        last = i == len(toks) - 1
-        key: Any = int(idx) if idx is not None else name
-        try:
-            if last:
-                if isinstance(cur, dict):
-                    cur.pop(key, None)
-                return
-            cur = cur[key]
-        except (KeyError, IndexError, TypeError):
-            return
+    """Remove `.a.b[2].c`; keys may themselves contain dots or brackets, so match real keys."""
+    _del_key(obj, path[1:] if path.startswith(".") else path)
+
+
+def _del_key(cur: Any, rest: str) -> bool:
+    if not isinstance(cur, dict):
+        return False
+    if rest in cur:
+        cur.pop(rest)
+        return True
+    for k in sorted(cur, key=len, reverse=True):
+        if rest.startswith(k) and len(rest) > len(k) and rest[len(k)] in ".[" and _del_next(cur[k], rest[len(k):]):
+            return True
+    return False
+
+
+def _del_next(cur: Any, rest: str) -> bool:
+    if rest.startswith("."):
+        return _del_key(cur, rest[1:])
+    m = re.match(r"\[(\d+)\]", rest)
+    if m and isinstance(cur, list) and int(m.group(1)) < len(cur) and m.end() < len(rest):
+        return _del_next(cur[int(m.group(1))], rest[m.end():])
+    return False

@@ -35,6 +35,7 @@ class NodeAgent:
         self.queue: asyncio.Queue[str] = asyncio.Queue()
         self.pods: dict[str, dict] = {}           # pod key -> latest pod bound here
         self.pod_cidr_base = int(hashlib.sha1(name.encode()).hexdigest()[:4], 16) % 250
+        self.pod_cidr = ""       # spec.podCIDR once node IPAM assigned one
 
     # ---- node object ----------------------------------------------------------
     def node_status(self) -> dict:
@@ -85,6 +86,9 @@ class NodeAgent:
                         "metadata": {"name": self.name, "namespace": ns},
                         "spec": {"holderIdentity": self.name, "leaseDurationSeconds": self.lease_seconds,
                                  "renewTime": micro_now()}}, ns)
+                if not self.pod_cidr:
+                    node = await self.client.get(NODES, self.name)
+                    self.pod_cidr = (node.get("spec") or {}).get("podCIDR") or ""
                 if time.monotonic() - last_status > 60:
                     await self.client.patch(NODES, self.name, {"status": self.node_status()}, sub="status")
                     last_status = time.monotonic()
@@ -119,7 +123,12 @@ class NodeAgent:
                     asyncio.get_running_loop().call_later(1, self.queue.put_nowait, key)
 
     def _ip(self, uid: str) -> str:
-        h = int(hashlib.sha1(uid.encode()).hexdigest()[:4], 16)
+        """A pod address inside the node's podCIDR (simulated; the Docker runtime allocates real ones)."""
+        import ipaddress
+        h = int(hashlib.sha1(uid.encode()).hexdigest()[:8], 16)
+        if self.pod_cidr:
+            net = ipaddress.ip_network(self.pod_cidr, strict=False)
+            return str(net.network_address + 2 + h % max(1, net.num_addresses - 3))
         return f"10.244.{self.pod_cidr_base}.{2 + h % 250}"
 
     async def sync_pod(self, pod: dict) -> None:

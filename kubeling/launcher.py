@@ -148,7 +148,8 @@ class Launcher:
         """Scheduler and controller-manager (leader-elected) and a kubelet process holding hollow nodes."""
         kc = str(kubeconfig)
         self.start("scheduler", ["scheduler", "--kubeconfig", kc, "--leader-elect"])
-        self.start("controllers", ["controllers", "--kubeconfig", kc, "--leader-elect", "--controllers", "*"])
+        self.start("controllers", ["controllers", "--kubeconfig", kc, "--leader-elect", "--controllers", "*",
+                                   "--allocate-node-cidrs", "--cluster-cidr", "10.244.0.0/16"])
         self.start("kubelet-hollow", ["kubelet", "--kubeconfig", kc, "--runtime", "hollow", "--hostname-override",
                                       "node", "--hollow-nodes", str(hollow_nodes)])
 

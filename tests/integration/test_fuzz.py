@@ -31,9 +31,11 @@ def test_schemathesis_finds_no_server_errors(control_plane, tmp_path):
                     p["schema"] = {"type": "string", "enum": ["default"]}
     schema = tmp_path / "core-v1.json"
     schema.write_text(json.dumps(doc))
+    # one worker: CPython 3.11's ast.parse is not thread-safe and hypothesis parses lambdas while
+    # describing strategies ("AST constructor recursion depth mismatch" with several workers)
     cmd = [str(st), "run", str(schema), "--url", control_plane.url, "--checks", "not_a_server_error",
            "--max-examples", "8", "--seed", "1", "--no-shrink", "--generation-database", "none",
-           "--phases", "examples,fuzzing", "--workers", "2", "--max-failures", "5",
+           "--phases", "examples,fuzzing", "--workers", "1", "--max-failures", "5",
            "--include-path-regex", r"^/api/v1/namespaces/\{namespace\}/(configmaps|secrets|services|pods)(/\{name\})?$",
            "-H", f"Authorization: Bearer {control_plane.token}", "--tls-verify", str(control_plane.ca),
            "--request-timeout", "20", "--no-color", "--output-truncate", "true"]
