@@ -1,225 +1,527 @@
-"""Kubernetes' defaulters for the served kinds (pkg/apis/*/v1/defaults.go), applied to JSON dicts."""
+"""Kubernetes 1.32 defaulting for the served kinds, applied in place to JSON dicts.
+
+Mirrors pkg/apis/*/v1/defaults.go (and the declarative `+default` tags) for the version each kind
+is stored in, plus the few create-time rules upstream keeps in registry strategies because the
+apiserver here has no separate strategy layer for them:
+
+* Job selector generation (`batch.kubernetes.io/controller-uid`), needs metadata.uid;
+* the Namespace `kubernetes` finalizer (create only, so the namespace controller can remove it);
+* Pod `priority`/`preemptionPolicy` (upstream: the Priority admission plugin, pods only);
+* Secret `stringData` folded into `data` (upstream: v1 -> internal conversion).
+
+What is deliberately NOT here: Service clusterIP(s), ipFamilies, ipFamilyPolicy, nodePorts and
+healthCheckNodePort are chosen by the apiserver's allocator (apiserver/admission.py), as upstream's
+registry allocator does; tolerations and serviceAccountName come from pod admission.
+
+"Create" is recognised by a missing metadata.resourceVersion: the apiserver strips it on create and
+restores the stored one before defaulting an update.
+"""
 from __future__ import annotations
 
+import base64
+import re
 from typing import Any, Callable
 
 from kubeling.api.resources import Resource
 
+Obj = dict[str, Any]
 
-def _pull_policy(image: str) -> str:
-    name = image.rsplit("/", 1)[-1]
-    if "@" in name:
-        return "IfNotPresent"
-    tag = name.split(":", 1)[1] if ":" in name else ""
-    return "Always" if tag in ("", "latest") else "IfNotPresent"
+# ---- small helpers ---------------------------------------------------------------------------
 
 
-def _probe(p: dict | None) -> None:
-    if not p:
+def _dicts(items: Any) -> list[Obj]:
+    """The dict members of a JSON list (anything else is left for validation to report)."""
+    return [i for i in items if isinstance(i, dict)] if isinstance(items, list) else []
+
+
+def _child(obj: Obj, key: str) -> Obj | None:
+    v = obj.get(key)
+    return v if isinstance(v, dict) else None
+
+
+def _spec(obj: Obj) -> Obj:
+    """obj.spec, created when absent (Go's non-pointer spec struct always serialises)."""
+    if not isinstance(obj.get("spec"), dict):
+        obj["spec"] = {}
+    return obj["spec"]
+
+
+def _creating(obj: Obj) -> bool:
+    return not (obj.get("metadata") or {}).get("resourceVersion")
+
+
+# ---- container images -------------------------------------------------------------------------
+
+_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*"
+_DOMAIN_PART = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
+_DOMAIN = rf"(?:{_DOMAIN_PART}(?:\.{_DOMAIN_PART})*|\[[0-9a-fA-F:.]+\])(?::[0-9]+)?"
+_REFERENCE = re.compile(rf"^(?P<name>(?:{_DOMAIN}/)?{_COMPONENT}(?:/{_COMPONENT})*)"
+                        r"(?::(?P<tag>[\w][\w.-]{0,127}))?"
+                        r"(?:@(?P<digest>[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}))?$")
+
+
+def image_tag(image: str) -> str:
+    """The tag kubelet's parser sees: "latest" when neither tag nor digest, "" for a bad reference."""
+    m = _REFERENCE.match(image)
+    if not m or len(m.group("name")) > 255 or re.fullmatch(r"[a-f0-9]{64}", image):
+        return ""
+    if m.group("tag"):
+        return m.group("tag")
+    return "" if m.group("digest") else "latest"
+
+
+def pull_policy(image: str) -> str:
+    """SetDefaults_Container: Always for the `latest` tag (explicit or implied), else IfNotPresent."""
+    return "Always" if image_tag(image) == "latest" else "IfNotPresent"
+
+
+# ---- pod spec ----------------------------------------------------------------------------------
+
+
+def _http_get(action: Obj | None) -> None:
+    if action is not None:
+        action.setdefault("path", "/")
+        action.setdefault("scheme", "HTTP")
+
+
+def _handler(h: Obj | None) -> None:
+    """Probe and lifecycle handlers share HTTPGetAction/GRPCAction defaults."""
+    if h is None:
         return
-    p.setdefault("timeoutSeconds", 1)
-    p.setdefault("periodSeconds", 10)
-    p.setdefault("successThreshold", 1)
-    p.setdefault("failureThreshold", 3)
-    hg = p.get("httpGet")
-    if hg is not None:
-        hg.setdefault("path", "/")
-        hg.setdefault("scheme", "HTTP")
+    _http_get(_child(h, "httpGet"))
+    grpc = _child(h, "grpc")
+    if grpc is not None and grpc.get("service") is None:
+        grpc["service"] = ""
 
 
-def _container(c: dict) -> None:
-    c.setdefault("terminationMessagePath", "/dev/termination-log")
-    c.setdefault("terminationMessagePolicy", "File")
-    if isinstance(c.get("image"), str) and "imagePullPolicy" not in c:
-        c["imagePullPolicy"] = _pull_policy(c["image"])
-    c.setdefault("resources", {})
-    for p in c.get("ports") or []:
-        if isinstance(p, dict):
-            p.setdefault("protocol", "TCP")
-    for e in c.get("env") or []:
-        fr = (e.get("valueFrom") or {}).get("fieldRef") if isinstance(e, dict) else None
-        if isinstance(fr, dict):
-            fr.setdefault("apiVersion", "v1")
-    for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
-        _probe(c.get(probe))
+def _probe(p: Obj | None) -> None:
+    if p is None:
+        return
+    for key, value in (("timeoutSeconds", 1), ("periodSeconds", 10), ("successThreshold", 1), ("failureThreshold", 3)):
+        if not p.get(key):
+            p[key] = value
+    _handler(p)
 
 
-def _volume(v: dict) -> None:
-    for src in ("configMap", "secret"):
-        if isinstance(v.get(src), dict):
-            v[src].setdefault("defaultMode", 420)
-    if isinstance(v.get("projected"), dict):
-        v["projected"].setdefault("defaultMode", 420)
-    if isinstance(v.get("hostPath"), dict):
-        v["hostPath"].setdefault("type", "")
+def _field_ref(holder: Obj | None) -> None:
+    ref = _child(holder, "fieldRef") if holder is not None else None
+    if ref is not None and not ref.get("apiVersion"):
+        ref["apiVersion"] = "v1"
+
+
+def _container(c: Obj) -> None:
+    if not c.get("imagePullPolicy"):
+        c["imagePullPolicy"] = pull_policy(c["image"] if isinstance(c.get("image"), str) else "")
+    if not c.get("terminationMessagePath"):
+        c["terminationMessagePath"] = "/dev/termination-log"
+    if not c.get("terminationMessagePolicy"):
+        c["terminationMessagePolicy"] = "File"
+    if not isinstance(c.get("resources"), dict):
+        c["resources"] = {}            # a non-pointer struct: always serialised
+    for p in _dicts(c.get("ports")):
+        if not p.get("protocol"):
+            p["protocol"] = "TCP"
+    for e in _dicts(c.get("env")):
+        _field_ref(_child(e, "valueFrom"))
+    for key in ("livenessProbe", "readinessProbe", "startupProbe"):
+        _probe(_child(c, key))
+    lifecycle = _child(c, "lifecycle")
+    if lifecycle is not None:
+        _handler(_child(lifecycle, "postStart"))
+        _handler(_child(lifecycle, "preStop"))
+
+
+def _mode(src: Obj | None) -> None:
+    """Secret, ConfigMap, DownwardAPI and Projected volumes default their file mode to 0644."""
+    if src is not None and src.get("defaultMode") is None:
+        src["defaultMode"] = 420
+
+
+def _volume_source(v: Obj) -> None:
+    """Defaults of the volume sources a Pod or a PersistentVolume can carry."""
+    for key in ("secret", "configMap", "downwardAPI", "projected"):
+        _mode(_child(v, key))
+    for item in _dicts((_child(v, "downwardAPI") or {}).get("items")):
+        _field_ref(item)
+    for src in _dicts((_child(v, "projected") or {}).get("sources")):
+        for item in _dicts((_child(src, "downwardAPI") or {}).get("items")):
+            _field_ref(item)
+        token = _child(src, "serviceAccountToken")
+        if token is not None and token.get("expirationSeconds") is None:
+            token["expirationSeconds"] = 3600
+    host_path = _child(v, "hostPath")
+    if host_path is not None and host_path.get("type") is None:
+        host_path["type"] = ""
+    iscsi = _child(v, "iscsi")
+    if iscsi is not None and not iscsi.get("iscsiInterface"):
+        iscsi["iscsiInterface"] = "default"
+    rbd = _child(v, "rbd")
+    if rbd is not None:
+        for key, value in (("pool", "rbd"), ("user", "admin"), ("keyring", "/etc/ceph/keyring")):
+            if not rbd.get(key):
+                rbd[key] = value
+    azure = _child(v, "azureDisk")
+    if azure is not None:
+        for key, value in (("cachingMode", "ReadWrite"), ("fsType", "ext4"), ("readOnly", False), ("kind", "Shared")):
+            if azure.get(key) is None:
+                azure[key] = value
+    scaleio = _child(v, "scaleIO")
+    if scaleio is not None:
+        for key, value in (("storageMode", "ThinProvisioned"), ("fsType", "xfs")):
+            if not scaleio.get(key):
+                scaleio[key] = value
+    ephemeral = _child(v, "ephemeral")
+    claim_spec = _child(_child(ephemeral, "volumeClaimTemplate") or {}, "spec") if ephemeral else None
+    if claim_spec is not None:
+        _pvc_spec(claim_spec)
+
+
+def _volume(v: Obj) -> None:
     if not any(k != "name" for k in v):
-        v["emptyDir"] = {}
+        v["emptyDir"] = {}       # SetDefaults_Volume: no source at all means an emptyDir
+    _volume_source(v)
 
 
-def pod_spec(spec: dict) -> None:
-    spec.setdefault("restartPolicy", "Always")
-    spec.setdefault("terminationGracePeriodSeconds", 30)
-    spec.setdefault("dnsPolicy", "ClusterFirst")
-    spec.setdefault("securityContext", {})
-    spec.setdefault("schedulerName", "default-scheduler")
-    spec.setdefault("enableServiceLinks", True)
-    spec.setdefault("preemptionPolicy", "PreemptLowerPriority")
-    spec.setdefault("priority", 0)
+def pod_spec(spec: Obj) -> None:
+    """SetDefaults_PodSpec and everything nested in it (pods and pod templates alike)."""
+    if not spec.get("dnsPolicy"):
+        spec["dnsPolicy"] = "ClusterFirst"
+    if not spec.get("restartPolicy"):
+        spec["restartPolicy"] = "Always"
+    if not isinstance(spec.get("securityContext"), dict):
+        spec["securityContext"] = {}
+    if spec.get("terminationGracePeriodSeconds") is None:
+        spec["terminationGracePeriodSeconds"] = 30
+    if not spec.get("schedulerName"):
+        spec["schedulerName"] = "default-scheduler"
     for key in ("containers", "initContainers", "ephemeralContainers"):
-        for c in spec.get(key) or []:
-            if isinstance(c, dict):
-                _container(c)
-    for v in spec.get("volumes") or []:
-        if isinstance(v, dict):
-            _volume(v)
+        for c in _dicts(spec.get(key)):
+            _container(c)
+    for v in _dicts(spec.get("volumes")):
+        _volume(v)
 
 
-def _template(spec: dict) -> None:
+def _pod(obj: Obj) -> None:
+    """SetDefaults_Pod adds what only a Pod (never a template) gets."""
+    spec = _spec(obj)
+    pod_spec(spec)
+    for key in ("containers", "initContainers"):
+        for c in _dicts(spec.get(key)):
+            res = c["resources"]
+            limits = res.get("limits")
+            if isinstance(limits, dict) and limits:
+                requests = res.setdefault("requests", {})
+                if isinstance(requests, dict):
+                    for name, qty in limits.items():
+                        requests.setdefault(name, qty)
+            if spec.get("hostNetwork"):
+                for p in _dicts(c.get("ports")):
+                    if not p.get("hostPort"):
+                        p["hostPort"] = p.get("containerPort")
+    if spec.get("enableServiceLinks") is None:
+        spec["enableServiceLinks"] = True
+    # The Priority admission plugin: no class named, no global default class exists here.
+    if not spec.get("priorityClassName"):
+        if spec.get("priority") is None:
+            spec["priority"] = 0
+        if not spec.get("preemptionPolicy"):
+            spec["preemptionPolicy"] = "PreemptLowerPriority"
+
+
+def _template(spec: Obj) -> None:
+    """A pod template: PodSpec defaults, and the metadata Go always serialises."""
     tpl = spec.get("template")
-    if isinstance(tpl, dict):
-        if isinstance(tpl.get("spec"), dict):
-            pod_spec(tpl["spec"])
-        tpl.setdefault("metadata", {})
-        tpl["metadata"].setdefault("creationTimestamp", None)
+    if not isinstance(tpl, dict):
+        tpl = spec["template"] = {}
+    meta = tpl.get("metadata")
+    if not isinstance(meta, dict):
+        meta = tpl["metadata"] = {}
+    meta.setdefault("creationTimestamp", None)
+    if not isinstance(tpl.get("spec"), dict):
+        tpl["spec"] = {}
+    pod_spec(tpl["spec"])
 
 
-def _pod(obj: dict) -> None:
-    if isinstance(obj.get("spec"), dict):
-        pod_spec(obj["spec"])
+def _status(obj: Obj) -> None:
+    """Workload status is a non-pointer struct: a new object shows `status: {}`."""
+    if not isinstance(obj.get("status"), dict):
+        obj["status"] = {}
 
 
-def _service(obj: dict) -> None:
-    spec = obj.setdefault("spec", {})
-    spec.setdefault("type", "ClusterIP")
-    spec.setdefault("sessionAffinity", "None")
-    if spec.get("sessionAffinity") == "ClientIP":
-        spec.setdefault("sessionAffinityConfig", {"clientIP": {"timeoutSeconds": 10800}})
-    if spec["type"] != "ExternalName":
-        spec.setdefault("internalTrafficPolicy", "Cluster")
-    for p in spec.get("ports") or []:
-        if isinstance(p, dict):
-            p.setdefault("protocol", "TCP")
-            if "targetPort" not in p and "port" in p:
-                p["targetPort"] = p["port"]
-    obj.setdefault("status", {}).setdefault("loadBalancer", {})
+# ---- workloads ---------------------------------------------------------------------------------
 
 
-def _deployment(obj: dict) -> None:
-    spec = obj.setdefault("spec", {})
-    spec.setdefault("replicas", 1)
-    st = spec.setdefault("strategy", {})
-    st.setdefault("type", "RollingUpdate")
-    if st["type"] == "RollingUpdate":
-        ru = st.setdefault("rollingUpdate", {})
-        ru.setdefault("maxUnavailable", "25%")
-        ru.setdefault("maxSurge", "25%")
-    spec.setdefault("revisionHistoryLimit", 10)
-    spec.setdefault("progressDeadlineSeconds", 600)
+def _rolling_strategy(spec: Obj, field: str, rolling: Obj) -> None:
+    """Deployment/DaemonSet strategy: RollingUpdate with `rolling` defaults, and the history limit."""
+    strategy = spec.get(field)
+    if not isinstance(strategy, dict):
+        strategy = spec[field] = {}
+    if not strategy.get("type"):
+        strategy["type"] = "RollingUpdate"
+    if strategy["type"] == "RollingUpdate":
+        ru = strategy.get("rollingUpdate")
+        if not isinstance(ru, dict):
+            ru = strategy["rollingUpdate"] = {}
+        for key, value in rolling.items():
+            if ru.get(key) is None:
+                ru[key] = value
+    if spec.get("revisionHistoryLimit") is None:
+        spec["revisionHistoryLimit"] = 10
+
+
+def _deployment(obj: Obj) -> None:
+    _replicaset(obj)
+    spec = _spec(obj)
+    _rolling_strategy(spec, "strategy", {"maxUnavailable": "25%", "maxSurge": "25%"})
+    if spec.get("progressDeadlineSeconds") is None:
+        spec["progressDeadlineSeconds"] = 600
+
+
+def _replicaset(obj: Obj) -> None:
+    spec = _spec(obj)
+    if spec.get("replicas") is None:
+        spec["replicas"] = 1
     _template(spec)
+    _status(obj)
 
 
-def _replicaset(obj: dict) -> None:
-    spec = obj.setdefault("spec", {})
-    spec.setdefault("replicas", 1)
+def _daemonset(obj: Obj) -> None:
+    spec = _spec(obj)
+    _rolling_strategy(spec, "updateStrategy", {"maxUnavailable": 1, "maxSurge": 0})
     _template(spec)
+    _status(obj)
 
 
-def _daemonset(obj: dict) -> None:
-    spec = obj.setdefault("spec", {})
-    us = spec.setdefault("updateStrategy", {})
-    us.setdefault("type", "RollingUpdate")
-    if us["type"] == "RollingUpdate":
-        ru = us.setdefault("rollingUpdate", {})
-        ru.setdefault("maxUnavailable", 1)
-        ru.setdefault("maxSurge", 0)
-    spec.setdefault("revisionHistoryLimit", 10)
-    _template(spec)
+JOB_UID_LABELS = ("batch.kubernetes.io/controller-uid", "controller-uid")
+JOB_NAME_LABELS = ("batch.kubernetes.io/job-name", "job-name")
 
 
-def _job(obj: dict) -> None:
-    spec = obj.setdefault("spec", {})
+def generate_job_selector(obj: Obj) -> None:
+    """The job registry's generateSelector: uid/name labels on the template, uid in the selector.
+
+    Labels the user already set are left alone (validation then reports a mismatch)."""
+    meta = obj.get("metadata") or {}
+    uid, name = meta.get("uid") or "", meta.get("name") or ""
+    spec = _spec(obj)
+    tpl = spec.get("template") if isinstance(spec.get("template"), dict) else spec.setdefault("template", {})
+    tmeta = tpl.get("metadata") if isinstance(tpl.get("metadata"), dict) else tpl.setdefault("metadata", {})
+    labels = tmeta.get("labels") if isinstance(tmeta.get("labels"), dict) else tmeta.setdefault("labels", {})
+    for key in JOB_NAME_LABELS:
+        labels.setdefault(key, name)
+    for key in JOB_UID_LABELS:
+        labels.setdefault(key, uid)
+    sel = spec.get("selector") if isinstance(spec.get("selector"), dict) else spec.setdefault("selector", {})
+    match = sel.get("matchLabels") if isinstance(sel.get("matchLabels"), dict) else sel.setdefault("matchLabels", {})
+    match.setdefault(JOB_UID_LABELS[0], uid)
+
+
+def _job(obj: Obj) -> None:
+    spec = _spec(obj)
     if spec.get("completions") is None and spec.get("parallelism") is None:
         spec["completions"] = 1
-    spec.setdefault("parallelism", 1)
-    spec.setdefault("backoffLimit", 6)
-    spec.setdefault("completionMode", "NonIndexed")
-    spec.setdefault("suspend", False)
-    spec.setdefault("podReplacementPolicy", "TerminatingOrFailed")
-    uid = (obj.get("metadata") or {}).get("uid")
-    if uid and not spec.get("manualSelector"):
-        gen = {"batch.kubernetes.io/controller-uid": uid}
-        if not spec.get("selector"):
-            spec["selector"] = {"matchLabels": dict(gen)}
-        tpl = spec.setdefault("template", {}).setdefault("metadata", {})
-        labels = tpl.setdefault("labels", {})
-        labels.setdefault("batch.kubernetes.io/controller-uid", uid)
-        labels.setdefault("batch.kubernetes.io/job-name", obj["metadata"].get("name", ""))
-        labels.setdefault("controller-uid", uid)
-        labels.setdefault("job-name", obj["metadata"].get("name", ""))
+        spec["parallelism"] = 1
+    if spec.get("parallelism") is None:
+        spec["parallelism"] = 1
+    if spec.get("backoffLimit") is None:
+        spec["backoffLimit"] = 2147483647 if spec.get("backoffLimitPerIndex") is not None else 6
+    if spec.get("completionMode") is None:
+        spec["completionMode"] = "NonIndexed"
+    if spec.get("suspend") is None:
+        spec["suspend"] = False
+    policy = _child(spec, "podFailurePolicy")
+    for rule in _dicts((policy or {}).get("rules")):
+        for pattern in _dicts(rule.get("onPodConditions")):
+            if not pattern.get("status"):
+                pattern["status"] = "True"
+    if spec.get("podReplacementPolicy") is None:
+        spec["podReplacementPolicy"] = "Failed" if policy is not None else "TerminatingOrFailed"
+    meta = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else obj.setdefault("metadata", {})
+    if _creating(obj) and meta.get("uid") and spec.get("manualSelector") is not True:
+        generate_job_selector(obj)
     _template(spec)
+    # SetDefaults_Job: an unlabelled Job takes its template's labels (generated ones included,
+    # as every read of the stored object shows them upstream).
+    tlabels = spec["template"]["metadata"].get("labels")
+    if tlabels and not meta.get("labels"):
+        meta["labels"] = dict(tlabels)
+    _status(obj)
 
 
-def _hpa(obj: dict) -> None:
-    spec = obj.setdefault("spec", {})
-    spec.setdefault("minReplicas", 1)
-    if obj.get("apiVersion") == "autoscaling/v2" and not spec.get("metrics"):
-        spec["metrics"] = [{"type": "Resource", "resource": {"name": "cpu", "target": {
-            "type": "Utilization", "averageUtilization": 80}}}]
+# ---- autoscaling -------------------------------------------------------------------------------
+
+_SCALE_UP = {"stabilizationWindowSeconds": 0, "selectPolicy": "Max",
+             "policies": [{"type": "Pods", "value": 4, "periodSeconds": 15},
+                          {"type": "Percent", "value": 100, "periodSeconds": 15}]}
+# scale-down stabilization stays unset: the controller's --horizontal-pod-autoscaler-downscale-stabilization
+_SCALE_DOWN = {"selectPolicy": "Max", "policies": [{"type": "Percent", "value": 100, "periodSeconds": 15}]}
 
 
-def _namespace(obj: dict) -> None:
-    obj.setdefault("spec", {}).setdefault("finalizers", ["kubernetes"])
-    obj.setdefault("status", {}).setdefault("phase", "Active")
-    name = (obj.get("metadata") or {}).get("name")
-    if name:
-        obj["metadata"].setdefault("labels", {})["kubernetes.io/metadata.name"] = name
+def _scaling_rules(given: Any, default: Obj) -> Obj:
+    out = {k: (list(map(dict, v)) if isinstance(v, list) else v) for k, v in default.items()}
+    if isinstance(given, dict):
+        for key in ("selectPolicy", "stabilizationWindowSeconds", "policies"):
+            if given.get(key) is not None:
+                out[key] = given[key]
+        for key, value in given.items():
+            out.setdefault(key, value)
+    return out
 
 
-def _secret(obj: dict) -> None:
-    obj.setdefault("type", "Opaque")
+def _hpa_v2(obj: Obj) -> None:
+    spec = _spec(obj)
+    if spec.get("minReplicas") is None:
+        spec["minReplicas"] = 1
+    if not spec.get("metrics"):
+        spec["metrics"] = [{"type": "Resource", "resource": {
+            "name": "cpu", "target": {"type": "Utilization", "averageUtilization": 80}}}]
+    behavior = spec.get("behavior")
+    if isinstance(behavior, dict):       # only a given behavior is completed
+        behavior["scaleUp"] = _scaling_rules(behavior.get("scaleUp"), _SCALE_UP)
+        behavior["scaleDown"] = _scaling_rules(behavior.get("scaleDown"), _SCALE_DOWN)
 
 
-def _pvc(obj: dict) -> None:
-    spec = obj.setdefault("spec", {})
-    spec.setdefault("volumeMode", "Filesystem")
-    obj.setdefault("status", {}).setdefault("phase", "Pending")
+def _hpa_v1(obj: Obj) -> None:
+    spec = _spec(obj)
+    if spec.get("minReplicas") is None:
+        spec["minReplicas"] = 1
 
 
-def _pv(obj: dict) -> None:
-    spec = obj.setdefault("spec", {})
-    spec.setdefault("persistentVolumeReclaimPolicy", "Retain")
-    spec.setdefault("volumeMode", "Filesystem")
-    obj.setdefault("status", {}).setdefault("phase", "Pending")
+# ---- core kinds --------------------------------------------------------------------------------
 
 
-def _ports_tcp(key: str) -> Callable[[dict], None]:
-    def run(obj: dict) -> None:
-        if key == "subsets":
-            for s in obj.get("subsets") or []:
-                for p in s.get("ports") or []:
-                    p.setdefault("protocol", "TCP")
-        else:
-            for p in obj.get("ports") or []:
-                if isinstance(p, dict):
-                    p.setdefault("protocol", "TCP")
-    return run
+def externally_accessible(spec: Obj) -> bool:
+    t = spec.get("type")
+    return t in ("LoadBalancer", "NodePort") or (t == "ClusterIP" and bool(spec.get("externalIPs")))
 
 
-def _node(obj: dict) -> None:
-    status = obj.setdefault("status", {})
-    if status.get("capacity") and not status.get("allocatable"):
+def _service(obj: Obj) -> None:
+    spec = _spec(obj)
+    if not spec.get("sessionAffinity"):
+        spec["sessionAffinity"] = "None"
+    if spec["sessionAffinity"] == "None":
+        spec.pop("sessionAffinityConfig", None)
+    elif spec["sessionAffinity"] == "ClientIP":
+        cfg = spec.get("sessionAffinityConfig")
+        client_ip = (cfg or {}).get("clientIP") if isinstance(cfg, dict) else None
+        if not isinstance(client_ip, dict) or client_ip.get("timeoutSeconds") is None:
+            spec["sessionAffinityConfig"] = {"clientIP": {"timeoutSeconds": 10800}}
+    if not spec.get("type"):
+        spec["type"] = "ClusterIP"
+    for p in _dicts(spec.get("ports")):
+        if not p.get("protocol"):
+            p["protocol"] = "TCP"
+        if p.get("targetPort") in (None, 0, ""):
+            p["targetPort"] = p.get("port", 0)
+    if externally_accessible(spec) and not spec.get("externalTrafficPolicy"):
+        spec["externalTrafficPolicy"] = "Cluster"
+    if spec.get("internalTrafficPolicy") is None and spec["type"] in ("NodePort", "LoadBalancer", "ClusterIP"):
+        spec["internalTrafficPolicy"] = "Cluster"
+    status = obj.get("status") if isinstance(obj.get("status"), dict) else obj.setdefault("status", {})
+    lb = status.get("loadBalancer") if isinstance(status.get("loadBalancer"), dict) else status.setdefault("loadBalancer", {})
+    if spec["type"] == "LoadBalancer":
+        if spec.get("allocateLoadBalancerNodePorts") is None:
+            spec["allocateLoadBalancerNodePorts"] = True
+        for ing in _dicts(lb.get("ingress")):
+            if ing.get("ip") and ing.get("ipMode") is None:
+                ing["ipMode"] = "VIP"
+
+
+def _namespace(obj: Obj) -> None:
+    meta = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else obj.setdefault("metadata", {})
+    if meta.get("name"):
+        labels = meta.get("labels") if isinstance(meta.get("labels"), dict) else meta.setdefault("labels", {})
+        labels["kubernetes.io/metadata.name"] = meta["name"]
+    if _creating(obj):
+        finalizers = _spec(obj).get("finalizers")
+        if not isinstance(finalizers, list):
+            finalizers = obj["spec"]["finalizers"] = []
+        if "kubernetes" not in finalizers:
+            finalizers.append("kubernetes")
+    status = obj.get("status") if isinstance(obj.get("status"), dict) else obj.setdefault("status", {})
+    if not status.get("phase"):
+        status["phase"] = "Active"
+
+
+def _secret(obj: Obj) -> None:
+    if not obj.get("type"):
+        obj["type"] = "Opaque"
+    string_data = obj.pop("stringData", None)
+    if isinstance(string_data, dict) and string_data:
+        data = obj.get("data") if isinstance(obj.get("data"), dict) else obj.setdefault("data", {})
+        for key, value in string_data.items():
+            data[key] = base64.b64encode(str(value).encode()).decode()
+
+
+def _pvc_spec(spec: Obj) -> None:
+    if spec.get("volumeMode") is None:
+        spec["volumeMode"] = "Filesystem"
+
+
+def _pvc(obj: Obj) -> None:
+    _pvc_spec(_spec(obj))
+    status = obj.get("status") if isinstance(obj.get("status"), dict) else obj.setdefault("status", {})
+    if not status.get("phase"):
+        status["phase"] = "Pending"
+
+
+def _pv(obj: Obj) -> None:
+    spec = _spec(obj)
+    if not spec.get("persistentVolumeReclaimPolicy"):
+        spec["persistentVolumeReclaimPolicy"] = "Retain"
+    if spec.get("volumeMode") is None:
+        spec["volumeMode"] = "Filesystem"
+    _volume_source(spec)
+    status = obj.get("status") if isinstance(obj.get("status"), dict) else obj.setdefault("status", {})
+    if not status.get("phase"):
+        status["phase"] = "Pending"
+
+
+def _endpoints(obj: Obj) -> None:
+    for subset in _dicts(obj.get("subsets")):
+        for p in _dicts(subset.get("ports")):
+            if not p.get("protocol"):
+                p["protocol"] = "TCP"
+
+
+def _endpointslice(obj: Obj) -> None:
+    for p in _dicts(obj.get("ports")):
+        if p.get("name") is None:
+            p["name"] = ""
+        if p.get("protocol") is None:
+            p["protocol"] = "TCP"
+
+
+def _node(obj: Obj) -> None:
+    status = _child(obj, "status")
+    if status is not None and isinstance(status.get("capacity"), dict) and status.get("allocatable") is None:
         status["allocatable"] = dict(status["capacity"])
 
 
-DEFAULTERS: dict[str, Callable[[dict], None]] = {
-    "pods": _pod, "services": _service, "deployments": _deployment, "replicasets": _replicaset,
-    "daemonsets": _daemonset, "jobs": _job, "horizontalpodautoscalers": _hpa, "namespaces": _namespace,
-    "secrets": _secret, "persistentvolumeclaims": _pvc, "persistentvolumes": _pv,
-    "endpoints": _ports_tcp("subsets"), "endpointslices": _ports_tcp("ports"), "nodes": _node,
+# (group, kind) -> defaulter; HPAs are keyed per version since v1 and v2 differ.
+DEFAULTERS: dict[tuple[str, str], Callable[[Obj], None]] = {
+    ("", "Pod"): _pod,
+    ("", "Service"): _service,
+    ("", "Namespace"): _namespace,
+    ("", "Secret"): _secret,
+    ("", "PersistentVolumeClaim"): _pvc,
+    ("", "PersistentVolume"): _pv,
+    ("", "Endpoints"): _endpoints,
+    ("", "Node"): _node,
+    ("apps", "Deployment"): _deployment,
+    ("apps", "ReplicaSet"): _replicaset,
+    ("apps", "DaemonSet"): _daemonset,
+    ("batch", "Job"): _job,
+    ("autoscaling/v2", "HorizontalPodAutoscaler"): _hpa_v2,
+    ("autoscaling/v1", "HorizontalPodAutoscaler"): _hpa_v1,
+    ("discovery.k8s.io", "EndpointSlice"): _endpointslice,
+    # ConfigMap (data: {} is omitempty), ServiceAccount, Event, Lease: nothing observable.
 }
 
 
-def apply_defaults(resource: Resource, obj: dict[str, Any]) -> None:
-    fn = DEFAULTERS.get(resource.plural)
-    if fn is not None and isinstance(obj, dict):
+def apply_defaults(resource: Resource, obj: Obj) -> None:
+    """Default obj (the JSON form of resource's version) in place, as the apiserver's decoder would."""
+    if not isinstance(obj, dict):
+        return
+    fn = DEFAULTERS.get((resource.group, resource.kind)) or DEFAULTERS.get((resource.group_version, resource.kind))
+    if fn is not None:
         fn(obj)
