@@ -127,7 +127,7 @@ async def _run(a: argparse.Namespace) -> int:
     app = build_app(handler, tokens, f"{advertise}:{a.secure_port}", cache, proxy,
                     a.max_requests_inflight, a.max_mutating_requests_inflight, sa_auth)
     config = uvicorn.Config(app, host=a.bind_address, port=a.secure_port, ssl_certfile=str(crt), ssl_keyfile=str(key),
-                            log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=2,
+                            log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=2, proxy_headers=False,
                             ws_per_message_deflate=False)
     server = Server(config)
     log.info("serving on https://%s:%d (etcd %s)", a.bind_address, a.secure_port, a.etcd_servers)

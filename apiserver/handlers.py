@@ -574,7 +574,7 @@ class Handler:
                     current, fresh = await self._current(req, fresh=True), True
                     continue
                 raise E.stale_conflict(r.group, r.plural, req.name or "")
-            old = deepcopy(current)
+            old = current   # _current and storage hand out private copies
             new = mutate(deepcopy(current))
             if new is None:
                 return old, False

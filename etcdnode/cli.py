@@ -151,7 +151,7 @@ async def serve(args: argparse.Namespace, cluster: dict[str, str], peer_bind: st
     keeper.start()
     watchdog = asyncio.create_task(_report_peers(raft, cluster, log))
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off", http="httptools",
-                            timeout_graceful_shutdown=0.5, timeout_keep_alive=30)
+                            proxy_headers=False, timeout_graceful_shutdown=0.5, timeout_keep_alive=30)
     server = Server(config)
     log.info("serving clients on %s, peers on %s, data in %s", args.listen_client_urls, peer_bind, cfg.data_dir)
     try:

@@ -63,7 +63,7 @@ class NodeInfo:
     allocatable: dict[str, int]
     requested: Counter = field(default_factory=Counter)
     pods: dict[str, dict] = field(default_factory=dict)      # key -> pod
-    host_ports: set[tuple[str, int]] = field(default_factory=set)
+    host_ports: Counter = field(default_factory=Counter)      # (protocol, port) -> pods using it
     owners: Counter = field(default_factory=Counter)         # controller uid -> pods here
     taints: list[dict] = field(default_factory=list)
     unschedulable: bool = False
@@ -87,7 +87,7 @@ class NodeInfo:
             self.remove(key)
         self.pods[key] = pod
         self.requested.update(pod_requests(pod))
-        self.host_ports |= set(_host_ports(pod))
+        self.host_ports.update(_host_ports(pod))
         self.owners[_owner(pod)] += 1
 
     def remove(self, key: str) -> None:
@@ -96,9 +96,8 @@ class NodeInfo:
             return
         self.requested.subtract(pod_requests(pod))
         self.owners[_owner(pod)] -= 1
-        self.host_ports = set()
-        for p in self.pods.values():
-            self.host_ports |= set(_host_ports(p))
+        self.host_ports.subtract(_host_ports(pod))
+        self.host_ports += Counter()   # drop ports no pod uses any more
 
 
 def _host_ports(pod: dict) -> list[tuple[str, int]]:

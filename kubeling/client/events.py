@@ -1,4 +1,8 @@
-"""An event recorder that aggregates repeats (count, lastTimestamp) like Kubernetes' recorder."""
+"""An event recorder that aggregates repeats (count, lastTimestamp) like Kubernetes' recorder.
+
+Like client-go's broadcaster, events are best-effort: they wait in a bounded queue (1,000) that
+drops new events when full, and one sink task writes them in order, so a burst of events never
+competes with the writes a controller exists for (and repeats are aggregated without races)."""
 from __future__ import annotations
 
 import asyncio
@@ -18,17 +22,30 @@ def _now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+MAX_QUEUED_EVENTS = 1000   # client-go's maxQueuedEvents
+
+
 class EventRecorder:
     def __init__(self, client: Client, component: str, host: str = "") -> None:
         self.client, self.component, self.host = client, component, host
         self._seen: dict[tuple, dict] = {}
-        self._tasks: set[asyncio.Task] = set()
+        self._queue: asyncio.Queue[tuple[dict, str, str, str]] = asyncio.Queue(MAX_QUEUED_EVENTS)
+        self._sink: asyncio.Task | None = None
+        self.dropped = 0
 
     def event(self, obj: dict, type_: str, reason: str, message: str) -> None:
         """Record without waiting (an event must never slow a controller down)."""
-        t = asyncio.create_task(self._record(obj, type_, reason, message))
-        self._tasks.add(t)
-        t.add_done_callback(self._tasks.discard)
+        if self._sink is None:
+            self._sink = asyncio.create_task(self._run_sink())
+        try:
+            self._queue.put_nowait((obj, type_, reason, message))
+        except asyncio.QueueFull:
+            self.dropped += 1
+            log.debug("event queue full: dropped %s for %s", reason, (obj.get("metadata") or {}).get("name"))
+
+    async def _run_sink(self) -> None:
+        while True:
+            await self._record(*await self._queue.get())
 
     async def _record(self, obj: dict, type_: str, reason: str, message: str) -> None:
         meta = obj.get("metadata") or {}

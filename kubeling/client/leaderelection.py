@@ -22,9 +22,8 @@ def micro_now() -> str:
 def parse_time(s: str | None) -> float:
     if not s:
         return 0.0
-    s = s.rstrip("Z")
-    fmt = "%Y-%m-%dT%H:%M:%S.%f" if "." in s else "%Y-%m-%dT%H:%M:%S"
-    return datetime.strptime(s, fmt).replace(tzinfo=timezone.utc).timestamp()
+    t = datetime.fromisoformat(s)   # 3.11: RFC 3339 with Z and any fraction
+    return (t if t.tzinfo else t.replace(tzinfo=timezone.utc)).timestamp()
 
 
 class LeaderElector:
