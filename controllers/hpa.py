@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 import time
-from collections import deque
 
 from kubeling.api import quantity
 from kubeling.api.resources import lookup
@@ -16,6 +15,7 @@ from kubeling.api.selectors import parse_label_selector
 from kubeling.client import ApiError
 
 from .base import Controller
+from .hpa_rules import History, normalize, record_scale
 from .replicaset import pod_ready
 
 HPA, PODS = lookup("autoscaling", "v2", "horizontalpodautoscalers"), lookup("", "v1", "pods")
@@ -75,12 +75,12 @@ class HPAController(Controller):
         self.metrics = AnnotationMetrics(self.pods) if source == "annotations" else ApiMetrics(self.client)
         self.sync_period = getattr(self.opts, "horizontal_pod_autoscaler_sync_period", 15.0)
         self.window = getattr(self.opts, "horizontal_pod_autoscaler_downscale_stabilization", 300.0)
-        self.recommendations: dict[str, deque] = {}
+        self.history: dict[str, History] = {}
 
     async def sync(self, key: str) -> None:
         hpa = self.hpas.get(key)
         if hpa is None:
-            self.recommendations.pop(key, None)
+            self.history.pop(key, None)
             return
         self.queue.add_after(key, self.sync_period)
         ns, spec = hpa["metadata"]["namespace"], hpa.get("spec") or {}
@@ -101,67 +101,90 @@ class HPAController(Controller):
         current = scale["spec"].get("replicas", 0)
         selector = scale["status"].get("selector", "")
         lo, hi = spec.get("minReplicas", 1), spec.get("maxReplicas", 1)
-        proposals, current_metrics = [], []
+        conds["AbleToScale"] = self._cond(hpa, "AbleToScale", "True", "SucceededGetScale",
+                                          "the HPA controller was able to get the target's current scale")
+        behavior = spec.get("behavior")
+        history = self.history.setdefault(key, History())
+        now = time.time()
+        current_metrics: list[dict] = []
+        if current == 0 and lo != 0:
+            conds["ScalingActive"] = self._cond(hpa, "ScalingActive", "False", "ScalingDisabled",
+                                                "scaling is disabled since the replica count of the target is zero")
+            return await self._status(hpa, current, 0, [], conds)
+        if current > hi or current < lo:
+            desired = hi if current > hi else lo
+            reason = f"Current number of replicas {'above' if current > hi else 'below'} Spec.{'Max' if current > hi else 'Min'}Replicas"
+        else:
+            proposal, metric, current_metrics, failure = await self._recommend(ns, selector, spec, current)
+            if proposal is None:
+                conds["ScalingActive"] = self._cond(hpa, "ScalingActive", "False", "FailedGetResourceMetric",
+                                                    f"the HPA was unable to compute the replica count: {failure}")
+                self.recorder.event(hpa, "Warning", "FailedGetResourceMetric", failure)
+                return await self._status(hpa, current, current, current_metrics, conds)
+            conds["ScalingActive"] = self._cond(hpa, "ScalingActive", "True", "ValidMetricFound",
+                                                f"the HPA was able to successfully calculate a replica count from "
+                                                f"{metric}")
+            reason = f"{metric} above target" if proposal > current else "All metrics below target"
+            out = normalize(current, proposal, lo, hi, behavior, history, now, self.window)
+            desired = out.replicas
+            conds["AbleToScale"] = self._cond(hpa, "AbleToScale", "True", out.able_reason, out.able_message)
+            conds["ScalingLimited"] = self._cond(hpa, "ScalingLimited", "True" if out.limited else "False",
+                                                 out.limit_reason, out.limit_message)
+        if desired != current:
+            try:
+                await self.client.patch(target, ref["name"], {"spec": {"replicas": desired}}, ns, "scale")
+            except ApiError as e:
+                conds["AbleToScale"] = self._cond(hpa, "AbleToScale", "False", "FailedUpdateScale",
+                                                  f"the HPA controller was unable to update the target scale: {e}")
+                self.recorder.event(hpa, "Warning", "FailedRescale", f"New size: {desired}; reason: {reason}; "
+                                    f"error: {e}")
+                return await self._status(hpa, current, current, current_metrics, conds)
+            record_scale(behavior, history, now, current, desired)
+            conds["AbleToScale"] = self._cond(hpa, "AbleToScale", "True", "SucceededRescale",
+                                              f"the HPA controller was able to update the target scale to {desired}")
+            self.recorder.event(hpa, "Normal", "SuccessfulRescale", f"New size: {desired}; reason: {reason}")
+        await self._status(hpa, current, desired, current_metrics, conds, rescaled=desired != current)
+
+    async def _recommend(self, ns: str, selector: str, spec: dict, current: int
+                         ) -> tuple[int | None, str, list[dict], str]:
+        """The largest replica proposal over the Resource metrics: (proposal, metric name, current
+        metrics, failure message when none could be computed)."""
+        best, best_metric, statuses, failure = None, "", [], "no metrics configured"
         for m in spec.get("metrics") or []:
             if m.get("type") != "Resource":
                 continue
             res = m["resource"]["name"]
             tgt = m["resource"].get("target") or {}
+            utilization = tgt.get("type") == "Utilization"
             usage = await self.metrics.usage(ns, selector, res)
             pods = [p for p in self.pods.list(ns) if p["metadata"]["name"] in usage and pod_ready(p)
                     and not p["metadata"].get("deletionTimestamp")]
             if not pods:
+                failure = (f"failed to get {res} utilization: unable to get metrics for resource {res}: "
+                           f"no metrics returned from resource metrics API")
                 continue
-            if tgt.get("type") == "Utilization":
-                reqs = {p["metadata"]["name"]: sum(
-                    (quantity.milli if res == "cpu" else quantity.value)(
-                        ((c.get("resources") or {}).get("requests") or {}).get(res))
-                    for c in p["spec"].get("containers") or []) for p in pods}
-                total_req = sum(reqs.values())
+            total = sum(usage[p["metadata"]["name"]] for p in pods)
+            current_value = {"averageValue": _fmt(res, total / len(pods))}
+            if utilization:
+                total_req = sum((quantity.milli if res == "cpu" else quantity.value)(
+                    ((c.get("resources") or {}).get("requests") or {}).get(res))
+                    for p in pods for c in p["spec"].get("containers") or [])
                 if not total_req:
+                    failure = f"failed to get {res} utilization: missing request for {res}"
                     continue
-                util = 100 * sum(usage[p["metadata"]["name"]] for p in pods) / total_req
+                util = 100 * total / total_req
                 ratio = util / tgt.get("averageUtilization", 80)
-                current_metrics.append({"type": "Resource", "resource": {"name": res, "current": {
-                    "averageUtilization": int(util), "averageValue": _fmt(res, sum(usage.values()) / len(pods))}}})
+                current_value = {"averageUtilization": int(util), **current_value}
+                name = f"{res} resource utilization (percentage of request)"
             else:
-                avg = sum(usage[p["metadata"]["name"]] for p in pods) / len(pods)
                 want = (quantity.milli if res == "cpu" else quantity.value)(tgt.get("averageValue"))
-                ratio = avg / want if want else 1.0
-                current_metrics.append({"type": "Resource", "resource": {"name": res, "current": {
-                    "averageValue": _fmt(res, avg)}}})
-            proposals.append(current if abs(ratio - 1) <= TOLERANCE else math.ceil(ratio * len(pods)))
-        if not proposals:
-            conds["ScalingActive"] = self._cond(hpa, "ScalingActive", "False", "FailedGetResourceMetric",
-                                                "the HPA was unable to compute the replica count: no metrics returned")
-            return await self._status(hpa, current, current, [], conds)
-        desired = max(proposals)
-        # scale-down stabilization: the highest recommendation of the window wins
-        now = time.time()
-        recs = self.recommendations.setdefault(key, deque())
-        recs.append((now, desired))
-        while recs and recs[0][0] < now - self.window:
-            recs.popleft()
-        stabilized = max(r for _, r in recs) if desired < current else desired
-        limited = min(max(stabilized, lo), hi)
-        conds["AbleToScale"] = self._cond(hpa, "AbleToScale", "True", "ScaleDownStabilized" if stabilized != desired
-                                          else "SucceededRescale" if limited != current else "ReadyForNewScale",
-                                          "recommended size matches current size" if limited == current
-                                          else f"the HPA controller was able to update the target scale to {limited}")
-        conds["ScalingActive"] = self._cond(hpa, "ScalingActive", "True", "ValidMetricFound",
-                                            "the HPA was able to successfully calculate a replica count")
-        conds["ScalingLimited"] = self._cond(hpa, "ScalingLimited", "True" if limited != stabilized else "False",
-                                             "TooManyReplicas" if stabilized > hi else "TooFewReplicas"
-                                             if stabilized < lo else "DesiredWithinRange",
-                                             "the desired replica count is more than the maximum replica count"
-                                             if stabilized > hi else "the desired replica count is less than the "
-                                             "minimum replica count" if stabilized < lo
-                                             else "the desired count is within the acceptable range")
-        if limited != current:
-            await self.client.patch(target, ref["name"], {"spec": {"replicas": limited}}, ns, "scale")
-            self.recorder.event(hpa, "Normal", "SuccessfulRescale", f"New size: {limited}; reason: "
-                                f"{'cpu resource utilization (percentage of request) above target' if limited > current else 'All metrics below target'}")
-        await self._status(hpa, current, limited, current_metrics, conds, rescaled=limited != current)
+                ratio = (total / len(pods)) / want if want else 1.0
+                name = f"{res} resource"
+            statuses.append({"type": "Resource", "resource": {"name": res, "current": current_value}})
+            proposal = current if abs(ratio - 1) <= TOLERANCE else math.ceil(ratio * len(pods))
+            if best is None or proposal > best:
+                best, best_metric = proposal, name
+        return best, best_metric, statuses, failure
 
     def _cond(self, hpa: dict, typ: str, status: str, reason: str, message: str) -> dict:
         prev = next((c for c in (hpa.get("status") or {}).get("conditions") or [] if c.get("type") == typ), None)
