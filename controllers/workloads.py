@@ -3,7 +3,6 @@ backoffLimit, Complete/Failed) controllers."""
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import time
 
 import orjson
@@ -12,11 +11,18 @@ from kubeling.api.resources import lookup
 from kubeling.api.scheduling import node_matches_pod, tolerates
 from kubeling.client import ApiError
 
+from kubeling.client.informer import obj_key
+from kubeling.client.leaderelection import parse_time
+
 from .base import Controller, controller_of
+from .deployment import resolve, template_hash
 from .replicaset import pod_active, pod_ready
 
 PODS, NODES = lookup("", "v1", "pods"), lookup("", "v1", "nodes")
 DS, JOBS = lookup("apps", "v1", "daemonsets"), lookup("batch", "v1", "jobs")
+REVISIONS = lookup("apps", "v1", "controllerrevisions")
+REVISION_HASH = "controller-revision-hash"
+CHANGE_CAUSE = "kubernetes.io/change-cause"
 DS_TOLERATIONS = [{"key": k, "operator": "Exists", "effect": e} for k, e in (
     ("node.kubernetes.io/not-ready", "NoExecute"), ("node.kubernetes.io/unreachable", "NoExecute"),
     ("node.kubernetes.io/disk-pressure", "NoSchedule"), ("node.kubernetes.io/memory-pressure", "NoSchedule"),
@@ -58,19 +64,26 @@ class OwnedPods(Controller):
             if not e.not_found:
                 raise
 
-    async def write_status(self, obj: dict, status: dict) -> None:
+    async def write_status(self, obj: dict, status: dict) -> dict | None:
+        """Write status unless unchanged: the object as stored, or None when it is gone or changed
+        meanwhile (a newer version is then on its way through the informer)."""
         cur = obj.get("status") or {}
         if all(cur.get(k) == v for k, v in status.items()):
-            return
+            return obj
         try:
-            await self.client.patch(self.owner_resource, obj["metadata"]["name"], {"status": status},
-                                    obj["metadata"]["namespace"], "status")
+            return await self.client.update(self.owner_resource, {**obj, "status": status},
+                                            obj["metadata"]["namespace"], "status")
         except ApiError as e:
-            if not e.not_found:
+            if not (e.not_found or e.conflict):
                 raise
+            return None
 
 
 class DaemonSetController(OwnedPods):
+    """One pod per eligible node. Each template version is a ControllerRevision (`<ds>-<hash>`, data
+    a patch that replaces spec.template) whose hash labels the pods, so `kubectl rollout
+    history|undo daemonset` work; RollingUpdate replaces pods maxUnavailable nodes at a time, or with
+    maxSurge starts the new pod first and deletes the old one once the new one is ready."""
     name = "daemonset"
     owner_resource = DS
     kind = "DaemonSet"
@@ -79,6 +92,9 @@ class DaemonSetController(OwnedPods):
         super().__init__(*a, **kw)
         self.nodes = self.factory.get(NODES)
         self.nodes.add_handler(self.on_node, lambda old, new: self.on_node(new), self.on_node)
+        self.revisions = self.factory.get(REVISIONS)
+        self.revisions.add_indexer("owner", lambda r: [o["uid"] for o in r["metadata"].get("ownerReferences") or []
+                                                       if o.get("controller")])
 
     def on_node(self, node: dict) -> None:
         for ds in self.owners.list():
@@ -94,35 +110,109 @@ class DaemonSetController(OwnedPods):
         ds = self.owners.get(key)
         if ds is None or ds["metadata"].get("deletionTimestamp"):
             return
-        ns = ds["metadata"]["namespace"]
-        tpl = ds["spec"].get("template") or {}
-        h = hashlib.sha256(orjson.dumps(tpl, option=orjson.OPT_SORT_KEYS)).hexdigest()[:10]
         pods = [p for p in self.pods.by_index("owner", ds["metadata"]["uid"]) if pod_active(p)]
+        h = await self._revision(ds, pods)
         by_node: dict[str, list[dict]] = {}
-        for p in pods:
+        for p in sorted(pods, key=lambda p: p["metadata"].get("creationTimestamp") or ""):
             by_node.setdefault(self._target(p), []).append(p)
         nodes = {n["metadata"]["name"]: n for n in self.nodes.list() if self.eligible(ds, n)}
+
+        def updated(p: dict) -> bool:
+            return (p["metadata"].get("labels") or {}).get(REVISION_HASH) == h
         deletes = [p for name, ps in by_node.items() if name not in nodes for p in ps]
-        deletes += [p for name, ps in by_node.items() if name in nodes for p in ps[1:]]
         creates = [name for name in nodes if name not in by_node]
-        # rolling update: replace out-of-date pods, maxUnavailable at a time
-        ru = (ds["spec"].get("updateStrategy") or {}).get("rollingUpdate") or {}
-        max_unavailable = int(str(ru.get("maxUnavailable", 1)).rstrip("%") or 1)
-        unavailable = sum(1 for name in nodes if not any(pod_ready(p) for p in by_node.get(name, [])))
-        old = [ps[0] for name, ps in by_node.items() if name in nodes
-               and (ps[0]["metadata"].get("labels") or {}).get("controller-revision-hash") != h]
-        if (ds["spec"].get("updateStrategy") or {}).get("type", "RollingUpdate") == "RollingUpdate":
-            deletes += old[: max(0, max_unavailable - unavailable)]
+        for name, ps in by_node.items():
+            if name in nodes:
+                new = [p for p in ps if updated(p)]
+                # duplicates: keep one pod, the updated one when there is one
+                keep = new[0] if new else ps[0]
+                deletes += [p for p in ps if p is not keep and (updated(p) or not new)]
+        strategy = ds["spec"].get("updateStrategy") or {}
+        if strategy.get("type", "RollingUpdate") == "RollingUpdate":
+            d, c = self._rolling(strategy.get("rollingUpdate") or {}, nodes, by_node, updated)
+            deletes += [p for p in d if p not in deletes]
+            creates += c
         await asyncio.gather(*(self.delete_pod(p) for p in deletes))
         await asyncio.gather(*(self._create(ds, name, h) for name in creates))
-        ready = sum(1 for ps in by_node.values() for p in ps[:1] if pod_ready(p))
+        current = {name: ps for name, ps in by_node.items() if name in nodes}
+        ready = sum(1 for ps in current.values() if any(pod_ready(p) for p in ps))
         await self.write_status(ds, {
-            "desiredNumberScheduled": len(nodes), "currentNumberScheduled": sum(1 for n in by_node if n in nodes),
+            "desiredNumberScheduled": len(nodes), "currentNumberScheduled": len(current),
             "numberMisscheduled": sum(1 for n in by_node if n not in nodes), "numberReady": ready,
             "numberAvailable": ready, "numberUnavailable": max(0, len(nodes) - ready),
-            "updatedNumberScheduled": sum(1 for n, ps in by_node.items() if n in nodes and
-                                          (ps[0]["metadata"].get("labels") or {}).get("controller-revision-hash") == h),
+            "updatedNumberScheduled": sum(1 for ps in current.values() if any(updated(p) for p in ps)),
             "observedGeneration": ds["metadata"].get("generation", 1)})
+
+    @staticmethod
+    def _rolling(ru: dict, nodes: dict, by_node: dict[str, list[dict]], updated) -> tuple[list[dict], list[str]]:
+        """Old pods to delete and nodes to start a new pod on, within maxUnavailable / maxSurge."""
+        total = len(nodes)
+        surge = resolve(ru.get("maxSurge", 0), total, True)
+        max_unavailable = resolve(ru.get("maxUnavailable", 1), total, True)
+        deletes: list[dict] = []
+        creates: list[str] = []
+        on_nodes = {n: ps for n, ps in by_node.items() if n in nodes}
+        if surge > 0:
+            surging = sum(1 for ps in on_nodes.values() if any(updated(p) for p in ps) and
+                          any(not updated(p) for p in ps))
+            for name, ps in on_nodes.items():
+                old, new = [p for p in ps if not updated(p)], [p for p in ps if updated(p)]
+                if not old:
+                    continue
+                if new and any(pod_ready(p) for p in new):
+                    deletes += old
+                elif not new and (not any(pod_ready(p) for p in old) or surging < surge):
+                    creates.append(name)
+                    surging += 1
+            return deletes, creates
+        unavailable = sum(1 for name in nodes if not any(pod_ready(p) for p in by_node.get(name, [])))
+        budget = max_unavailable - unavailable
+        for name, ps in on_nodes.items():
+            old = [p for p in ps if not updated(p)]
+            if not old or any(updated(p) for p in ps):
+                continue
+            if not any(pod_ready(p) for p in old):
+                deletes += old           # an unavailable old pod costs nothing to replace
+            elif budget > 0:
+                deletes += old
+                budget -= 1
+        return deletes, []
+
+    async def _revision(self, ds: dict, pods: list[dict]) -> str:
+        """The hash of the current template's ControllerRevision, creating it (or renumbering the
+        matching old one after a rollback) and pruning unused revisions beyond revisionHistoryLimit."""
+        tpl = ds["spec"].get("template") or {}
+        h = template_hash(tpl)
+        name = f"{ds['metadata']['name']}-{h}"
+        ns = ds["metadata"]["namespace"]
+        revs = sorted(self.revisions.by_index("owner", ds["metadata"]["uid"]), key=lambda r: r.get("revision", 0))
+        top = max((r.get("revision", 0) for r in revs), default=0)
+        cur = next((r for r in revs if r["metadata"]["name"] == name), None)
+        if cur is None:
+            body = {"apiVersion": "apps/v1", "kind": "ControllerRevision", "metadata": {
+                "name": name, "namespace": ns, "labels": {**((tpl.get("metadata") or {}).get("labels") or {}),
+                                                          REVISION_HASH: h},
+                "annotations": {k: v for k, v in (ds["metadata"].get("annotations") or {}).items()
+                                if k == CHANGE_CAUSE},
+                "ownerReferences": [_owner_ref(ds, "DaemonSet", "apps/v1")]},
+                "data": {"spec": {"template": {**tpl, "$patch": "replace"}}}, "revision": top + 1}
+            try:
+                await self.client.create(REVISIONS, body, ns)
+            except ApiError as e:
+                if not e.already_exists:
+                    raise
+        elif cur.get("revision", 0) != top:
+            await self.client.patch(REVISIONS, name, {"revision": top + 1}, ns)
+        limit = ds["spec"].get("revisionHistoryLimit", 10)
+        in_use = {(p["metadata"].get("labels") or {}).get(REVISION_HASH) for p in pods} | {h}
+        stale = [r for r in revs if (r["metadata"].get("labels") or {}).get(REVISION_HASH) not in in_use]
+        for r in stale[: max(0, len(stale) - limit)]:
+            try:
+                await self.client.delete(REVISIONS, r["metadata"]["name"], ns)
+            except ApiError as e:
+                if not e.not_found:
+                    raise
+        return h
 
     @staticmethod
     def _target(pod: dict) -> str:
@@ -145,61 +235,188 @@ class DaemonSetController(OwnedPods):
         spec.setdefault("affinity", {})["nodeAffinity"] = {"requiredDuringSchedulingIgnoredDuringExecution": {
             "nodeSelectorTerms": [{"matchFields": [{"key": "metadata.name", "operator": "In", "values": [node]}]}]}}
         body = {"apiVersion": "v1", "kind": "Pod", "metadata": {
-            "generateName": ds["metadata"]["name"] + "-", "labels": {**(meta.get("labels") or {}),
-                                                                    "controller-revision-hash": h},
+            "generateName": ds["metadata"]["name"] + "-", "labels": {
+                **(meta.get("labels") or {}), REVISION_HASH: h,
+                "pod-template-generation": str(ds["metadata"].get("generation", 1))},
             "annotations": meta.get("annotations") or {}, "ownerReferences": [_owner_ref(ds, "DaemonSet", "apps/v1")]},
             "spec": spec}
         pod = await self.client.create(PODS, body, ds["metadata"]["namespace"])
         self.recorder.event(ds, "Normal", "SuccessfulCreate", f"Created pod: {pod['metadata']['name']}")
 
 
+JOB_TRACKING = "batch.kubernetes.io/job-tracking"
+BACKOFF_BASE, BACKOFF_MAX = 10.0, 360.0      # upstream DefaultJobPodFailureBackOff / MaxJobPodFailureBackOff
+TERMINAL = {  # condition that ends the job -> the interim condition set first (1.31+)
+    "Failed": "FailureTarget", "Complete": "SuccessCriteriaMet"}
+
+
+def _finished(pod: dict) -> str | None:
+    """'succeeded' or 'failed' for a pod that is done for the Job (a deleted unfinished pod failed)."""
+    phase = (pod.get("status") or {}).get("phase")
+    if phase == "Succeeded":
+        return "succeeded"
+    if phase == "Failed" or pod["metadata"].get("deletionTimestamp"):
+        return "failed"
+    return None
+
+
+def _tracked(pod: dict) -> bool:
+    return JOB_TRACKING in (pod["metadata"].get("finalizers") or [])
+
+
 class JobController(OwnedPods):
+    """Jobs with upstream's finalizer-based pod tracking: a finished pod is first recorded in
+    status.uncountedTerminatedPods, then its batch.kubernetes.io/job-tracking finalizer is removed,
+    then it is moved into succeeded/failed, so a count is never lost or doubled across restarts."""
     name = "job"
     owner_resource = JOBS
     kind = "Job"
 
+    def __init__(self, *a, **kw) -> None:
+        super().__init__(*a, **kw)
+        self.last_failure: dict[str, float] = {}
+
+    def on_pod(self, pod: dict) -> None:
+        ref = controller_of(pod)
+        if ref is None or ref.get("kind") != self.kind:
+            return
+        key = f"{pod['metadata']['namespace']}/{ref['name']}"
+        job = self.owners.get(key)
+        if _tracked(pod) and (job is None or job["metadata"]["uid"] != ref.get("uid")):
+            asyncio.ensure_future(self._release([pod]))   # orphaned: its Job is gone
+        else:
+            self.queue.add(key)
+
+    async def _release(self, pods: list[dict]) -> None:
+        """Remove the tracking finalizer; a JSON patch that tests the list so no other finalizer is lost."""
+        async def one(p: dict) -> None:
+            name, ns = p["metadata"]["name"], p["metadata"]["namespace"]
+            for _ in range(5):
+                fins = p["metadata"].get("finalizers") or []
+                if JOB_TRACKING not in fins:
+                    return
+                try:
+                    await self.client.patch(PODS, name, [
+                        {"op": "test", "path": "/metadata/finalizers", "value": fins},
+                        {"op": "replace", "path": "/metadata/finalizers", "value": [f for f in fins if f != JOB_TRACKING]}],
+                        ns, patch_type="application/json-patch+json")
+                    return
+                except ApiError as e:
+                    if e.not_found:
+                        return
+                    if e.code not in (409, 422):
+                        raise
+                try:
+                    p = await self.client.get(PODS, name, ns)
+                except ApiError as e:
+                    if e.not_found:
+                        return
+                    raise
+            raise ApiError(409, None, f"could not remove {JOB_TRACKING} from {ns}/{name}")
+        await asyncio.gather(*(one(p) for p in pods if _tracked(p)))
+
     async def sync(self, key: str) -> None:
         job = self.owners.get(key)
-        if job is None or job["metadata"].get("deletionTimestamp"):
-            return
-        spec, status = job.get("spec") or {}, dict(job.get("status") or {})
-        if any(c.get("type") in ("Complete", "Failed") and c.get("status") == "True" for c in status.get("conditions") or []):
+        if job is None:
+            self.last_failure.pop(key, None)
             return
         pods = self.pods.by_index("owner", job["metadata"]["uid"])
-        succeeded = sum(1 for p in pods if (p.get("status") or {}).get("phase") == "Succeeded")
-        failed = sum(1 for p in pods if (p.get("status") or {}).get("phase") == "Failed")
-        active = [p for p in pods if pod_active(p)]
-        completions, parallelism = spec.get("completions") or 1, spec.get("parallelism", 1)
-        new: dict = {"startTime": status.get("startTime") or _now(), "active": len(active),
-                     "succeeded": succeeded, "failed": failed, "ready": sum(1 for p in active if pod_ready(p)),
-                     "terminating": 0}
+        if job["metadata"].get("deletionTimestamp"):
+            return await self._release(pods)
+        spec, status = job.get("spec") or {}, dict(job.get("status") or {})
         conds = list(status.get("conditions") or [])
-        if failed > spec.get("backoffLimit", 6):
+        types = {c.get("type") for c in conds if c.get("status") == "True"}
+        if types & set(TERMINAL):
+            return await self._release(pods)
+        # 1. record newly finished tracked pods, 2. release them, 3. count them
+        uncounted = status.get("uncountedTerminatedPods") or {}
+        pending = {k: list(uncounted.get(k) or []) for k in ("succeeded", "failed")}
+        seen = set(pending["succeeded"]) | set(pending["failed"])
+        fresh = [(p, how) for p in pods if _tracked(p) and (how := _finished(p)) and p["metadata"]["uid"] not in seen]
+        for p, how in fresh:
+            pending[how].append(p["metadata"]["uid"])
+        if fresh:
+            status["uncountedTerminatedPods"] = pending
+            job = await self.write_status(job, status)
+            if job is None:
+                return
+        counted = set(pending["succeeded"]) | set(pending["failed"])
+        await self._release([p for p in pods if p["metadata"]["uid"] in counted])
+        if pending["failed"]:
+            self.last_failure[key] = time.time()
+        status["succeeded"] = status.get("succeeded", 0) + len(pending["succeeded"])
+        status["failed"] = status.get("failed", 0) + len(pending["failed"])
+        status["uncountedTerminatedPods"] = {}
+
+        active = [p for p in pods if pod_active(p) and not p["metadata"].get("deletionTimestamp")]
+        terminating = [p for p in pods if p["metadata"].get("deletionTimestamp") and _tracked(p)
+                       and p["metadata"]["uid"] not in counted]
+        completions, parallelism = spec.get("completions") or 1, spec.get("parallelism", 1)
+        status["startTime"] = status.get("startTime") or _now()
+        interim = next((t for t in ("FailureTarget", "SuccessCriteriaMet") if t in types), None)
+        if interim is None:
+            verdict = self._verdict(job, status)
+            if verdict is not None:
+                interim = TERMINAL[verdict[0]]
+                conds.append(self._cond(interim, verdict[1], verdict[2]))
+                self.recorder.event(job, "Warning" if verdict[0] == "Failed" else "Normal",
+                                    verdict[1] if verdict[0] == "Failed" else "Completed",
+                                    verdict[2] if verdict[0] == "Failed" else "Job completed")
+        if interim is not None:
             await asyncio.gather(*(self.delete_pod(p) for p in active))
-            conds.append({"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded",
-                          "message": "Job has reached the specified backoff limit",
-                          "lastProbeTime": _now(), "lastTransitionTime": _now()})
-            self.recorder.event(job, "Warning", "BackoffLimitExceeded", "Job has reached the specified backoff limit")
-            new["active"] = 0
-        elif succeeded >= completions:
-            conds.append({"type": "Complete", "status": "True", "lastProbeTime": _now(), "lastTransitionTime": _now()})
-            new["completionTime"] = _now()
-            self.recorder.event(job, "Normal", "Completed", "Job completed")
+            if not active and not terminating:   # every pod is gone: the terminal condition
+                cond = next(c for c in conds if c["type"] == interim)
+                final = next(t for t, i in TERMINAL.items() if i == interim)
+                conds.append(self._cond(final, cond["reason"], cond["message"]))
+                if final == "Complete":
+                    status["completionTime"] = _now()
+            active = []
         elif not spec.get("suspend"):
-            want = min(parallelism, completions - succeeded) - len(active)
-            if want > 0:
+            want = min(parallelism, completions - status["succeeded"]) - len(active)
+            delay = self._backoff(key, status["failed"])
+            if want > 0 and delay > 0:
+                self.queue.add_after(key, delay)
+            elif want > 0:
                 await asyncio.gather(*(self._create(job) for _ in range(want)))
-        new["conditions"] = conds or None
-        if new["conditions"] is None:
-            new.pop("conditions")
-        await self.write_status(job, new)
+        status.update({"active": len(active), "ready": sum(1 for p in active if pod_ready(p)),
+                       "terminating": len(terminating), "conditions": conds or None})
+        if not conds:
+            status.pop("conditions")
+        await self.write_status(job, status)
+
+    def _verdict(self, job: dict, status: dict) -> tuple[str, str, str] | None:
+        spec = job.get("spec") or {}
+        if status["failed"] > spec.get("backoffLimit", 6):
+            return "Failed", "BackoffLimitExceeded", "Job has reached the specified backoff limit"
+        deadline = spec.get("activeDeadlineSeconds")
+        if deadline is not None:
+            left = parse_time(status["startTime"]) + deadline - time.time()
+            if left <= 0:
+                return "Failed", "DeadlineExceeded", "Job was active longer than specified deadline"
+            self.queue.add_after(obj_key(job), left + 0.05)
+        if status["succeeded"] >= (spec.get("completions") or 1):
+            return "Complete", "CompletionsReached", "Reached expected number of succeeded pods"
+        return None
+
+    def _backoff(self, key: str, failed: int) -> float:
+        """Seconds to wait before replacing failed pods: 10 s doubling per failure, at most 6 min."""
+        if not failed or key not in self.last_failure:
+            return 0.0
+        wait = min(BACKOFF_BASE * 2 ** (failed - 1), BACKOFF_MAX)
+        return max(0.0, self.last_failure[key] + wait - time.time())
+
+    @staticmethod
+    def _cond(typ: str, reason: str, message: str) -> dict:
+        return {"type": typ, "status": "True", "lastProbeTime": _now(), "lastTransitionTime": _now(),
+                "reason": reason, "message": message}
 
     async def _create(self, job: dict) -> None:
         tpl = job["spec"].get("template") or {}
         meta = tpl.get("metadata") or {}
         body = {"apiVersion": "v1", "kind": "Pod", "metadata": {
             "generateName": job["metadata"]["name"] + "-", "labels": meta.get("labels") or {},
-            "annotations": meta.get("annotations") or {}, "ownerReferences": [_owner_ref(job, "Job", "batch/v1")]},
+            "annotations": meta.get("annotations") or {}, "finalizers": [JOB_TRACKING],
+            "ownerReferences": [_owner_ref(job, "Job", "batch/v1")]},
             "spec": tpl.get("spec") or {}}
         pod = await self.client.create(PODS, body, job["metadata"]["namespace"])
         self.recorder.event(job, "Normal", "SuccessfulCreate", f"Created pod: {pod['metadata']['name']}")

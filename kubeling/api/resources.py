@@ -102,6 +102,7 @@ RESOURCES: tuple[Resource, ...] = (
        subresources=("status", "scale"), has_generation=True),
     _r("apps", "v1", "DaemonSet", "daemonsets", short_names=("ds",), categories=(ALL,),
        subresources=("status",), has_generation=True),
+    _r("apps", "v1", "ControllerRevision", "controllerrevisions"),
     _r("autoscaling", "v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers", short_names=("hpa",),
        categories=(ALL,), subresources=("status",), has_generation=True,
        storage=("autoscaling", "horizontalpodautoscalers"), storage_version="v2"),

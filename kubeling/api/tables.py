@@ -406,6 +406,16 @@ def _event_source(ev: Obj, now: datetime) -> str:
 
 # --- workloads ----------------------------------------------------------------------
 
+def _controller_name(obj: Obj) -> str:
+    """kind.group/name of the controlling owner, as kubectl's formatResourceName prints it."""
+    for ref in _get(obj, "metadata", "ownerReferences", default=[]) or []:
+        if ref.get("controller"):
+            group = ref.get("apiVersion", "").rpartition("/")[0]
+            kind = ref.get("kind", "").lower()
+            return f"{kind}.{group}/{ref.get('name')}" if group else f"{kind}/{ref.get('name')}"
+    return "<none>"
+
+
 def _job_condition(job: Obj, ctype: str) -> bool:
     return _cond_true(job.get("status") or {}, ctype)
 
@@ -421,6 +431,8 @@ def _job_status(job: Obj, now: datetime) -> str:
         return "Suspended"
     if _job_condition(job, "FailureTarget"):
         return "FailureTarget"
+    if _job_condition(job, "SuccessCriteriaMet"):
+        return "SuccessCriteriaMet"
     return "Running"
 
 
@@ -886,6 +898,12 @@ COLUMNS: dict[str, list[Column]] = {
            "which the autoscaler can scale up. It cannot be less that minReplicas."),
         _c("Replicas", _int("status", "currentReplicas"), "currentReplicas is current number of replicas of pods "
            "managed by this autoscaler, as last seen by the autoscaler."),
+        AGE,
+    ],
+    "controllerrevisions": [
+        NAME,
+        _c("Controller", lambda o, n: _controller_name(o), "Controller of the object"),
+        _c("Revision", _int("revision"), "Revision indicates the revision of the state represented by Data."),
         AGE,
     ],
     "leases": [

@@ -28,6 +28,10 @@ class ApiError(Exception):
     def conflict(self) -> bool:
         return self.code == 409
 
+    @property
+    def already_exists(self) -> bool:
+        return self.code == 409 and self.reason == "AlreadyExists"
+
 
 class Client:
     def __init__(self, config: ClientConfig, user_agent: str = "kubeling", max_connections: int = 100) -> None:

@@ -271,9 +271,40 @@ def test_job_runs_to_completion(cluster, ns):
         st = cluster.http("GET", f"/apis/batch/v1/namespaces/{ns}/jobs/pi")[1].get("status", {})
         return any(c["type"] == "Complete" for c in st.get("conditions", [])) and st
     st = wait_for(complete, 60, "Job Complete")
-    assert st["succeeded"] == 3
+    assert st["succeeded"] == 3 and st["uncountedTerminatedPods"] == {} and st["completionTime"]
+    assert [(c["type"], c["reason"]) for c in st["conditions"]] == [("SuccessCriteriaMet", "CompletionsReached"),
+                                                                    ("Complete", "CompletionsReached")]
     lines = cluster.kubectl("-n", ns, "get", "jobs").stdout.splitlines()
     assert lines[1].split()[:3] == ["pi", "Complete", "3/3"]
+    done = pods(cluster, ns)
+    assert len(done) == 3 and all(not p["metadata"].get("finalizers") for p in done)
+
+
+def test_job_backoff_limit_counts_failures_and_fails(cluster, ns):
+    """Failing pods are counted through the job-tracking finalizer, replaced after the 10 s back-off,
+    and the Job fails once failures exceed backoffLimit; deleting the Job releases its pods."""
+    job = {"metadata": {"name": "flaky"}, "spec": {"backoffLimit": 1, "template": {
+        "metadata": {"annotations": {"hollow.kubeling.io/exit-code": "3"}},
+        "spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "busybox"}]}}}}
+    assert cluster.http("POST", f"/apis/batch/v1/namespaces/{ns}/jobs", job)[0] == 201
+    first = wait_for(lambda: pods(cluster, ns), 30, "the first pod")
+    assert first[0]["metadata"]["finalizers"] == ["batch.kubernetes.io/job-tracking"]
+
+    def failed():
+        st = cluster.http("GET", f"/apis/batch/v1/namespaces/{ns}/jobs/flaky")[1].get("status", {})
+        return any(c["type"] == "Failed" for c in st.get("conditions", [])) and st
+    st = wait_for(failed, 60, "Job Failed after 2 failures (one 10 s back-off)")
+    assert st["failed"] == 2 and st.get("succeeded", 0) == 0 and st["active"] == 0
+    assert [(c["type"], c["reason"]) for c in st["conditions"]] == [("FailureTarget", "BackoffLimitExceeded"),
+                                                                    ("Failed", "BackoffLimitExceeded")]
+    assert "completionTime" not in st
+    assert cluster.kubectl("-n", ns, "get", "jobs").stdout.splitlines()[1].split()[:3] == ["flaky", "Failed", "0/1"]
+    ps = pods(cluster, ns)
+    assert len(ps) == 2 and {p["status"]["phase"] for p in ps} == {"Failed"}
+    assert all(not p["metadata"].get("finalizers") for p in ps)
+    assert "BackoffLimitExceeded" in cluster.kubectl("-n", ns, "get", "events").stdout
+    cluster.kubectl("-n", ns, "delete", "job", "flaky")
+    wait_for(lambda: not pods(cluster, ns), 30, "pods removed with their Job")
 
 
 def test_service_account_token_authenticates(cluster, ns):
@@ -290,52 +321,92 @@ def test_service_account_token_authenticates(cluster, ns):
     assert cluster.http("GET", "/api/v1/namespaces", auth=False, headers=as_sa)[0] == 401
 
 
+class PodExtremes:
+    """Every pod change in a namespace, seen through a watch in a thread: the most pods alive and
+    the fewest ready at any moment (terminating pods count as gone)."""
+
+    def __init__(self, cluster, ns: str) -> None:
+        import threading
+        self.cluster, self.ns = cluster, ns
+        self.state: dict[str, bool] = {p["metadata"]["name"]: True for p in pods(cluster, ns)}
+        self.max_active, self.min_ready = len(self.state), len(self.state)
+        self.rv = cluster.http("GET", f"/api/v1/namespaces/{ns}/pods")[1]["metadata"]["resourceVersion"]
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._watch, daemon=True)
+
+    def __enter__(self) -> "PodExtremes":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.done.set()
+        self.cluster.http("POST", f"/api/v1/namespaces/{self.ns}/configmaps", {"metadata": {"name": "nudge"}})
+        self.thread.join(10)
+
+    def _watch(self) -> None:
+        import ssl
+        import urllib.request
+        ctx = ssl.create_default_context(cafile=str(self.cluster.ca))
+        req = urllib.request.Request(self.cluster.url + f"/api/v1/namespaces/{self.ns}/pods?watch=1&resourceVersion="
+                                     f"{self.rv}&timeoutSeconds=60",
+                                     headers={"Authorization": f"Bearer {self.cluster.token}"})
+        with urllib.request.urlopen(req, context=ctx, timeout=70) as r:
+            for line in r:
+                ev = json.loads(line)
+                p = ev["object"]
+                name = p["metadata"]["name"]
+                if ev["type"] == "DELETED" or p["metadata"].get("deletionTimestamp") or \
+                        p.get("status", {}).get("phase") in ("Succeeded", "Failed"):
+                    self.state.pop(name, None)
+                else:
+                    self.state[name] = any(c["type"] == "Ready" and c["status"] == "True"
+                                           for c in p.get("status", {}).get("conditions", []))
+                self.max_active = max(self.max_active, len(self.state))
+                self.min_ready = min(self.min_ready, sum(self.state.values()))
+                if self.done.is_set():
+                    return
+
+
 def test_rolling_update_respects_max_surge_and_max_unavailable(cluster, ns):
-    """Every pod change during a rollout, seen through a watch: never more than replicas+maxSurge
-    pods, never fewer than replicas-maxUnavailable ready."""
-    import ssl
-    import threading
-    import urllib.request
+    """Never more than replicas+maxSurge pods, never fewer than replicas-maxUnavailable ready."""
     dep = {"metadata": {"name": "roll"}, "spec": {"replicas": 4, "selector": {"matchLabels": {"app": "roll"}},
            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 1}},
            "template": {"metadata": {"labels": {"app": "roll"}}, "spec": {"containers": [{"name": "c", "image": "v1"}]}}}}
     assert cluster.http("POST", f"/apis/apps/v1/namespaces/{ns}/deployments", dep)[0] == 201
     wait_for(lambda: running_ready(cluster, ns, 4, "v1"), 60, "4 pods of v1")
-    rv = cluster.http("GET", f"/api/v1/namespaces/{ns}/pods")[1]["metadata"]["resourceVersion"]
-    state: dict[str, tuple[bool, bool]] = {}
-    worst = {"max_active": 0, "min_ready": 99}
+    with PodExtremes(cluster, ns) as seen:
+        cluster.kubectl("-n", ns, "set", "image", "deployment/roll", "c=v2")
+        cluster.kubectl("-n", ns, "rollout", "status", "deployment/roll", "--timeout=60s")
+        wait_for(lambda: running_ready(cluster, ns, 4, "v2"), 60, "4 pods of v2")
+    assert seen.max_active <= 5, vars(seen)
+    assert seen.min_ready >= 3, vars(seen)
 
-    def watch() -> None:
-        ctx = ssl.create_default_context(cafile=str(cluster.ca))
-        req = urllib.request.Request(cluster.url + f"/api/v1/namespaces/{ns}/pods?watch=1&resourceVersion={rv}"
-                                     "&timeoutSeconds=40", headers={"Authorization": f"Bearer {cluster.token}"})
-        for p in pods(cluster, ns):
-            state[p["metadata"]["name"]] = (True, True)
-        with urllib.request.urlopen(req, context=ctx, timeout=60) as r:
-            for line in r:
-                ev = json.loads(line)
-                p = ev["object"]
-                name = p["metadata"]["name"]
-                if ev["type"] == "DELETED" or p["metadata"].get("deletionTimestamp"):
-                    state.pop(name, None)
-                else:
-                    ready = any(c["type"] == "Ready" and c["status"] == "True"
-                                for c in p.get("status", {}).get("conditions", []))
-                    state[name] = (True, ready)
-                worst["max_active"] = max(worst["max_active"], len(state))
-                worst["min_ready"] = min(worst["min_ready"], sum(1 for _, r in state.values() if r))
-                if done.is_set():
-                    return
-    done = threading.Event()
-    t = threading.Thread(target=watch, daemon=True)
-    t.start()
-    cluster.kubectl("-n", ns, "set", "image", "deployment/roll", "c=v2")
-    cluster.kubectl("-n", ns, "rollout", "status", "deployment/roll", "--timeout=60s")
-    wait_for(lambda: running_ready(cluster, ns, 4, "v2"), 60, "4 pods of v2")
-    done.set()
-    cluster.http("POST", f"/api/v1/namespaces/{ns}/configmaps", {"metadata": {"name": "nudge"}})
-    assert worst["max_active"] <= 5, worst
-    assert worst["min_ready"] >= 3, worst
+
+def test_daemonset_rolling_update_history_and_undo(cluster, ns):
+    """kubectl set image / rollout status / history / undo on a DaemonSet: one node at a time
+    (maxUnavailable 1 of 2), ControllerRevisions as history."""
+    k = cluster.kubectl
+    ds = {"metadata": {"name": "agent"}, "spec": {"selector": {"matchLabels": {"app": "agent"}},
+          "template": {"metadata": {"labels": {"app": "agent"}},
+                       "spec": {"containers": [{"name": "c", "image": "agent:1"}]}}}}
+    assert cluster.http("POST", f"/apis/apps/v1/namespaces/{ns}/daemonsets", ds)[0] == 201
+    wait_for(lambda: running_ready(cluster, ns, 2, "agent:1"), 60, "agent:1 on both nodes")
+    with PodExtremes(cluster, ns) as seen:
+        k("-n", ns, "set", "image", "daemonset/agent", "c=agent:2")
+        out = k("-n", ns, "rollout", "status", "daemonset/agent", "--timeout=60s").stdout
+        assert 'daemon set "agent" successfully rolled out' in out
+        wait_for(lambda: running_ready(cluster, ns, 2, "agent:2"), 60, "agent:2 on both nodes")
+    assert seen.min_ready >= 1 and seen.max_active <= 2, vars(seen)
+    revs = k("-n", ns, "get", "controllerrevisions").stdout.splitlines()
+    assert revs[0].split() == ["NAME", "CONTROLLER", "REVISION", "AGE"]
+    assert sorted(line.split()[1:3] for line in revs[1:]) == [["daemonset.apps/agent", "1"],
+                                                             ["daemonset.apps/agent", "2"]]
+    history = k("-n", ns, "rollout", "history", "daemonset/agent").stdout
+    assert [line.split()[0] for line in history.splitlines()[2:] if line.strip()] == ["1", "2"]
+    k("-n", ns, "rollout", "undo", "daemonset/agent")
+    wait_for(lambda: running_ready(cluster, ns, 2, "agent:1"), 60, "back to agent:1")
+    history = k("-n", ns, "rollout", "history", "daemonset/agent").stdout
+    assert [line.split()[0] for line in history.splitlines()[2:] if line.strip()] == ["2", "3"]
 
 
 def test_progress_deadline_exceeded_when_pods_never_become_ready(cluster, ns):
