@@ -65,6 +65,7 @@ class NodeInfo:
     pods: dict[str, dict] = field(default_factory=dict)      # key -> pod
     host_ports: Counter = field(default_factory=Counter)      # (protocol, port) -> pods using it
     owners: Counter = field(default_factory=Counter)         # controller uid -> pods here
+    anti: dict[str, dict] = field(default_factory=dict)      # pods here with required anti-affinity
     taints: list[dict] = field(default_factory=list)
     unschedulable: bool = False
 
@@ -89,6 +90,8 @@ class NodeInfo:
         self.requested.update(pod_requests(pod))
         self.host_ports.update(_host_ports(pod))
         self.owners[_owner(pod)] += 1
+        if _anti_terms(pod):
+            self.anti[key] = pod
 
     def remove(self, key: str) -> None:
         pod = self.pods.pop(key, None)
@@ -97,7 +100,13 @@ class NodeInfo:
         self.requested.subtract(pod_requests(pod))
         self.owners[_owner(pod)] -= 1
         self.host_ports.subtract(_host_ports(pod))
+        self.anti.pop(key, None)
         self.host_ports += Counter()   # drop ports no pod uses any more
+
+
+def _anti_terms(pod: dict) -> list[dict]:
+    return ((((pod.get("spec") or {}).get("affinity") or {}).get("podAntiAffinity") or {})
+            .get("requiredDuringSchedulingIgnoredDuringExecution") or [])
 
 
 def _host_ports(pod: dict) -> list[tuple[str, int]]:
@@ -331,6 +340,27 @@ def inter_pod_filters(pod: dict, nodes: list[NodeInfo]) -> list[Callable[[dict, 
     return out
 
 
+def existing_anti_affinity(pod: dict, nodes: list[NodeInfo]) -> Callable[[dict, dict, NodeInfo], str | None] | None:
+    """The symmetric half of InterPodAffinity: pods already placed whose required anti-affinity
+    selects this pod keep it out of their topology domain."""
+    from kubeling.api.selectors import selector_from_object
+    labels, ns = pod["metadata"].get("labels") or {}, pod["metadata"].get("namespace")
+    forbidden: set[tuple[str, str]] = set()
+    for ni in nodes:
+        for other in ni.anti.values():
+            for term in _anti_terms(other):
+                key = term.get("topologyKey", "kubernetes.io/hostname")
+                value = _label(ni, key)
+                if value is None or ns not in (term.get("namespaces") or [other["metadata"].get("namespace")]):
+                    continue
+                if selector_from_object(term.get("labelSelector") or {}).matches(labels):
+                    forbidden.add((key, value))
+    if not forbidden:
+        return None
+    return lambda p, r, ni: "node(s) didn't satisfy existing pods anti-affinity rules" \
+        if any(_label(ni, k) == v for k, v in forbidden) else None
+
+
 @dataclass
 class Decision:
     node: str | None
@@ -347,6 +377,8 @@ def schedule(pod: dict, nodes: list[NodeInfo], start: int = 0) -> Decision:
     if spec.get("topologySpreadConstraints") or any(k in (spec.get("affinity") or {})
                                                    for k in ("podAffinity", "podAntiAffinity")):
         filters += inter_pod_filters(pod, nodes)
+    if any(ni.anti for ni in nodes) and (symmetric := existing_anti_affinity(pod, nodes)) is not None:
+        filters.append(symmetric)
     req = pod_requests(pod)
     feasible: list[NodeInfo] = []
     reasons: Counter = Counter()

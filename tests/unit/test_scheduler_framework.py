@@ -82,3 +82,23 @@ def test_pod_anti_affinity_and_topology_spread():
     spread["metadata"].update(namespace="d", labels={"app": "web"})
     b.add("d/w1", {**web, "metadata": {**web["metadata"], "name": "w1", "uid": "w1"}})
     assert schedule(spread, [a, b, c]).node == "c"      # z1 has 2, z2 has 0: only z2 keeps skew <= 1
+
+
+def test_existing_pods_anti_affinity_is_symmetric():
+    """A placed pod whose required anti-affinity selects the newcomer keeps it off its node (and
+    zone, for a zone term), though the newcomer itself has no affinity."""
+    a, b, c = node("a", labels={"zone": "z1"}), node("b", labels={"zone": "z1"}), node("c", labels={"zone": "z2"})
+    loner = pod(affinity={"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
+        {"labelSelector": {"matchLabels": {"app": "noisy"}}, "topologyKey": "zone"}]}})
+    loner["metadata"].update(name="loner", uid="loner", namespace="d")
+    a.add("d/loner", loner)
+    noisy = pod()
+    noisy["metadata"].update(namespace="d", labels={"app": "noisy"})
+    assert schedule(noisy, [a, b, c]).node == "c"
+    d = schedule(noisy, [a, b])
+    assert d.node is None and "2 node(s) didn't satisfy existing pods anti-affinity rules" in d.message
+    other_ns = pod()
+    other_ns["metadata"].update(namespace="e", labels={"app": "noisy"})
+    assert schedule(other_ns, [a, b]).node in ("a", "b")
+    a.remove("d/loner")
+    assert not a.anti and schedule(noisy, [a, b]).node in ("a", "b")
