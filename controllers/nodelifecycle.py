@@ -125,8 +125,11 @@ class NodeLifecycleController(Controller):
 
 
 class NodeIpamController(Controller):
-    """--allocate-node-cidrs: a unique /24 (--node-cidr-mask-size) of --cluster-cidr per node."""
+    """--allocate-node-cidrs: a unique /24 (--node-cidr-mask-size) of --cluster-cidr per node.
+    One worker and an in-memory set of what it handed out (like upstream's cidrset), so two nodes
+    registering together never get the same range before the informer shows the first patch."""
     name = "nodeipam"
+    workers = 1
 
     def __init__(self, *a, **kw) -> None:
         super().__init__(*a, **kw)
@@ -136,16 +139,21 @@ class NodeIpamController(Controller):
         self.mask = int(getattr(self.opts, "node_cidr_mask_size", 24))
         self.nodes = self.factory.get(NODES)
         self.nodes.add_handler(*self.enqueue_handlers())
+        self.handed_out: dict[str, str] = {}     # node -> CIDR patched by this process
 
     async def sync(self, key: str) -> None:
         node = self.nodes.get(key)
+        if node is None:
+            self.handed_out.pop(key, None)
         if not self.enabled or node is None or (node.get("spec") or {}).get("podCIDR"):
             return
         used = {(n.get("spec") or {}).get("podCIDR") for n in self.nodes.list()}
+        used |= {c for n, c in self.handed_out.items() if n != key}
         for subnet in self.net.subnets(new_prefix=self.mask):
             cidr = str(subnet)
             if cidr not in used:
                 await self.client.patch(NODES, key, {"spec": {"podCIDR": cidr, "podCIDRs": [cidr]}})
+                self.handed_out[key] = cidr
                 self.recorder.event(node, "Normal", "CIDRAssignmentSucceeded", f"Node {key} got CIDR {cidr}")
                 return
         self.recorder.event(node, "Warning", "CIDRNotAvailable", f"Node {key} status is now: CIDRNotAvailable")

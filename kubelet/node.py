@@ -146,6 +146,9 @@ class NodeAgent:
             return
         st = self.states.get(uid)
         if st is None:
+            if not self.pod_cidr:    # node IPAM may have answered since the last heartbeat
+                node = await self.client.get(NODES, self.name)
+                self.pod_cidr = (node.get("spec") or {}).get("podCIDR") or ""
             st = self.states[uid] = await self.runtime.start_pod(pod, self._ip(uid))
         new = self.pod_status(pod, st)
         if new != {k: status.get(k) for k in new}:
