@@ -22,6 +22,10 @@ def now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _ts(t: float) -> str:
+    return datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 class NodeAgent:
     def __init__(self, client: Client, name: str, runtime: Runtime, *, node_ip: str = "127.0.0.1", cpu: str = "4",
                  memory: str = "8Gi", pods: str = "110", port: int = 10250, lease_seconds: int = 40,
@@ -121,6 +125,9 @@ class NodeAgent:
                 if not e.not_found:
                     log.warning("node %s: syncing %s: %s", self.name, key, e)
                     asyncio.get_running_loop().call_later(1, self.queue.put_nowait, key)
+            except Exception:   # a bug with one pod must not stop the node's sync loop
+                log.exception("node %s: syncing %s failed", self.name, key)
+                asyncio.get_running_loop().call_later(5, self.queue.put_nowait, key)
 
     def _ip(self, uid: str) -> str:
         """A pod address inside the node's podCIDR (simulated; the Docker runtime allocates real ones)."""
@@ -153,7 +160,10 @@ class NodeAgent:
         new = self.pod_status(pod, st)
         if new != {k: status.get(k) for k in new}:
             await self.client.patch(PODS, meta["name"], {"status": new}, meta["namespace"], "status")
-        pending = [c.ready_at for c in st.containers if c.ready_at > time.time() and c.ready_at != float("inf")]
+        t = time.time()
+        restart = spec.get("restartPolicy", "Always")
+        pending = [x for c in st.containers for v in [c.at(t, restart)] for x in (v.ready_at, v.next_change)
+                   if x is not None and t < x != float("inf")]
         if pending:
             key = f"{meta['namespace']}/{meta['name']}"
             asyncio.get_running_loop().call_later(min(pending) - time.time() + 0.01, self.queue.put_nowait, key)
@@ -163,20 +173,24 @@ class NodeAgent:
         restart = (pod.get("spec") or {}).get("restartPolicy", "Always")
         statuses, all_ready, exited = [], True, []
         for c in st.containers:
-            started = datetime.fromtimestamp(c.started, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-            entry = {"name": c.name, "image": c.image, "imageID": f"hollow://{c.image}", "restartCount": c.restarts,
-                     "containerID": f"hollow://{st.uid[:8]}-{c.name}", "started": True}
-            if c.exit_code is not None and restart != "Always":
-                entry["state"] = {"terminated": {"exitCode": c.exit_code, "reason": "Completed" if c.exit_code == 0
-                                                 else "Error", "startedAt": started, "finishedAt": started}}
-                entry["ready"], entry["started"] = False, False
-                exited.append(c.exit_code)
-                all_ready = False
+            v = c.at(t, restart)
+            entry = {"name": c.name, "image": c.image, "imageID": f"hollow://{c.image}", "restartCount": v.restarts,
+                     "containerID": f"hollow://{st.uid[:8]}-{c.name}-{v.restarts}", "started": v.state == "running"}
+            code = c.exit_code
+            ended = {"exitCode": code, "reason": "Completed" if code == 0 else "Error"} if code is not None else {}
+            if v.state == "terminated":
+                entry["state"] = {"terminated": {**ended, "startedAt": _ts(v.started), "finishedAt": _ts(v.last[1])}}
+                exited.append(code)
+            elif v.state == "waiting":
+                entry["state"] = {"waiting": {"reason": "CrashLoopBackOff", "message": (
+                    f"back-off {int(v.backoff)}s restarting failed container={c.name} pod={pod['metadata']['name']}"
+                    f"_{pod['metadata'].get('namespace')}({st.uid})")}}
             else:
-                ready = c.ready_at <= t
-                entry["state"] = {"running": {"startedAt": started}}
-                entry["ready"] = ready
-                all_ready &= ready
+                entry["state"] = {"running": {"startedAt": _ts(v.started)}}
+            if v.last is not None and v.state != "terminated":
+                entry["lastState"] = {"terminated": {**ended, "startedAt": _ts(v.last[0]), "finishedAt": _ts(v.last[1])}}
+            entry["ready"] = v.state == "running" and v.ready_at <= t
+            all_ready &= entry["ready"]
             statuses.append(entry)
         phase = "Running"
         if exited and len(exited) == len(st.containers):

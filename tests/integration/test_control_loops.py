@@ -425,3 +425,24 @@ def test_progress_deadline_exceeded_when_pods_never_become_ready(cluster, ns):
     assert cond["status"] == "False"
     p = cluster.kubectl("-n", ns, "rollout", "status", "deployment/stuck", "--timeout=20s", check=False)
     assert p.returncode != 0 and "exceeded its progress deadline" in p.stderr
+
+
+def test_crash_looping_container_restarts_with_back_off(cluster, ns):
+    """A hollow container that exits 1 under restartPolicy Always: restarted at once, then
+    CrashLoopBackOff, as `kubectl get pods` shows on Kubernetes."""
+    pod = {"metadata": {"name": "crasher", "annotations": {"hollow.kubeling.io/exit-code": "1"}},
+           "spec": {"containers": [{"name": "c", "image": "busybox"}]}}
+    assert cluster.http("POST", f"/api/v1/namespaces/{ns}/pods", pod)[0] == 201
+
+    def looping():
+        st = cluster.http("GET", f"/api/v1/namespaces/{ns}/pods/crasher")[1].get("status", {})
+        cs = (st.get("containerStatuses") or [{}])[0]
+        return "waiting" in cs.get("state", {}) and st
+    st = wait_for(looping, 30, "CrashLoopBackOff")
+    cs = st["containerStatuses"][0]
+    assert st["phase"] == "Running" and cs["restartCount"] == 1 and not cs["ready"]
+    assert cs["state"]["waiting"]["reason"] == "CrashLoopBackOff"
+    assert cs["state"]["waiting"]["message"].startswith("back-off 10s restarting failed container=c pod=crasher_")
+    assert cs["lastState"]["terminated"]["exitCode"] == 1 and cs["lastState"]["terminated"]["reason"] == "Error"
+    row = cluster.kubectl("-n", ns, "get", "pod", "crasher").stdout.splitlines()[1].split()
+    assert row[1:4] == ["0/1", "CrashLoopBackOff", "1"], row
