@@ -395,7 +395,7 @@ def schedule(pod: dict, nodes: list[NodeInfo], start: int = 0) -> Decision:
             if len(feasible) >= want:
                 break
     if not feasible:
-        parts = ", ".join(f"{c} {r}" for r, c in sorted(reasons.items(), key=lambda x: x[0]))
+        parts = ", ".join(sorted(f"{c} {r}" for r, c in reasons.items()))   # upstream sorts these strings
         return Decision(None, f"0/{n} nodes are available: {parts}. preemption: 0/{n} nodes are available: "
                               f"{n} Preemption is not helpful for scheduling.")
     extra = [(fn, w) for _, fn, w, applies in SCORES if applies(pod)]

@@ -446,3 +446,69 @@ def test_crash_looping_container_restarts_with_back_off(cluster, ns):
     assert cs["lastState"]["terminated"]["exitCode"] == 1 and cs["lastState"]["terminated"]["reason"] == "Error"
     row = cluster.kubectl("-n", ns, "get", "pod", "crasher").stdout.splitlines()[1].split()
     assert row[1:4] == ["0/1", "CrashLoopBackOff", "1"], row
+
+
+def test_mixed_scheduling_decisions_on_plain_nodes(cluster, ns):
+    """Selectors, required and preferred node affinity, taints and tolerations, resource fit,
+    unschedulable nodes and host ports together, on three plain Node objects kept apart from the
+    hollow nodes by a `mix` label every test pod selects."""
+    spec = {"capacity": {"cpu": "4", "memory": "8Gi", "pods": "110"},
+            "conditions": [{"type": "Ready", "status": "True"}]}
+    nodes = {
+        "mix-a": ({"disk": "ssd", "zone": "z1"}, spec, {}),
+        "mix-b": ({"zone": "z1", "gpu": "true"}, {**spec, "capacity": {**spec["capacity"], "cpu": "1"}},
+                  {"taints": [{"key": "dedicated", "value": "gpu", "effect": "NoSchedule"}]}),
+        "mix-c": ({"zone": "z2"}, spec, {"unschedulable": True}),
+    }
+    for name, (labels, status, node_spec) in nodes.items():
+        body = {"metadata": {"name": name, "labels": {"kubernetes.io/hostname": name, "mix": "yes", **labels}},
+                "spec": node_spec, "status": status}
+        assert cluster.http("POST", "/api/v1/nodes", body)[0] == 201
+    tolerate_dead = [{"key": k, "operator": "Exists"} for k in ("node.kubernetes.io/unreachable",
+                                                                "node.kubernetes.io/not-ready")]
+    gpu = [{"key": "dedicated", "operator": "Equal", "value": "gpu", "effect": "NoSchedule"}]
+
+    def place(name: str, cpu: str = "100m", tolerations=(), port=None, **extra) -> None:
+        c = {"name": "c", "image": "x", "resources": {"requests": {"cpu": cpu}}}
+        if port:
+            c["ports"] = [{"containerPort": 80, "hostPort": port}]
+        body = {"metadata": {"name": name}, "spec": {"containers": [c], "nodeSelector": {"mix": "yes", **extra.pop(
+            "selector", {})}, "tolerations": tolerate_dead + list(tolerations), **extra}}
+        assert cluster.http("POST", f"/api/v1/namespaces/{ns}/pods", body)[0] == 201
+
+    def where(name: str) -> str | None:
+        return cluster.http("GET", f"/api/v1/namespaces/{ns}/pods/{name}")[1]["spec"].get("nodeName")
+
+    def why(name: str) -> str | None:
+        pod = cluster.http("GET", f"/api/v1/namespaces/{ns}/pods/{name}")[1]
+        return next((c["message"] for c in pod.get("status", {}).get("conditions", [])
+                     if c["type"] == "PodScheduled" and c["status"] == "False"), None)
+    try:
+        place("ssd", selector={"disk": "ssd"})
+        place("big", cpu="2", tolerations=gpu)                 # mix-b has 1 cpu, mix-c is cordoned
+        place("gpu-pref", tolerations=gpu, affinity={"nodeAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+                {"matchExpressions": [{"key": "zone", "operator": "In", "values": ["z1"]}]}]},
+            "preferredDuringSchedulingIgnoredDuringExecution": [
+                {"weight": 100, "preference": {"matchExpressions": [{"key": "gpu", "operator": "Exists"}]}}]}})
+        place("untolerated", cpu="10m", selector={"gpu": "true"})
+        assert wait_for(lambda: where("ssd"), 30, "ssd bound") == "mix-a"
+        assert wait_for(lambda: where("big"), 30, "big bound") == "mix-a"
+        assert wait_for(lambda: where("gpu-pref"), 30, "gpu-pref bound") == "mix-b"
+        msg = wait_for(lambda: why("untolerated"), 30, "untolerated reported")
+        assert "1 node(s) had untolerated taint {dedicated: gpu}" in msg and "node(s) didn't match Pod's node " \
+            "affinity/selector" in msg, msg
+        place("port-1", tolerations=gpu, port=8080)
+        place("port-2", tolerations=gpu, port=8080)
+        assert {wait_for(lambda: where("port-1"), 30, "port-1"), wait_for(lambda: where("port-2"), 30, "port-2")} \
+            == {"mix-a", "mix-b"}
+        place("port-3", tolerations=gpu, port=8080)
+        msg = wait_for(lambda: why("port-3"), 30, "port-3 reported")
+        assert "1 node(s) were unschedulable, 2 node(s) didn't have free ports for the requested pod ports" in msg, msg
+        # uncordoning mix-c makes the waiting pod fit: the node event retries it
+        cluster.http("PATCH", "/api/v1/nodes/mix-c", {"spec": {"unschedulable": False}},
+                     content_type="application/merge-patch+json")
+        assert wait_for(lambda: where("port-3"), 30, "port-3 bound after uncordon") == "mix-c"
+    finally:
+        for name in nodes:
+            cluster.http("DELETE", f"/api/v1/nodes/{name}")

@@ -29,8 +29,8 @@ def test_filters_and_failure_message():
              node("small", cpu="1"), node("small2", cpu="1")]
     d = schedule(pod(cpu="2"), nodes)
     assert d.node is None
-    assert d.message.startswith("0/3 nodes are available: 2 Insufficient cpu, 1 node(s) had untolerated taint "
-                                "{dedicated: gpu}.")
+    assert d.message.startswith("0/3 nodes are available: 1 node(s) had untolerated taint {dedicated: gpu}, "
+                                "2 Insufficient cpu.")   # the example; upstream sorts "count reason"
     tolerating = pod(cpu="2", tolerations=[{"key": "dedicated", "operator": "Equal", "value": "gpu",
                                             "effect": "NoSchedule"}])
     assert schedule(tolerating, nodes).node == "tainted"
