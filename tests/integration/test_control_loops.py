@@ -512,3 +512,17 @@ def test_mixed_scheduling_decisions_on_plain_nodes(cluster, ns):
     finally:
         for name in nodes:
             cluster.http("DELETE", f"/api/v1/nodes/{name}")
+
+
+def test_components_ride_out_an_apiserver_restart(cluster, ns):
+    """kill -9 the apiserver under the running scheduler, controller-manager and kubelet: once it
+    is back, their informers re-list/re-watch and new work converges; nodes stay Ready."""
+    cluster.proc.kill()
+    cluster.proc.wait()
+    cluster.start()
+    cluster.kubectl("-n", ns, "create", "deployment", "after-restart", "--image=nginx", "--replicas=2")
+    ready = wait_for(lambda: running_ready(cluster, ns, 2), 60, "2 pods after the apiserver restart")
+    assert {p["spec"]["nodeName"] for p in ready} <= {"node-0", "node-1"}
+    nodes = cluster.http("GET", "/api/v1/nodes")[1]["items"]
+    assert all(next(c["status"] for c in n["status"]["conditions"] if c["type"] == "Ready") == "True"
+               for n in nodes if n["metadata"]["name"] in ("node-0", "node-1"))
