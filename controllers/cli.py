@@ -91,6 +91,7 @@ async def _run(a: argparse.Namespace, names: list[str]) -> int:
         logging.getLogger("controllers").info("started controllers: %s", ", ".join(names))
         await asyncio.gather(*(c.run() for c in ctrls))
 
+    work: asyncio.Task | None = None
     try:
         if a.leader_elect:
             elector = LeaderElector(client, "kube-controller-manager", f"{socket.gethostname()}_{uuid.uuid4()}",
@@ -103,6 +104,9 @@ async def _run(a: argparse.Namespace, names: list[str]) -> int:
         await asyncio.wait([work, health_task], return_when=asyncio.FIRST_COMPLETED)
     finally:
         health.should_exit = True
+        if work is not None:
+            work.cancel()
+        await asyncio.gather(*(t for t in (work, health_task) if t is not None), return_exceptions=True)
         await client.close()
     return 0
 

@@ -52,8 +52,18 @@ async def _run(a: argparse.Namespace) -> int:
     runtime = HollowRuntime(a.ready_delay)
     agents = {n: NodeAgent(client, n, runtime, node_ip=a.node_ip, cpu=a.cpu, memory=a.memory, pods=a.max_pods,
                            port=a.port, lease_seconds=a.node_lease_duration, labels=labels) for n in names}
-    for agent in agents.values():
-        await agent.register()
+    health = None
+    tasks: list[asyncio.Task] = []
+    if a.healthz_port:   # first: it also turns SIGTERM into a clean exit, even while registering
+        health = health_server(a.healthz_bind_address, a.healthz_port, CollectorRegistry())
+        tasks.append(asyncio.create_task(health.serve()))
+    registering = asyncio.gather(*(agent.register() for agent in agents.values()))
+    await asyncio.wait([registering, *tasks], return_when=asyncio.FIRST_COMPLETED)
+    if not registering.done():
+        registering.cancel()
+        await asyncio.gather(registering, return_exceptions=True)
+        await client.close()
+        return 0
     # one watch per node (fieldSelector spec.nodeName), or one shared watch when a process holds many nodes
     if len(agents) == 1:
         informers = [Informer(client, PODS, field_selector=f"spec.nodeName={names[0]}")]
@@ -70,17 +80,14 @@ async def _run(a: argparse.Namespace) -> int:
     for inf in informers:
         inf.add_handler(route("pod_changed"), route("pod_changed"), route("pod_deleted"))
         inf.start()
-    tasks = [asyncio.create_task(x.heartbeat()) for x in agents.values()]
+    tasks += [asyncio.create_task(x.heartbeat()) for x in agents.values()]
     tasks += [asyncio.create_task(x.sync_loop()) for x in agents.values()]
-    health = None
-    if a.healthz_port:
-        health = health_server(a.healthz_bind_address, a.healthz_port, CollectorRegistry())
-        tasks.append(asyncio.create_task(health.serve()))
     try:
         await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     finally:
         for t in tasks:
             t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         await client.close()
     return 0
 

@@ -61,15 +61,24 @@ class NodeAgent:
         }
 
     async def register(self) -> None:
+        """Create (or refresh) the Node, retrying like the kubelet until the apiserver answers."""
         body = {"apiVersion": "v1", "kind": "Node", "metadata": {"name": self.name, "labels": self.labels},
                 "spec": {}, "status": self.node_status()}
-        try:
-            await self.client.create(NODES, body)
-            log.info("node %s registered", self.name)
-        except ApiError as e:
-            if e.code != 409:
-                raise
-            await self.client.patch(NODES, self.name, {"status": self.node_status()}, sub="status")
+        delay = 1.0
+        while True:
+            try:
+                try:
+                    await self.client.create(NODES, body)
+                    log.info("node %s registered", self.name)
+                except ApiError as e:
+                    if e.code != 409:
+                        raise
+                    await self.client.patch(NODES, self.name, {"status": self.node_status()}, sub="status")
+                return
+            except ApiError as e:
+                log.error("node %s: unable to register node with API server: %s; retrying in %gs", self.name, e, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 7.0)
 
     async def heartbeat(self) -> None:
         """Renew the node's Lease every lease/4 seconds; refresh the Ready condition every minute."""

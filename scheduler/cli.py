@@ -44,6 +44,7 @@ async def _run(a: argparse.Namespace) -> int:
     async def lead() -> None:
         await Scheduler(client, a.scheduler_name, registry).run()
 
+    work: asyncio.Task | None = None
     try:
         if a.leader_elect:
             elector = LeaderElector(client, "kube-scheduler", f"{socket.gethostname()}_{uuid.uuid4()}",
@@ -58,6 +59,9 @@ async def _run(a: argparse.Namespace) -> int:
             raise work.exception()  # type: ignore[misc]
     finally:
         health.should_exit = True
+        if work is not None:
+            work.cancel()
+        await asyncio.gather(*(t for t in (work, health_task) if t is not None), return_exceptions=True)
         await client.close()
     return 0 if health.should_exit or not health.started else 1
 

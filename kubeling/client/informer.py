@@ -119,17 +119,19 @@ class Informer:
 
     async def _run(self) -> None:
         need_list = True
+        failures = 0
         while True:
             try:
                 if need_list:
                     await self._list()
-                    need_list = False
+                    need_list = failures = 0
                 timeout = random.randint(300, 600)
                 async for ev in self.client.watch(self.resource, self.namespace, resourceVersion=self.rv,
                                                   allowWatchBookmarks="true", timeoutSeconds=timeout,
                                                   labelSelector=self.label_selector,
                                                   fieldSelector=self.field_selector):
                     typ, obj = ev.get("type"), ev.get("object") or {}
+                    failures = 0
                     if typ == "ERROR":
                         if obj.get("code") == 410:
                             need_list = True
@@ -145,8 +147,11 @@ class Informer:
                 if e.code == 410:
                     need_list = True
                 else:
-                    log.warning("%s informer: %s; retrying", self.resource.plural, e)
-                    await asyncio.sleep(1)
+                    failures += 1
+                    delay = min(30.0, 2.0 ** (failures - 1))
+                    log.warning("%s informer: failed to %s: %s; retrying in %gs", self.resource.plural,
+                                "list" if need_list else "watch", e, delay)
+                    await asyncio.sleep(delay)
             except Exception:
                 log.exception("%s informer failed; relisting", self.resource.plural)
                 need_list = True
@@ -174,4 +179,7 @@ class InformerFactory:
             inf.start()
 
     async def wait_synced(self, timeout: float = 60) -> None:
-        await asyncio.wait_for(asyncio.gather(*(i.synced.wait() for i in self.informers.values())), timeout)
+        async def all_synced() -> None:   # sequential: nothing is left behind when cancelled
+            for i in list(self.informers.values()):
+                await i.synced.wait()
+        await asyncio.wait_for(all_synced(), timeout)

@@ -18,7 +18,8 @@ class ApiError(Exception):
         self.code = code
         self.status = status or {}
         self.reason = self.status.get("reason", "")
-        super().__init__(f"{code} {self.reason}: {self.status.get('message') or text}")
+        # code 0: the request never got an HTTP answer (connection refused, timeout, TLS)
+        super().__init__(f"{code} {self.reason}: {self.status.get('message') or text}" if code else text)
 
     @property
     def not_found(self) -> bool:
