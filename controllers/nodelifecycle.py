@@ -79,8 +79,8 @@ class NodeLifecycleController(Controller):
             await self._patch(key, {"status": {"conditions": conds}}, "status")
             self.recorder.event(node, "Normal", "NodeNotReady", f"Node {key} status is now: NodeNotReady")
             return
-        want = UNREACHABLE if stale or (ready or {}).get("status") == "Unknown" and stale else \
-            (NOT_READY if ready is not None and ready.get("status") == "False" else None)
+        # the taint follows the Ready condition: Unknown -> unreachable, False -> not-ready
+        want = {"Unknown": UNREACHABLE, "False": NOT_READY}.get((ready or {}).get("status", ""))
         taints = (node.get("spec") or {}).get("taints") or []
         mine = [t for t in taints if t.get("key") in (UNREACHABLE, NOT_READY)]
         keep = [t for t in taints if t not in mine]

@@ -16,7 +16,7 @@ from kubeling.health import health_server
 from .node import NodeAgent
 from .runtime import HollowRuntime
 
-PODS = lookup("", "v1", "pods")
+PODS, NODES = lookup("", "v1", "pods"), lookup("", "v1", "nodes")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,7 +32,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--memory", default="8Gi", help="node memory capacity")
     p.add_argument("--max-pods", default="110")
     p.add_argument("--ready-delay", type=float, default=0.5, help="hollow: seconds from start to Ready")
-    p.add_argument("--node-lease-duration", type=int, default=40)
+    p.add_argument("--node-lease-duration", type=int, default=40, help="seconds; the Lease is renewed every quarter")
+    p.add_argument("--node-status-update-frequency", type=float, default=10.0,
+                   help="seconds between checks that the Node's status is what this kubelet reports")
     p.add_argument("--port", type=int, default=10250, help="kubelet API port advertised in the Node")
     p.add_argument("--healthz-bind-address", default="127.0.0.1")
     p.add_argument("--healthz-port", type=int, default=10248, help="plain-HTTP /healthz and /metrics; 0 disables")
@@ -51,7 +53,8 @@ async def _run(a: argparse.Namespace) -> int:
     names = [a.hostname_override] if a.hollow_nodes == 1 else [f"{a.hostname_override}-{i}" for i in range(a.hollow_nodes)]
     runtime = HollowRuntime(a.ready_delay)
     agents = {n: NodeAgent(client, n, runtime, node_ip=a.node_ip, cpu=a.cpu, memory=a.memory, pods=a.max_pods,
-                           port=a.port, lease_seconds=a.node_lease_duration, labels=labels) for n in names}
+                           port=a.port, lease_seconds=a.node_lease_duration, labels=labels,
+                           status_every=a.node_status_update_frequency) for n in names}
     health = None
     tasks: list[asyncio.Task] = []
     if a.healthz_port:   # first: it also turns SIGTERM into a clean exit, even while registering
@@ -67,8 +70,13 @@ async def _run(a: argparse.Namespace) -> int:
     # one watch per node (fieldSelector spec.nodeName), or one shared watch when a process holds many nodes
     if len(agents) == 1:
         informers = [Informer(client, PODS, field_selector=f"spec.nodeName={names[0]}")]
+        nodes = Informer(client, NODES, field_selector=f"metadata.name={names[0]}")
     else:
         informers = [Informer(client, PODS, field_selector="spec.nodeName!=")]
+        nodes = Informer(client, NODES)
+    nodes.start()
+    for agent in agents.values():
+        agent.nodes = nodes
 
     def route(fn_name: str):
         def handler(*objs: dict) -> None:

@@ -29,7 +29,7 @@ def _ts(t: float) -> str:
 class NodeAgent:
     def __init__(self, client: Client, name: str, runtime: Runtime, *, node_ip: str = "127.0.0.1", cpu: str = "4",
                  memory: str = "8Gi", pods: str = "110", port: int = 10250, lease_seconds: int = 40,
-                 labels: dict | None = None) -> None:
+                 labels: dict | None = None, status_every: float = 10.0) -> None:
         self.client, self.name, self.runtime = client, name, runtime
         self.node_ip, self.port, self.lease_seconds = node_ip, port, lease_seconds
         self.capacity = {"cpu": cpu, "memory": memory, "pods": pods, "ephemeral-storage": "100Gi"}
@@ -40,6 +40,8 @@ class NodeAgent:
         self.pods: dict[str, dict] = {}           # pod key -> latest pod bound here
         self.pod_cidr_base = int(hashlib.sha1(name.encode()).hexdigest()[:4], 16) % 250
         self.pod_cidr = ""       # spec.podCIDR once node IPAM assigned one
+        self.status_every = status_every
+        self.nodes = None        # an Informer of this process's Node objects, set by the CLI
 
     # ---- node object ----------------------------------------------------------
     def node_status(self) -> dict:
@@ -80,10 +82,22 @@ class NodeAgent:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 7.0)
 
+    def _node(self) -> dict | None:
+        return self.nodes.get(self.name) if self.nodes is not None else None
+
+    def _status_stale(self, since_report: float) -> bool:
+        """Post status when the Node no longer shows this kubelet's Ready=True (the node lifecycle
+        controller marked it Unknown, say) or at least every 5 minutes, as the kubelet does."""
+        node = self._node()
+        if node is None or since_report > 300:
+            return True
+        ready = next((c for c in (node.get("status") or {}).get("conditions") or [] if c.get("type") == "Ready"), {})
+        return ready.get("status") != "True"
+
     async def heartbeat(self) -> None:
-        """Renew the node's Lease every lease/4 seconds; refresh the Ready condition every minute."""
+        """Renew the node's Lease every lease/4 seconds; post node status when it needs it."""
         ns = "kube-node-lease"
-        last_status = time.monotonic()
+        last_status = last_check = time.monotonic()
         while True:
             try:
                 try:
@@ -99,15 +113,17 @@ class NodeAgent:
                         "metadata": {"name": self.name, "namespace": ns},
                         "spec": {"holderIdentity": self.name, "leaseDurationSeconds": self.lease_seconds,
                                  "renewTime": micro_now()}}, ns)
-                if not self.pod_cidr:
-                    node = await self.client.get(NODES, self.name)
+                node = self._node()
+                if not self.pod_cidr and node is not None:
                     self.pod_cidr = (node.get("spec") or {}).get("podCIDR") or ""
-                if time.monotonic() - last_status > 60:
-                    await self.client.patch(NODES, self.name, {"status": self.node_status()}, sub="status")
-                    last_status = time.monotonic()
+                if time.monotonic() - last_check >= self.status_every:
+                    last_check = time.monotonic()
+                    if self._status_stale(last_check - last_status):
+                        await self.client.patch(NODES, self.name, {"status": self.node_status()}, sub="status")
+                        last_status = time.monotonic()
             except ApiError as e:
                 log.warning("node %s heartbeat: %s", self.name, e)
-            await asyncio.sleep(self.lease_seconds / 4)
+            await asyncio.sleep(min(self.lease_seconds / 4, self.status_every))
 
     # ---- pods -------------------------------------------------------------------
     def pod_changed(self, pod: dict) -> None:

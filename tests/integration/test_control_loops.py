@@ -29,7 +29,8 @@ def cluster(tmp_path_factory):
                                            "--horizontal-pod-autoscaler-sync-period", "1",
                                            "--horizontal-pod-autoscaler-downscale-stabilization", "3"]).start(),
             Component(tmp, "kubelet", ["--kubeconfig", kc, "--hostname-override", "node", "--hollow-nodes", "2",
-                                       "--healthz-port", str(free_port()), "--ready-delay", "0.2"]).start(),
+                                       "--healthz-port", str(free_port()), "--ready-delay", "0.2",
+                                       "--node-lease-duration", "4", "--node-status-update-frequency", "1"]).start(),
         ]
         wait_for(lambda: len(api.http("GET", "/api/v1/nodes")[1].get("items", [])) == 2, 30, "2 hollow nodes")
         api.procs = procs
@@ -526,3 +527,20 @@ def test_components_ride_out_an_apiserver_restart(cluster, ns):
     nodes = cluster.http("GET", "/api/v1/nodes")[1]["items"]
     assert all(next(c["status"] for c in n["status"]["conditions"] if c["type"] == "Ready") == "True"
                for n in nodes if n["metadata"]["name"] in ("node-0", "node-1"))
+
+
+def test_kubelet_reposts_ready_after_the_controller_marks_it_unknown(cluster):
+    """If Ready is overwritten (as the node lifecycle controller does after missed heartbeats), the
+    kubelet posts Ready=True again and the unreachable taint goes away."""
+    node = cluster.http("GET", "/api/v1/nodes/node-1")[1]
+    conds = [c for c in node["status"]["conditions"] if c["type"] != "Ready"] + [
+        {"type": "Ready", "status": "Unknown", "reason": "NodeStatusUnknown", "message": "test"}]
+    assert cluster.http("PATCH", "/api/v1/nodes/node-1/status", {"status": {"conditions": conds}},
+                        content_type="application/merge-patch+json")[0] == 200
+
+    def recovered():
+        n = cluster.http("GET", "/api/v1/nodes/node-1")[1]
+        ready = next(c for c in n["status"]["conditions"] if c["type"] == "Ready")
+        taints = [t["key"] for t in n["spec"].get("taints") or []]
+        return ready["status"] == "True" and "node.kubernetes.io/unreachable" not in taints
+    wait_for(recovered, 30, "node-1 Ready again without the unreachable taint")
