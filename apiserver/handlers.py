@@ -148,12 +148,15 @@ class Handler:
                     "metadata": out.get("metadata", {})}
         return out
 
-    async def _current(self, req: Request, name: str | None = None, fresh: bool = False) -> dict | None:
+    async def _current(self, req: Request, name: str | None = None, fresh: bool = False,
+                       shared: bool = False) -> dict | None:
+        """The stored object, from the watch cache unless fresh; shared: the cache's own dict,
+        which the caller must not modify."""
         key = self._key(req, name)
         if not fresh:
             cached = self.cache.get(key)
             if cached is not None:
-                return deepcopy(cached)
+                return cached if shared else deepcopy(cached)
         return await self.storage.get(key)
 
     # ---- reads --------------------------------------------------------------
@@ -488,20 +491,22 @@ class Handler:
             if not node:
                 raise E.invalid_error("", "Binding", req.name or "", [E.required("target.name")])
 
-            def bind(pod: dict) -> dict:
-                spec = pod.setdefault("spec", {})
+            def bind(pod: dict) -> dict:   # copy-on-write: pod may be the watch cache's
+                spec = pod.get("spec") or {}
                 if pod["metadata"].get("deletionTimestamp"):
                     raise E.conflict("", "pods", req.name or "", f"pod {req.name} is being deleted, cannot be assigned to a host")
                 if spec.get("nodeName"):
                     raise E.conflict("", "pods", req.name or "",
                                      f'pod {req.name} is already assigned to node "{spec["nodeName"]}"')
-                spec["nodeName"] = node
+                meta = pod["metadata"]
                 ann = (body.get("metadata") or {}).get("annotations") or {}
                 if ann:
-                    pod["metadata"].setdefault("annotations", {}).update(ann)
-                _set_condition(pod, {"type": "PodScheduled", "status": "True"})
-                return pod
-            await self._guaranteed_update(req, bind)
+                    meta = {**meta, "annotations": {**(meta.get("annotations") or {}), **ann}}
+                status = dict(pod.get("status") or {})
+                status["conditions"] = _with_condition(status.get("conditions") or [],
+                                                       {"type": "PodScheduled", "status": "True"})
+                return {**pod, "metadata": meta, "spec": {**spec, "nodeName": node}, "status": status}
+            await self._guaranteed_update(req, bind, copy_on_write=True)
             return Reply(201, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201})
         if r.plural == "pods" and sub == "eviction":
             body = self._decode(req) if req.body else {}
@@ -546,12 +551,13 @@ class Handler:
 
     # ---- update / patch ------------------------------------------------------
     async def _guaranteed_update(self, req: Request, mutate: Callable[[dict], dict | None],
-                                 precondition_rv: str | None = None, create: Callable[[], dict] | None = None
-                                 ) -> tuple[dict, bool]:
-        """Read-modify-write with retries on conflicts; returns (object, created)."""
+                                 precondition_rv: str | None = None, create: Callable[[], dict] | None = None,
+                                 copy_on_write: bool = False) -> tuple[dict, bool]:
+        """Read-modify-write with retries on conflicts; returns (object, created). copy_on_write:
+        mutate builds a new object without touching its argument, so no private copy is made."""
         r = req.resource
         key = self._key(req)
-        current = await self._current(req)
+        current = await self._current(req, shared=copy_on_write)
         fresh = False
         for attempt in range(20):
             if current is None:
@@ -574,8 +580,8 @@ class Handler:
                     current, fresh = await self._current(req, fresh=True), True
                     continue
                 raise E.stale_conflict(r.group, r.plural, req.name or "")
-            old = current   # _current and storage hand out private copies
-            new = mutate(deepcopy(current))
+            old = current   # a private copy, or shared with the cache when copy_on_write
+            new = mutate(current if copy_on_write else deepcopy(current))
             if new is None:
                 return old, False
             if new == old:
@@ -966,13 +972,16 @@ def _finished_deleting(r: Resource, obj: dict) -> bool:
     return not (r.plural == "namespaces" and (obj.get("spec") or {}).get("finalizers"))
 
 
-def _set_condition(obj: dict, cond: dict) -> None:
-    conds = obj.setdefault("status", {}).setdefault("conditions", [])
+def _with_condition(conds: list[dict], cond: dict) -> list[dict]:
+    """conds with cond set (a new list; the changed condition is a new dict)."""
     now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    out, found = [], False
     for c in conds:
-        if c.get("type") == cond["type"]:
-            if c.get("status") != cond["status"]:
-                c["lastTransitionTime"] = now
-            c.update(cond)
-            return
-    conds.append({**cond, "lastProbeTime": None, "lastTransitionTime": now})
+        if c.get("type") == cond["type"] and not found:
+            found = True
+            c = {**c, **cond, "lastTransitionTime": now if c.get("status") != cond["status"]
+                 else c.get("lastTransitionTime", now)}
+        out.append(c)
+    if not found:
+        out.append({**cond, "lastProbeTime": None, "lastTransitionTime": now})
+    return out
