@@ -9,6 +9,16 @@ from kubeling.client.informer import InformerFactory, obj_key
 from kubeling.client.workqueue import WorkQueue, run_workers
 
 
+# controller -> the event source kube-controller-manager's controllers report (`kubectl describe`'s From)
+EVENT_SOURCES = {
+    "replicaset": "replicaset-controller", "deployment": "deployment-controller",
+    "daemonset": "daemonset-controller", "job": "job-controller",
+    "horizontalpodautoscaling": "horizontal-pod-autoscaler", "nodelifecycle": "node-controller",
+    "endpoint": "endpoint-controller", "garbagecollector": "garbage-collector-controller",
+    "nodeipam": "cidrAllocator", "namespace": "namespace-controller", "serviceaccount": "serviceaccount-controller",
+}
+
+
 def controller_of(obj: dict) -> dict | None:
     for ref in obj["metadata"].get("ownerReferences") or []:
         if ref.get("controller"):

@@ -16,6 +16,7 @@ from kubeling.client.informer import InformerFactory
 from kubeling.client.leaderelection import LeaderElector
 from kubeling.health import health_server
 
+from .base import EVENT_SOURCES
 from .deployment import DeploymentController
 from .endpoints import EndpointsController
 from .garbagecollector import GarbageCollector
@@ -84,8 +85,8 @@ async def _run(a: argparse.Namespace, names: list[str]) -> int:
 
     async def lead() -> None:
         factory = InformerFactory(client)
-        recorder = EventRecorder(client, "controller-manager")
-        ctrls = [CONTROLLERS[n](client, factory, recorder, a) for n in names]
+        ctrls = [CONTROLLERS[n](client, factory, EventRecorder(client, EVENT_SOURCES.get(n, "controller-manager")), a)
+                 for n in names]
         factory.start()
         await factory.wait_synced()
         logging.getLogger("controllers").info("started controllers: %s", ", ".join(names))

@@ -156,7 +156,12 @@ class HPAController(Controller):
             res = m["resource"]["name"]
             tgt = m["resource"].get("target") or {}
             utilization = tgt.get("type") == "Utilization"
-            usage = await self.metrics.usage(ns, selector, res)
+            try:
+                usage = await self.metrics.usage(ns, selector, res)
+            except ApiError as e:
+                failure = (f"failed to get {res} utilization: unable to get metrics for resource {res}: unable to "
+                           f"fetch metrics from resource metrics API: {e.status.get('message') or e}")
+                continue
             pods = [p for p in self.pods.list(ns) if p["metadata"]["name"] in usage and pod_ready(p)
                     and not p["metadata"].get("deletionTimestamp")]
             if not pods:

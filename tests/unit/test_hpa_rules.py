@@ -69,3 +69,28 @@ def test_scale_up_stabilization_window_takes_lowest_recent():
     out = normalize(2, 6, 1, 10, b, h, 10, WINDOW)
     assert (out.replicas, out.able_reason) == (2, "ScaleUpStabilized")
     assert normalize(2, 6, 1, 10, b, h, 61, WINDOW).replicas == 6
+
+
+def test_unavailable_metrics_api_is_a_failure_message_not_an_error():
+    """Without a metrics.k8s.io server the HPA reports FailedGetResourceMetric (the caller writes
+    ScalingActive=False) instead of failing its sync."""
+    import asyncio
+
+    from controllers.hpa import HPAController
+    from kubeling.client import ApiError
+
+    class NoMetricsApi:
+        async def usage(self, *a):
+            raise ApiError(404, {"reason": "NotFound", "message": "the server could not find the requested resource"})
+
+    class NoPods:
+        def list(self, ns):
+            return []
+    c = HPAController.__new__(HPAController)
+    c.metrics, c.pods = NoMetricsApi(), NoPods()
+    spec = {"metrics": [{"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization",
+                                                                                      "averageUtilization": 10}}}]}
+    best, _, statuses, failure = asyncio.run(c._recommend("default", "app=x", spec, 1))
+    assert best is None and statuses == []
+    assert failure == ("failed to get cpu utilization: unable to get metrics for resource cpu: unable to fetch "
+                       "metrics from resource metrics API: the server could not find the requested resource")
