@@ -24,14 +24,14 @@ from .hpa import HPAController
 from .namespace import NamespaceController
 from .nodelifecycle import NodeIpamController, NodeLifecycleController, ServiceAccountController
 from .replicaset import ReplicaSetController
-from .workloads import DaemonSetController, JobController
+from .workloads import DaemonSetController, JobController, TTLAfterFinishedController
 
 CONTROLLERS = {"replicaset": ReplicaSetController, "deployment": DeploymentController,
                "namespace": NamespaceController, "garbagecollector": GarbageCollector,
                "endpoint": EndpointsController, "nodelifecycle": NodeLifecycleController,
                "nodeipam": NodeIpamController, "serviceaccount": ServiceAccountController,
                "horizontalpodautoscaling": HPAController, "daemonset": DaemonSetController,
-               "job": JobController}
+               "job": JobController, "ttl-after-finished": TTLAfterFinishedController}
 
 
 def enabled(spec: str) -> list[str]:

@@ -260,6 +260,10 @@ def _finished(pod: dict) -> str | None:
     return None
 
 
+def _cond_true(conds: list[dict], typ: str) -> bool:
+    return any(c.get("type") == typ and c.get("status") == "True" for c in conds)
+
+
 def _tracked(pod: dict) -> bool:
     return JOB_TRACKING in (pod["metadata"].get("finalizers") or [])
 
@@ -352,7 +356,8 @@ class JobController(OwnedPods):
         terminating = [p for p in pods if p["metadata"].get("deletionTimestamp") and _tracked(p)
                        and p["metadata"]["uid"] not in counted]
         completions, parallelism = spec.get("completions") or 1, spec.get("parallelism", 1)
-        status["startTime"] = status.get("startTime") or _now()
+        if not spec.get("suspend"):
+            status["startTime"] = status.get("startTime") or _now()
         interim = next((t for t in ("FailureTarget", "SuccessCriteriaMet") if t in types), None)
         if interim is None:
             verdict = self._verdict(job, status)
@@ -371,7 +376,19 @@ class JobController(OwnedPods):
                 if final == "Complete":
                     status["completionTime"] = _now()
             active = []
-        elif not spec.get("suspend"):
+        elif spec.get("suspend"):
+            await asyncio.gather(*(self.delete_pod(p) for p in active))
+            active = []
+            if not _cond_true(conds, "Suspended"):
+                conds = [c for c in conds if c.get("type") != "Suspended"] + [
+                    self._cond("Suspended", "JobSuspended", "Job suspended")]
+                self.recorder.event(job, "Normal", "Suspended", "Job suspended")
+        else:
+            if _cond_true(conds, "Suspended"):   # resumed: the active deadline starts again
+                conds = [c for c in conds if c.get("type") != "Suspended"] + [
+                    {**self._cond("Suspended", "JobResumed", "Job resumed"), "status": "False"}]
+                status["startTime"] = _now()
+                self.recorder.event(job, "Normal", "Resumed", "Job resumed")
             want = min(parallelism, completions - status["succeeded"]) - len(active)
             delay = self._backoff(key, status["failed"])
             if want > 0 and delay > 0:
@@ -389,7 +406,7 @@ class JobController(OwnedPods):
         if status["failed"] > spec.get("backoffLimit", 6):
             return "Failed", "BackoffLimitExceeded", "Job has reached the specified backoff limit"
         deadline = spec.get("activeDeadlineSeconds")
-        if deadline is not None:
+        if deadline is not None and status.get("startTime") and not spec.get("suspend"):
             left = parse_time(status["startTime"]) + deadline - time.time()
             if left <= 0:
                 return "Failed", "DeadlineExceeded", "Job was active longer than specified deadline"
@@ -420,3 +437,34 @@ class JobController(OwnedPods):
             "spec": tpl.get("spec") or {}}
         pod = await self.client.create(PODS, body, job["metadata"]["namespace"])
         self.recorder.event(job, "Normal", "SuccessfulCreate", f"Created pod: {pod['metadata']['name']}")
+
+
+class TTLAfterFinishedController(Controller):
+    """Deletes finished Jobs (Complete or Failed) ttlSecondsAfterFinished after they finished,
+    in the foreground like upstream, so their pods go first."""
+    name = "ttl-after-finished"
+
+    def __init__(self, *a, **kw) -> None:
+        super().__init__(*a, **kw)
+        self.jobs = self.factory.get(JOBS)
+        self.jobs.add_handler(*self.enqueue_handlers())
+
+    async def sync(self, key: str) -> None:
+        job = self.jobs.get(key)
+        if job is None or job["metadata"].get("deletionTimestamp"):
+            return
+        ttl = (job.get("spec") or {}).get("ttlSecondsAfterFinished")
+        finished = next((c.get("lastTransitionTime") for c in (job.get("status") or {}).get("conditions") or []
+                         if c.get("type") in TERMINAL and c.get("status") == "True"), None)
+        if ttl is None or finished is None:
+            return
+        left = parse_time(finished) + ttl - time.time()
+        if left > 0:
+            self.queue.add_after(key, left + 0.05)
+            return
+        try:
+            await self.client.delete(JOBS, job["metadata"]["name"], job["metadata"]["namespace"],
+                                     propagationPolicy="Foreground", preconditions={"uid": job["metadata"]["uid"]})
+        except ApiError as e:
+            if not (e.not_found or e.conflict):
+                raise

@@ -544,3 +544,25 @@ def test_kubelet_reposts_ready_after_the_controller_marks_it_unknown(cluster):
         taints = [t["key"] for t in n["spec"].get("taints") or []]
         return ready["status"] == "True" and "node.kubernetes.io/unreachable" not in taints
     wait_for(recovered, 30, "node-1 Ready again without the unreachable taint")
+
+
+def test_job_suspend_resume_and_ttl_after_finished(cluster, ns):
+    """A Job created suspended runs nothing (Suspended=True), runs when resumed (Suspended=False,
+    JobResumed), and is deleted with its pods ttlSecondsAfterFinished after it completed."""
+    job = {"metadata": {"name": "later"}, "spec": {"suspend": True, "ttlSecondsAfterFinished": 1, "template": {
+        "metadata": {"annotations": {"hollow.kubeling.io/exit-code": "0", "hollow.kubeling.io/exit-after": "0.5"}},
+        "spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "busybox"}]}}}}
+    assert cluster.http("POST", f"/apis/batch/v1/namespaces/{ns}/jobs", job)[0] == 201
+
+    def conditions():
+        st = cluster.http("GET", f"/apis/batch/v1/namespaces/{ns}/jobs/later")[1].get("status", {})
+        return {c["type"]: (c["status"], c["reason"]) for c in st.get("conditions", [])}
+    wait_for(lambda: conditions().get("Suspended") == ("True", "JobSuspended"), 30, "Suspended=True")
+    assert pods(cluster, ns) == []
+    assert cluster.kubectl("-n", ns, "get", "jobs").stdout.splitlines()[1].split()[1] == "Suspended"
+    cluster.kubectl("-n", ns, "patch", "job", "later", "--type=merge", "-p", '{"spec":{"suspend":false}}')
+    wait_for(lambda: conditions().get("Complete") == ("True", "CompletionsReached"), 30, "Complete after resume")
+    assert conditions()["Suspended"] == ("False", "JobResumed")
+    wait_for(lambda: cluster.http("GET", f"/apis/batch/v1/namespaces/{ns}/jobs/later")[0] == 404, 30,
+             "Job deleted 1 s after it finished")
+    wait_for(lambda: pods(cluster, ns) == [], 30, "its pod deleted too")
