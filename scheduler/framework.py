@@ -361,6 +361,34 @@ def existing_anti_affinity(pod: dict, nodes: list[NodeInfo]) -> Callable[[dict, 
         if any(_label(ni, k) == v for k, v in forbidden) else None
 
 
+INTER_POD_AFFINITY_WEIGHT = 2
+
+
+def preferred_pod_affinity(pod: dict, nodes: list[NodeInfo], feasible: list[NodeInfo]) -> dict[str, float]:
+    """InterPodAffinity scoring of the pod's preferred terms: + weight per matching pod in the
+    node's topology domain (affinity), - weight (anti-affinity), normalized to 0..100 over the
+    feasible nodes as upstream does."""
+    aff = (pod.get("spec") or {}).get("affinity") or {}
+    terms = [(w, t) for kind, sign in (("podAffinity", 1), ("podAntiAffinity", -1))
+             for w, t in ((sign * p.get("weight", 0), p.get("podAffinityTerm") or {})
+                          for p in (aff.get(kind) or {}).get("preferredDuringSchedulingIgnoredDuringExecution") or [])]
+    if not terms:
+        return {}
+    raw = {ni.name: 0.0 for ni in feasible}
+    for weight, term in terms:
+        key = term.get("topologyKey", "kubernetes.io/hostname")
+        per_domain: Counter = Counter()
+        for ni, n in _matching(nodes, pod, term.get("labelSelector"), term.get("namespaces")):
+            if n and _label(ni, key) is not None:
+                per_domain[_label(ni, key)] += n
+        for ni in feasible:
+            raw[ni.name] += weight * per_domain.get(_label(ni, key), 0)
+    lo, hi = min(raw.values()), max(raw.values())
+    if hi == lo:
+        return {name: 0.0 for name in raw}
+    return {name: (v - lo) * 100 / (hi - lo) for name, v in raw.items()}
+
+
 @dataclass
 class Decision:
     node: str | None
@@ -399,9 +427,10 @@ def schedule(pod: dict, nodes: list[NodeInfo], start: int = 0) -> Decision:
         return Decision(None, f"0/{n} nodes are available: {parts}. preemption: 0/{n} nodes are available: "
                               f"{n} Preemption is not helpful for scheduling.")
     extra = [(fn, w) for _, fn, w, applies in SCORES if applies(pod)]
+    affinity = preferred_pod_affinity(pod, nodes, feasible)
     best, best_score = feasible[0], -1.0
     for ni in feasible:
-        score = resource_score(req, ni)
+        score = resource_score(req, ni) + INTER_POD_AFFINITY_WEIGHT * affinity.get(ni.name, 0.0)
         for fn, w in extra:
             score += w * fn(pod, ni) if ni.taints or fn is not s_prefer_no_schedule else 300
         if score > best_score:

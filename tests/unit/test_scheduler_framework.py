@@ -102,3 +102,19 @@ def test_existing_pods_anti_affinity_is_symmetric():
     assert schedule(other_ns, [a, b]).node in ("a", "b")
     a.remove("d/loner")
     assert not a.anti and schedule(noisy, [a, b]).node in ("a", "b")
+
+
+def test_preferred_pod_affinity_and_anti_affinity_scores():
+    a, b = node("a", labels={"zone": "z1"}), node("b", labels={"zone": "z2"})
+    cache = {"metadata": {"name": "cache", "uid": "cache", "namespace": "d", "labels": {"app": "cache"}},
+             "spec": {"containers": [{"name": "c"}]}}
+    b.add("d/cache", cache)
+    near = pod(affinity={"podAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [
+        {"weight": 100, "podAffinityTerm": {"labelSelector": {"matchLabels": {"app": "cache"}}, "topologyKey": "zone"}}]}})
+    near["metadata"]["namespace"] = "d"
+    assert schedule(near, [a, b]).node == "b"
+    far = pod(affinity={"podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [
+        {"weight": 100, "podAffinityTerm": {"labelSelector": {"matchLabels": {"app": "cache"}},
+                                            "topologyKey": "kubernetes.io/hostname"}}]}})
+    far["metadata"]["namespace"] = "d"
+    assert schedule(far, [b, a]).node == "a"
