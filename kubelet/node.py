@@ -178,6 +178,10 @@ class NodeAgent:
             return
         st = self.states.get(uid)
         if st is None:
+            st = await self.runtime.recover_pod(pod)
+            if st is not None:
+                self.states[uid] = st
+        if st is None:
             if not self.pod_cidr:    # node IPAM may have answered since the last heartbeat
                 node = await self.client.get(NODES, self.name)
                 self.pod_cidr = (node.get("spec") or {}).get("podCIDR") or ""

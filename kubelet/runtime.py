@@ -65,6 +65,11 @@ class Runtime:
     async def start_pod(self, pod: dict, ip: str) -> PodState:
         raise NotImplementedError
 
+    async def recover_pod(self, pod: dict) -> PodState | None:
+        """The pod's containers if this runtime already runs them (a restarted kubelet adopts them
+        instead of starting them again), else None."""
+        return None
+
     async def kill_pod(self, state: PodState) -> None:
         raise NotImplementedError
 
@@ -75,9 +80,19 @@ class HollowRuntime(Runtime):
     def __init__(self, ready_delay: float = 0.0) -> None:
         self.ready_delay = ready_delay
 
-    async def start_pod(self, pod: dict, ip: str) -> PodState:
+    async def recover_pod(self, pod: dict) -> PodState | None:
+        """Simulated containers live as long as the pod's reported status: they began at
+        status.startTime, so a restarted kubelet reports the same runs, readiness and restarts."""
+        status = pod.get("status") or {}
+        if not status.get("containerStatuses") or not status.get("podIP") or not status.get("startTime"):
+            return None
+        from datetime import datetime
+        started = datetime.fromisoformat(status["startTime"]).timestamp()
+        return await self.start_pod(pod, status["podIP"], started)
+
+    async def start_pod(self, pod: dict, ip: str, now: float | None = None) -> PodState:
         ann = pod["metadata"].get("annotations") or {}
-        now = time.time()
+        now = time.time() if now is None else now
         delay = float(ann.get(ANN_READY_DELAY, self.ready_delay))
         never = ann.get(ANN_NOT_READY) == "true"
         exit_code = int(ann[ANN_EXIT]) if ann.get(ANN_EXIT, "").lstrip("-").isdigit() else None

@@ -566,3 +566,23 @@ def test_job_suspend_resume_and_ttl_after_finished(cluster, ns):
     wait_for(lambda: cluster.http("GET", f"/apis/batch/v1/namespaces/{ns}/jobs/later")[0] == 404, 30,
              "Job deleted 1 s after it finished")
     wait_for(lambda: pods(cluster, ns) == [], 30, "its pod deleted too")
+
+
+def test_kubelet_restart_adopts_running_pods(cluster, ns):
+    """kill -9 of the kubelet and a restart: its pods keep running and Ready (never seen unready by
+    a watch), with the same start times and no restarts; new pods still start."""
+    cluster.kubectl("-n", ns, "create", "deployment", "steady", "--image=nginx", "--replicas=2")
+    before = {p["metadata"]["name"]: p for p in wait_for(lambda: running_ready(cluster, ns, 2), 60, "2 pods")}
+    kubelet = cluster.procs[2]
+    with PodExtremes(cluster, ns) as seen:
+        kubelet.kill()
+        kubelet.start()
+        cluster.kubectl("-n", ns, "scale", "deployment", "steady", "--replicas=3")
+        wait_for(lambda: running_ready(cluster, ns, 3), 60, "a third pod from the restarted kubelet")
+    assert seen.min_ready >= 2, vars(seen)
+    for p in pods(cluster, ns):
+        if p["metadata"]["name"] in before:
+            old = before[p["metadata"]["name"]]["status"]
+            assert p["status"]["startTime"] == old["startTime"]
+            assert p["status"]["containerStatuses"][0]["restartCount"] == 0
+            assert p["status"]["containerStatuses"][0]["state"] == old["containerStatuses"][0]["state"]
