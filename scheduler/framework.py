@@ -364,6 +364,16 @@ def existing_anti_affinity(pod: dict, nodes: list[NodeInfo]) -> Callable[[dict, 
 INTER_POD_AFFINITY_WEIGHT = 2
 
 
+def _domain_counts(nodes: list[NodeInfo], pod: dict, selector: dict | None, namespaces: list[str] | None,
+                   key: str) -> Counter:
+    """Matching pods per topology domain (value of `key`) over nodes that have the label."""
+    out: Counter = Counter()
+    for ni, n in _matching(nodes, pod, selector, namespaces):
+        if _label(ni, key) is not None:
+            out[_label(ni, key)] += n
+    return out
+
+
 def preferred_pod_affinity(pod: dict, nodes: list[NodeInfo], feasible: list[NodeInfo]) -> dict[str, float]:
     """InterPodAffinity scoring of the pod's preferred terms: + weight per matching pod in the
     node's topology domain (affinity), - weight (anti-affinity), normalized to 0..100 over the
@@ -377,16 +387,37 @@ def preferred_pod_affinity(pod: dict, nodes: list[NodeInfo], feasible: list[Node
     raw = {ni.name: 0.0 for ni in feasible}
     for weight, term in terms:
         key = term.get("topologyKey", "kubernetes.io/hostname")
-        per_domain: Counter = Counter()
-        for ni, n in _matching(nodes, pod, term.get("labelSelector"), term.get("namespaces")):
-            if n and _label(ni, key) is not None:
-                per_domain[_label(ni, key)] += n
+        per_domain = _domain_counts(nodes, pod, term.get("labelSelector"), term.get("namespaces"), key)
         for ni in feasible:
             raw[ni.name] += weight * per_domain.get(_label(ni, key), 0)
     lo, hi = min(raw.values()), max(raw.values())
     if hi == lo:
         return {name: 0.0 for name in raw}
     return {name: (v - lo) * 100 / (hi - lo) for name, v in raw.items()}
+
+
+TOPOLOGY_SPREAD_WEIGHT = 2
+
+
+def soft_topology_spread(pod: dict, nodes: list[NodeInfo], feasible: list[NodeInfo]) -> dict[str, float]:
+    """PodTopologySpread scoring of ScheduleAnyway constraints: fewer matching pods in the node's
+    domain scores higher; each constraint weighs log(domains + 2); normalized to 0..100."""
+    import math
+    soft = [c for c in (pod.get("spec") or {}).get("topologySpreadConstraints") or []
+            if c.get("whenUnsatisfiable") == "ScheduleAnyway"]
+    if not soft:
+        return {}
+    raw = {ni.name: 0.0 for ni in feasible}
+    for c in soft:
+        key = c.get("topologyKey", "")
+        per_domain = _domain_counts(nodes, pod, c.get("labelSelector"), None, key)
+        weight = math.log(len(per_domain) + 2)
+        for ni in feasible:
+            raw[ni.name] += weight * per_domain.get(_label(ni, key), 0)
+    lo, hi = min(raw.values()), max(raw.values())
+    if hi == 0:
+        return {name: 100.0 for name in raw}
+    return {name: 100 * (hi + lo - v) / hi for name, v in raw.items()}
 
 
 @dataclass
@@ -428,9 +459,11 @@ def schedule(pod: dict, nodes: list[NodeInfo], start: int = 0) -> Decision:
                               f"{n} Preemption is not helpful for scheduling.")
     extra = [(fn, w) for _, fn, w, applies in SCORES if applies(pod)]
     affinity = preferred_pod_affinity(pod, nodes, feasible)
+    spread = soft_topology_spread(pod, nodes, feasible)
     best, best_score = feasible[0], -1.0
     for ni in feasible:
-        score = resource_score(req, ni) + INTER_POD_AFFINITY_WEIGHT * affinity.get(ni.name, 0.0)
+        score = resource_score(req, ni) + INTER_POD_AFFINITY_WEIGHT * affinity.get(ni.name, 0.0) + \
+            TOPOLOGY_SPREAD_WEIGHT * spread.get(ni.name, 0.0)
         for fn, w in extra:
             score += w * fn(pod, ni) if ni.taints or fn is not s_prefer_no_schedule else 300
         if score > best_score:

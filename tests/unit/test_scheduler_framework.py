@@ -118,3 +118,15 @@ def test_preferred_pod_affinity_and_anti_affinity_scores():
                                             "topologyKey": "kubernetes.io/hostname"}}]}})
     far["metadata"]["namespace"] = "d"
     assert schedule(far, [b, a]).node == "a"
+
+
+def test_schedule_anyway_spread_prefers_the_emptier_domain():
+    a, b, c = node("a", labels={"zone": "z1"}), node("b", labels={"zone": "z1"}), node("c", labels={"zone": "z2"})
+    web = {"metadata": {"name": "w0", "uid": "w0", "namespace": "d", "labels": {"app": "web"}},
+           "spec": {"containers": [{"name": "c"}]}}
+    a.add("d/w0", web)
+    soft = pod(topologySpreadConstraints=[{"maxSkew": 1, "topologyKey": "zone", "whenUnsatisfiable": "ScheduleAnyway",
+                                           "labelSelector": {"matchLabels": {"app": "web"}}}])
+    soft["metadata"].update(namespace="d", labels={"app": "web"})
+    assert schedule(soft, [a, b, c]).node == "c"
+    assert schedule(soft, [a, b]).node == "a" or schedule(soft, [a, b]).node == "b"   # soft: never unschedulable
