@@ -11,7 +11,20 @@ import uvicorn
 from .serving import Server
 
 
+class _Registries:
+    """Several registries served as one /metrics: the component's own and kubeling.client's."""
+
+    def __init__(self, *registries: CollectorRegistry) -> None:
+        self.registries = registries
+
+    def collect(self):
+        for r in self.registries:
+            yield from r.collect()
+
+
 def health_server(host: str, port: int, registry: CollectorRegistry, ready: Callable[[], bool] = lambda: True) -> Server:
+    from kubeling.client.metrics import REGISTRY
+    served = _Registries(registry, REGISTRY)
     app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
 
     @app.get("/healthz")
@@ -25,6 +38,6 @@ def health_server(host: str, port: int, registry: CollectorRegistry, ready: Call
 
     @app.get("/metrics")
     async def metrics() -> Response:
-        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+        return Response(generate_latest(served), media_type=CONTENT_TYPE_LATEST)
 
     return Server(uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False, lifespan="off"))

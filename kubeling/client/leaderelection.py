@@ -9,6 +9,7 @@ from typing import Awaitable, Callable
 
 from kubeling.api.resources import lookup
 
+from .metrics import LEADER_ELECTION_MASTER
 from .rest import ApiError, Client
 
 log = logging.getLogger("kubeling.leaderelection")
@@ -79,6 +80,7 @@ class LeaderElector:
                 log.warning("leader election %s: %s", self.name, e)
             await asyncio.sleep(self.retry_period)
         self.is_leader = True
+        LEADER_ELECTION_MASTER.labels(self.name).set(1)
         log.info("%s became leader of %s/%s", self.identity, self.namespace, self.name)
         task = asyncio.create_task(lead())
         last_renew = time.monotonic()
@@ -98,4 +100,5 @@ class LeaderElector:
                     break
         finally:
             self.is_leader = False
+            LEADER_ELECTION_MASTER.labels(self.name).set(0)
             task.cancel()

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import asyncio
 from typing import Any, AsyncIterator
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import aiohttp
 import orjson
@@ -11,6 +11,7 @@ import orjson
 from kubeling.api.resources import Resource
 
 from .config import ClientConfig
+from .metrics import REST_CLIENT_REQUESTS
 
 
 class ApiError(Exception):
@@ -37,6 +38,7 @@ class ApiError(Exception):
 class Client:
     def __init__(self, config: ClientConfig, user_agent: str = "kubeling", max_connections: int = 100) -> None:
         self.config = config
+        self._host = urlsplit(config.server).netloc
         self.user_agent = user_agent
         self.max_connections = max_connections
         self._session: aiohttp.ClientSession | None = None
@@ -73,6 +75,7 @@ class Client:
         try:
             async with self.session().request(method, url, data=data, headers=headers,
                                               timeout=aiohttp.ClientTimeout(total=timeout)) as resp:
+                self._count(resp.status, method)
                 raw = await resp.read()
                 if resp.status >= 400:
                     try:
@@ -82,7 +85,11 @@ class Client:
                     raise ApiError(resp.status, status if isinstance(status, dict) else None, raw[:200].decode(errors="replace"))
                 return orjson.loads(raw) if raw else None
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as e:
+            self._count("<error>", method)
             raise ApiError(0, None, f"{method} {url}: {e or type(e).__name__}") from None
+
+    def _count(self, code: int | str, method: str) -> None:
+        REST_CLIENT_REQUESTS.labels(str(code), method, self._host).inc()
 
     async def get(self, r: Resource, name: str, namespace: str | None = None, sub: str | None = None) -> dict:
         return await self.request("GET", self.url(r, namespace, name, sub))
@@ -111,6 +118,7 @@ class Client:
         url = self.url(r, namespace, params=params)
         try:
             async with self.session().get(url, timeout=aiohttp.ClientTimeout(total=None, sock_read=None)) as resp:
+                self._count(resp.status, "GET")
                 if resp.status >= 400:
                     raw = await resp.read()
                     raise ApiError(resp.status, orjson.loads(raw) if raw.startswith(b"{") else None)

@@ -3,8 +3,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import deque
 from typing import Awaitable, Callable
+
+from .metrics import (WORKQUEUE_ADDS, WORKQUEUE_DEPTH, WORKQUEUE_QUEUE_DURATION, WORKQUEUE_RETRIES,
+                      WORKQUEUE_WORK_DURATION)
 
 log = logging.getLogger("kubeling.workqueue")
 
@@ -19,6 +23,10 @@ class WorkQueue:
         self._failures: dict[str, int] = {}
         self._wakeup = asyncio.Event()
         self.shutting_down = False
+        self._added_at: dict[str, float] = {}
+        self.m_adds, self.m_depth = WORKQUEUE_ADDS.labels(name), WORKQUEUE_DEPTH.labels(name)
+        self.m_queue, self.m_work = WORKQUEUE_QUEUE_DURATION.labels(name), WORKQUEUE_WORK_DURATION.labels(name)
+        self.m_retries = WORKQUEUE_RETRIES.labels(name)
 
     def __len__(self) -> int:
         return len(self._queue)
@@ -27,8 +35,11 @@ class WorkQueue:
         if self.shutting_down or key in self._dirty:
             return
         self._dirty.add(key)
+        self.m_adds.inc()
+        self._added_at.setdefault(key, time.monotonic())
         if key not in self._processing:
             self._queue.append(key)
+            self.m_depth.set(len(self._queue))
             self._wakeup.set()
 
     def add_after(self, key: str, delay: float) -> None:
@@ -40,6 +51,7 @@ class WorkQueue:
     def add_rate_limited(self, key: str) -> None:
         n = self._failures.get(key, 0)
         self._failures[key] = n + 1
+        self.m_retries.inc()
         self.add_after(key, min(self.max_delay, self.base_delay * (2 ** n)))
 
     def forget(self, key: str) -> None:
@@ -52,6 +64,10 @@ class WorkQueue:
         key = self._queue.popleft()
         self._processing.add(key)
         self._dirty.discard(key)
+        self.m_depth.set(len(self._queue))
+        added = self._added_at.pop(key, None)
+        if added is not None:
+            self.m_queue.observe(time.monotonic() - added)
         return key
 
     def done(self, key: str) -> None:
@@ -66,6 +82,7 @@ async def run_workers(queue: WorkQueue, sync: Callable[[str], Awaitable[None]], 
     async def worker() -> None:
         while True:
             key = await queue.get()
+            started = time.monotonic()
             try:
                 await sync(key)
                 queue.forget(key)
@@ -75,5 +92,6 @@ async def run_workers(queue: WorkQueue, sync: Callable[[str], Awaitable[None]], 
                 log.warning("%s: syncing %s failed: %s", queue.name, key, e)
                 queue.add_rate_limited(key)
             finally:
+                queue.m_work.observe(time.monotonic() - started)
                 queue.done(key)
     await asyncio.gather(*(worker() for _ in range(workers)))

@@ -586,3 +586,24 @@ def test_kubelet_restart_adopts_running_pods(cluster, ns):
             assert p["status"]["startTime"] == old["startTime"]
             assert p["status"]["containerStatuses"][0]["restartCount"] == 0
             assert p["status"]["containerStatuses"][0]["state"] == old["containerStatuses"][0]["state"]
+
+
+def test_components_expose_client_go_metrics(cluster):
+    """/metrics of the controller-manager and scheduler: work queues, REST requests and leader
+    election under client-go's metric names."""
+    import urllib.request
+
+    def scrape(proc) -> str:
+        port = proc.args[proc.args.index("--port") + 1]
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
+            return r.read().decode()
+    # (after the standby test these processes may still be waiting for the lease to expire)
+    ctrl = wait_for(lambda: (t := scrape(cluster.procs[1])) and
+                    'leader_election_master_status{name="kube-controller-manager"} 1.0' in t and t,
+                    40, "controller-manager leading")
+    assert 'workqueue_adds_total{name="deployment"}' in ctrl
+    assert 'workqueue_depth{name="replicaset"}' in ctrl and "workqueue_work_duration_seconds_bucket" in ctrl
+    assert 'rest_client_requests_total{code="200",host="127.0.0.1:' in ctrl
+    sched = wait_for(lambda: (t := scrape(cluster.procs[0])) and
+                     'leader_election_master_status{name="kube-scheduler"} 1.0' in t and t, 40, "scheduler leading")
+    assert "scheduler_schedule_attempts_total" in sched and 'rest_client_requests_total{code="200"' in sched
