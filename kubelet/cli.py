@@ -6,7 +6,7 @@ import asyncio
 import logging
 import sys
 
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, Gauge
 
 from kubeling.api.resources import lookup
 from kubeling.client import Client, load_kubeconfig
@@ -55,10 +55,17 @@ async def _run(a: argparse.Namespace) -> int:
     agents = {n: NodeAgent(client, n, runtime, node_ip=a.node_ip, cpu=a.cpu, memory=a.memory, pods=a.max_pods,
                            port=a.port, lease_seconds=a.node_lease_duration, labels=labels,
                            status_every=a.node_status_update_frequency) for n in names}
+    registry = CollectorRegistry()
+    running = Gauge("kubelet_running_pods", "Number of pods that have a running pod sandbox", ["node"],
+                    registry=registry)
+    node_name = Gauge("kubelet_node_name", "The node's name. The count is always 1.", ["node"], registry=registry)
+    for name, agent in agents.items():
+        node_name.labels(name).set(1)
+        running.labels(name).set_function(lambda agent=agent: len(agent.states))
     health = None
     tasks: list[asyncio.Task] = []
     if a.healthz_port:   # first: it also turns SIGTERM into a clean exit, even while registering
-        health = health_server(a.healthz_bind_address, a.healthz_port, CollectorRegistry())
+        health = health_server(a.healthz_bind_address, a.healthz_port, registry)
         tasks.append(asyncio.create_task(health.serve()))
     registering = asyncio.gather(*(agent.register() for agent in agents.values()))
     await asyncio.wait([registering, *tasks], return_when=asyncio.FIRST_COMPLETED)

@@ -593,8 +593,8 @@ def test_components_expose_client_go_metrics(cluster):
     election under client-go's metric names."""
     import urllib.request
 
-    def scrape(proc) -> str:
-        port = proc.args[proc.args.index("--port") + 1]
+    def scrape(proc, flag: str = "--port") -> str:
+        port = proc.args[proc.args.index(flag) + 1]
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
             return r.read().decode()
     # (after the standby test these processes may still be waiting for the lease to expire)
@@ -607,3 +607,6 @@ def test_components_expose_client_go_metrics(cluster):
     sched = wait_for(lambda: (t := scrape(cluster.procs[0])) and
                      'leader_election_master_status{name="kube-scheduler"} 1.0' in t and t, 40, "scheduler leading")
     assert "scheduler_schedule_attempts_total" in sched and 'rest_client_requests_total{code="200"' in sched
+    kubelet = scrape(cluster.procs[2], "--healthz-port")
+    assert 'kubelet_node_name{node="node-0"} 1.0' in kubelet and 'kubelet_running_pods{node="node-1"}' in kubelet
+    assert 'rest_client_requests_total{code="200"' in kubelet
