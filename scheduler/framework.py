@@ -458,12 +458,13 @@ def schedule(pod: dict, nodes: list[NodeInfo], start: int = 0) -> Decision:
         return Decision(None, f"0/{n} nodes are available: {parts}. preemption: 0/{n} nodes are available: "
                               f"{n} Preemption is not helpful for scheduling.")
     extra = [(fn, w) for _, fn, w, applies in SCORES if applies(pod)]
-    affinity = preferred_pod_affinity(pod, nodes, feasible)
-    spread = soft_topology_spread(pod, nodes, feasible)
+    bonus: Counter = Counter()     # normalized scores computed over all feasible nodes at once
+    for fn, w in ((preferred_pod_affinity, INTER_POD_AFFINITY_WEIGHT), (soft_topology_spread, TOPOLOGY_SPREAD_WEIGHT)):
+        for name, v in fn(pod, nodes, feasible).items():
+            bonus[name] += w * v
     best, best_score = feasible[0], -1.0
     for ni in feasible:
-        score = resource_score(req, ni) + INTER_POD_AFFINITY_WEIGHT * affinity.get(ni.name, 0.0) + \
-            TOPOLOGY_SPREAD_WEIGHT * spread.get(ni.name, 0.0)
+        score = resource_score(req, ni) + (bonus[ni.name] if bonus else 0.0)
         for fn, w in extra:
             score += w * fn(pod, ni) if ni.taints or fn is not s_prefer_no_schedule else 300
         if score > best_score:
