@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import random
 import socket
 import sys
 import uuid
@@ -52,6 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="controllers", description="kubeling's controller-manager.")
     p.add_argument("--kubeconfig", required=True)
     p.add_argument("--controllers", default="*", help="'*', names, and -name to disable one")
+    p.add_argument("--min-resync-period", type=float, default=12 * 3600.0,
+                   help="seconds; informers re-deliver every object after a random period between this and twice it")
     p.add_argument("--leader-elect", action="store_true")
     p.add_argument("--leader-elect-lease-duration", type=float, default=15.0)
     p.add_argument("--leader-elect-renew-deadline", type=float, default=10.0)
@@ -84,7 +87,7 @@ async def _run(a: argparse.Namespace, names: list[str]) -> int:
     health_task = asyncio.create_task(health.serve())
 
     async def lead() -> None:
-        factory = InformerFactory(client)
+        factory = InformerFactory(client, resync=a.min_resync_period * (1 + random.random()))
         ctrls = [CONTROLLERS[n](client, factory, EventRecorder(client, EVENT_SOURCES.get(n, "controller-manager")), a)
                  for n in names]
         factory.start()

@@ -33,6 +33,7 @@ class Informer:
         self._indexers: dict[str, Callable[[dict], list[str]]] = {}
         self._indices: dict[str, dict[str, set[str]]] = {}
         self._task: asyncio.Task | None = None
+        self._resync_task: asyncio.Task | None = None
 
     # ---- handlers and indexes ------------------------------------------------
     def add_handler(self, on_add: Handler | None = None, on_update: Handler | None = None,
@@ -99,10 +100,25 @@ class Informer:
     def start(self) -> None:
         if self._task is None:
             self._task = asyncio.create_task(self._run())
+            if self.resync > 0:
+                self._resync_task = asyncio.create_task(self._resync_loop())
+
+    def resync_once(self) -> None:
+        """client-go's resync: every cached object is delivered again as an update (old is new),
+        so level-driven controllers re-check objects whose watch events they might have missed."""
+        for obj in list(self.store.values()):
+            self._emit(1, obj, obj)
+
+    async def _resync_loop(self) -> None:
+        await self.synced.wait()
+        while True:
+            await asyncio.sleep(self.resync)
+            self.resync_once()
 
     async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
+        for t in (self._task, self._resync_task):
+            if t is not None:
+                t.cancel()
 
     async def _list(self) -> None:
         body = await self.client.list(self.resource, self.namespace, labelSelector=self.label_selector,
@@ -161,8 +177,8 @@ class Informer:
 class InformerFactory:
     """One informer per (kind, namespace, selectors) in a process, however many controllers use it."""
 
-    def __init__(self, client: Client) -> None:
-        self.client = client
+    def __init__(self, client: Client, resync: float = 0) -> None:
+        self.client, self.resync = client, resync
         self.informers: dict[tuple, Informer] = {}
 
     def get(self, resource: Resource, namespace: str | None = None, label_selector: str = "",
@@ -170,7 +186,8 @@ class InformerFactory:
         key = (resource.group, resource.version, resource.plural, namespace, label_selector, field_selector)
         inf = self.informers.get(key)
         if inf is None:
-            inf = self.informers[key] = Informer(self.client, resource, namespace, label_selector, field_selector)
+            inf = self.informers[key] = Informer(self.client, resource, namespace, label_selector, field_selector,
+                                                 self.resync)
             inf.add_indexer("namespace", lambda o: [o["metadata"].get("namespace", "")])
         return inf
 
