@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import orjson
 
-from kubeling.api.errors import Cause, StatusError, forbidden_error, invalid, invalid_error, not_found
+from kubeling.api.errors import Cause, StatusError, invalid, invalid_error, not_found
 
 IP_PREFIX = "/registry/ranges/serviceips/"
 PORT_PREFIX = "/registry/ranges/servicenodeports/"

@@ -19,7 +19,7 @@ from kubeling.api.resources import Resource, lookup
 from . import discovery
 from .auth import bearer
 from .codec import negotiate, dumps
-from .handlers import TRUE, Handler, Reply, Request
+from .handlers import TRUE, Handler, Request
 
 log = logging.getLogger("apiserver")
 

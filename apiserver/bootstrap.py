@@ -8,7 +8,7 @@ from kubeling.api.resources import lookup
 
 from .admission import IP_PREFIX, SYSTEM_NAMESPACES, ServiceAllocator
 from .storage import KeyExists, StaleRevision, Storage
-from .strategy import apply_defaults, now_rfc3339
+from .strategy import now_rfc3339
 
 log = logging.getLogger("apiserver.bootstrap")
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import uvicorn
 
+from kubeling.component import run_main
 from kubeling.etcd import EtcdClient
 from kubeling.etcd.errors import EtcdError
 from kubeling.pki import ensure_serving_cert
@@ -145,11 +146,4 @@ def main(argv: list[str] | None = None) -> None:
     p = build_parser()
     a = p.parse_args(argv)
     _check_args(p, a)
-    logging.basicConfig(level=logging.DEBUG if a.verbosity >= 4 else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    try:
-        import uvloop   # comes with uvicorn[standard]; about a third less CPU per request
-        uvloop.install()
-    except ImportError:
-        pass
-    sys.exit(asyncio.run(_run(a)))
+    run_main(_run(a), a.verbosity)

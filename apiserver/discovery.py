@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kubeling.api.resources import RESOURCES, Resource, for_group_version, group_versions
+from kubeling.api.resources import Resource, for_group_version, group_versions
 
 VERSION_INFO = {
     "major": "1", "minor": "32", "gitVersion": "v1.32.0", "gitCommit": "kubeling", "gitTreeState": "clean",

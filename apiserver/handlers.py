@@ -9,7 +9,6 @@ import asyncio
 import base64
 import logging
 import random
-import string
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -591,7 +590,6 @@ class Handler:
                 allocation = self.alloc.allocate(new, old)
             if req.dry_run:
                 return new, False
-            meta = new["metadata"]
             if _finished_deleting(r, new):
                 try:
                     await self.storage.delete(key, int(cur_rv), sorted(admission.allocated_keys(old)) if r.plural == "services" else None)

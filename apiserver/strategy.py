@@ -6,14 +6,12 @@ from __future__ import annotations
 
 import re
 import time
-from datetime import datetime, timezone
 from typing import Any
 
 from kubeling.api import conversion, defaults, validation
-from kubeling.api.errors import Cause, StatusError, bad_request, invalid_error
+from kubeling.api.errors import bad_request, invalid_error
 from kubeling.api.resources import Resource, storage_resource
 
-from .codec import deepcopy
 
 
 _now: list = [0, ""]

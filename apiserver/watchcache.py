@@ -11,7 +11,6 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
-import orjson
 from sortedcontainers import SortedDict
 
 from kubeling.api.resources import RESOURCES

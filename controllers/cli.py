@@ -5,17 +5,12 @@ import argparse
 import asyncio
 import logging
 import random
-import socket
-import sys
-import uuid
 
 from prometheus_client import CollectorRegistry
 
-from kubeling.client import Client, load_kubeconfig
 from kubeling.client.events import EventRecorder
 from kubeling.client.informer import InformerFactory
-from kubeling.client.leaderelection import LeaderElector
-from kubeling.health import health_server
+from kubeling.component import add_leader_election_flags, load_client, run_elected, run_main
 
 from .base import EVENT_SOURCES
 from .deployment import DeploymentController
@@ -55,10 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--controllers", default="*", help="'*', names, and -name to disable one")
     p.add_argument("--min-resync-period", type=float, default=12 * 3600.0,
                    help="seconds; informers re-deliver every object after a random period between this and twice it")
-    p.add_argument("--leader-elect", action="store_true")
-    p.add_argument("--leader-elect-lease-duration", type=float, default=15.0)
-    p.add_argument("--leader-elect-renew-deadline", type=float, default=10.0)
-    p.add_argument("--leader-elect-retry-period", type=float, default=2.0)
+    add_leader_election_flags(p, "run only while holding the kube-controller-manager Lease")
     p.add_argument("--node-monitor-grace-period", type=float, default=40.0,
                    help="seconds without a heartbeat before a node is marked Unknown and tainted unreachable")
     p.add_argument("--node-monitor-period", type=float, default=5.0, help="seconds between node health checks")
@@ -77,14 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 async def _run(a: argparse.Namespace, names: list[str]) -> int:
-    try:
-        cfg = load_kubeconfig(a.kubeconfig)
-    except (ValueError, OSError) as e:
-        print(f"error: {e}", file=sys.stderr)
+    client = load_client(a.kubeconfig, "kube-controller-manager/v1.32.0")
+    if client is None:
         return 1
-    client = Client(cfg, user_agent="kube-controller-manager/v1.32.0", max_connections=100)
-    health = health_server(a.bind_address, a.port, CollectorRegistry())
-    health_task = asyncio.create_task(health.serve())
 
     async def lead() -> None:
         factory = InformerFactory(client, resync=a.min_resync_period * (1 + random.random()))
@@ -94,25 +81,7 @@ async def _run(a: argparse.Namespace, names: list[str]) -> int:
         await factory.wait_synced()
         logging.getLogger("controllers").info("started controllers: %s", ", ".join(names))
         await asyncio.gather(*(c.run() for c in ctrls))
-
-    work: asyncio.Task | None = None
-    try:
-        if a.leader_elect:
-            elector = LeaderElector(client, "kube-controller-manager", f"{socket.gethostname()}_{uuid.uuid4()}",
-                                    lease_duration=a.leader_elect_lease_duration,
-                                    renew_deadline=a.leader_elect_renew_deadline,
-                                    retry_period=a.leader_elect_retry_period)
-            work = asyncio.create_task(elector.run(lead))
-        else:
-            work = asyncio.create_task(lead())
-        await asyncio.wait([work, health_task], return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        health.should_exit = True
-        if work is not None:
-            work.cancel()
-        await asyncio.gather(*(t for t in (work, health_task) if t is not None), return_exceptions=True)
-        await client.close()
-    return 0
+    return await run_elected(a, client, "kube-controller-manager", CollectorRegistry(), lead)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -122,6 +91,4 @@ def main(argv: list[str] | None = None) -> None:
         names = enabled(a.controllers)
     except ValueError as e:
         p.error(str(e))
-    logging.basicConfig(level=logging.DEBUG if a.verbosity >= 4 else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    sys.exit(asyncio.run(_run(a, names)))
+    run_main(_run(a, names), a.verbosity)

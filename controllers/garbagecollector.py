@@ -6,11 +6,8 @@ block it. Orphan: the owner's dependents lose their reference to it, then the ow
 """
 from __future__ import annotations
 
-import asyncio
-
 from kubeling.api.resources import lookup
 from kubeling.client import ApiError
-from kubeling.client.informer import obj_key
 
 from .base import Controller
 

@@ -3,14 +3,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
-import sys
 
 from prometheus_client import CollectorRegistry, Gauge
 
 from kubeling.api.resources import lookup
-from kubeling.client import Client, load_kubeconfig
 from kubeling.client.informer import Informer
+from kubeling.component import load_client, run_main
 from kubeling.health import health_server
 
 from .node import NodeAgent
@@ -43,12 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 async def _run(a: argparse.Namespace) -> int:
-    try:
-        cfg = load_kubeconfig(a.kubeconfig)
-    except (ValueError, OSError) as e:
-        print(f"error: {e}", file=sys.stderr)
+    client = load_client(a.kubeconfig, "kubelet/v1.32.0", max_connections=50)
+    if client is None:
         return 1
-    client = Client(cfg, user_agent="kubelet/v1.32.0", max_connections=50)
     labels = dict(kv.split("=", 1) for kv in a.node_labels.split(",") if "=" in kv)
     names = [a.hostname_override] if a.hollow_nodes == 1 else [f"{a.hostname_override}-{i}" for i in range(a.hollow_nodes)]
     runtime = HollowRuntime(a.ready_delay)
@@ -109,6 +104,4 @@ async def _run(a: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> None:
     a = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if a.verbosity >= 4 else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    sys.exit(asyncio.run(_run(a)))
+    run_main(_run(a), a.verbosity)

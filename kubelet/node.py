@@ -39,7 +39,6 @@ class NodeAgent:
         self.queue: asyncio.Queue[str] = asyncio.Queue()
         self.pods: dict[str, dict] = {}           # pod key -> latest pod bound here
         self.pod_cidr_base = int(hashlib.sha1(name.encode()).hexdigest()[:4], 16) % 250
-        self.pod_cidr = ""       # spec.podCIDR once node IPAM assigned one
         self.status_every = status_every
         self.nodes = None        # an Informer of this process's Node objects, set by the CLI
 
@@ -85,6 +84,11 @@ class NodeAgent:
     def _node(self) -> dict | None:
         return self.nodes.get(self.name) if self.nodes is not None else None
 
+    @property
+    def pod_cidr(self) -> str:
+        """spec.podCIDR once node IPAM assigned one, from the watched Node."""
+        return ((self._node() or {}).get("spec") or {}).get("podCIDR") or ""
+
     def _status_stale(self, since_report: float) -> bool:
         """Post status when the Node no longer shows this kubelet's Ready=True (the node lifecycle
         controller marked it Unknown, say) or at least every 5 minutes, as the kubelet does."""
@@ -113,9 +117,6 @@ class NodeAgent:
                         "metadata": {"name": self.name, "namespace": ns},
                         "spec": {"holderIdentity": self.name, "leaseDurationSeconds": self.lease_seconds,
                                  "renewTime": micro_now()}}, ns)
-                node = self._node()
-                if not self.pod_cidr and node is not None:
-                    self.pod_cidr = (node.get("spec") or {}).get("podCIDR") or ""
                 if time.monotonic() - last_check >= self.status_every:
                     last_check = time.monotonic()
                     if self._status_stale(last_check - last_status):
@@ -182,9 +183,6 @@ class NodeAgent:
             if st is not None:
                 self.states[uid] = st
         if st is None:
-            if not self.pod_cidr:    # node IPAM may have answered since the last heartbeat
-                node = await self.client.get(NODES, self.name)
-                self.pod_cidr = (node.get("spec") or {}).get("podCIDR") or ""
             st = self.states[uid] = await self.runtime.start_pod(pod, self._ip(uid))
         new = self.pod_status(pod, st)
         if new != {k: status.get(k) for k in new}:

@@ -4,12 +4,14 @@ Pure logic (no I/O) so it is unit-testable; the scheduler process feeds it from 
 """
 from __future__ import annotations
 
+import math
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Callable
 
 from kubeling.api import quantity
 from kubeling.api.scheduling import term_matches, tolerates
+from kubeling.api.selectors import selector_from_object
 
 RESOURCES = ("cpu", "memory", "ephemeral-storage")
 
@@ -286,7 +288,6 @@ def nodes_to_find(n: int) -> int:
 def _matching(nodes: list[NodeInfo], pod: dict, selector: dict | None, namespaces: list[str] | None) -> \
         list[tuple[NodeInfo, int]]:
     """(node, number of its pods matching selector in the namespaces)."""
-    from kubeling.api.selectors import selector_from_object
     sel = selector_from_object(selector or {})
     nss = set(namespaces or [pod["metadata"].get("namespace")])
     out = []
@@ -316,7 +317,6 @@ def inter_pod_filters(pod: dict, nodes: list[NodeInfo]) -> list[Callable[[dict, 
                 out.append(lambda p, r, ni, d=domains, k=key: "node(s) didn't match pod anti-affinity rules"
                            if _label(ni, k) in d else None)
             else:
-                from kubeling.api.selectors import selector_from_object
                 self_match = selector_from_object(term.get("labelSelector") or {}).matches(pod["metadata"].get("labels"))
                 if not domains and self_match:
                     continue   # the first pod of a group that selects itself may go anywhere
@@ -343,7 +343,6 @@ def inter_pod_filters(pod: dict, nodes: list[NodeInfo]) -> list[Callable[[dict, 
 def existing_anti_affinity(pod: dict, nodes: list[NodeInfo]) -> Callable[[dict, dict, NodeInfo], str | None] | None:
     """The symmetric half of InterPodAffinity: pods already placed whose required anti-affinity
     selects this pod keep it out of their topology domain."""
-    from kubeling.api.selectors import selector_from_object
     labels, ns = pod["metadata"].get("labels") or {}, pod["metadata"].get("namespace")
     forbidden: set[tuple[str, str]] = set()
     for ni in nodes:
@@ -402,7 +401,6 @@ TOPOLOGY_SPREAD_WEIGHT = 2
 def soft_topology_spread(pod: dict, nodes: list[NodeInfo], feasible: list[NodeInfo]) -> dict[str, float]:
     """PodTopologySpread scoring of ScheduleAnyway constraints: fewer matching pods in the node's
     domain scores higher; each constraint weighs log(domains + 2); normalized to 0..100."""
-    import math
     soft = [c for c in (pod.get("spec") or {}).get("topologySpreadConstraints") or []
             if c.get("whenUnsatisfiable") == "ScheduleAnyway"]
     if not soft:

@@ -1,7 +1,7 @@
 """Kubernetes `Status` errors: one exception type carrying reason, code and causes."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 

@@ -46,13 +46,7 @@ class LeaderElector:
                     "metadata": {"name": self.name, "namespace": self.namespace},
                     "spec": {"holderIdentity": self.identity, "leaseDurationSeconds": int(self.lease_duration),
                              "acquireTime": now, "renewTime": now, "leaseTransitions": 0}}
-            try:
-                await self.client.create(LEASES, body, self.namespace)
-                return True
-            except ApiError as e2:
-                if e2.conflict:
-                    return False
-                raise
+            return await self._won(self.client.create(LEASES, body, self.namespace))
         spec = lease.setdefault("spec", {})
         holder = spec.get("holderIdentity")
         expired = parse_time(spec.get("renewTime")) + (spec.get("leaseDurationSeconds") or self.lease_duration) < time.time()
@@ -62,8 +56,13 @@ class LeaderElector:
             spec["leaseTransitions"] = (spec.get("leaseTransitions") or 0) + 1
             spec["acquireTime"] = now
         spec.update(holderIdentity=self.identity, renewTime=now, leaseDurationSeconds=int(self.lease_duration))
+        return await self._won(self.client.update(LEASES, lease, self.namespace))
+
+    @staticmethod
+    async def _won(write: Awaitable[dict]) -> bool:
+        """A Lease write: False when another candidate got there first (409)."""
         try:
-            await self.client.update(LEASES, lease, self.namespace)
+            await write
             return True
         except ApiError as e:
             if e.conflict:

@@ -7,8 +7,6 @@ import subprocess
 import threading
 import urllib.request
 
-import pytest
-
 from tests.support.clusters import wait_for
 
 

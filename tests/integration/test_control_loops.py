@@ -190,7 +190,7 @@ def test_node_heartbeat_loss_taints_evicts_and_replaces(cluster, ns):
         ready = next(c for c in n["status"]["conditions"] if c["type"] == "Ready")
         keys = {(t["key"], t["effect"]) for t in n["spec"].get("taints", [])}
         return ready["status"] == "Unknown" and ("node.kubernetes.io/unreachable", "NoExecute") in keys and n
-    n = wait_for(tainted, 30, "fake-1 Unknown and tainted")
+    wait_for(tainted, 30, "fake-1 Unknown and tainted")
     cidrs = [x["spec"].get("podCIDR") for x in cluster.http("GET", "/api/v1/nodes")[1]["items"]]
     assert all(c and c.startswith("10.244.") and c.endswith("/24") for c in cidrs) and len(set(cidrs)) == len(cidrs)
     moved = wait_for(lambda: running_ready(cluster, ns, 1), 60, "replacement running on a live node")

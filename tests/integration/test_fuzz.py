@@ -7,8 +7,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 
 def test_schemathesis_finds_no_server_errors(control_plane, tmp_path):
     st = Path(sys.executable).parent / "schemathesis"

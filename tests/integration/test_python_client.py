@@ -7,7 +7,6 @@ import pytest
 from kubernetes import client, config, watch
 from kubernetes.client.rest import ApiException
 
-from tests.support.clusters import wait_for
 from tests.support.control_plane import ApiServer
 
 
