@@ -41,7 +41,12 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default: the signing key's public half)")
     p.add_argument("--service-account-signing-key-file", default="",
                    help="PEM private key signing ServiceAccount tokens (default: CERT_DIR/sa.key, created when absent)")
-    p.add_argument("--service-account-issuer", default="https://kubernetes.default.svc.cluster.local")
+    p.add_argument("--service-account-issuer", action="append", default=[],
+                   help="identifier put in the \"iss\" claim of issued tokens; repeatable: the first signs new "
+                        "tokens, all are accepted (default: https://kubernetes.default.svc.cluster.local)")
+    p.add_argument("--api-audiences", action="append", default=[],
+                   help="comma-separated identifiers of the API: ServiceAccount tokens must be bound to at least "
+                        "one of them; repeatable (default: the service account issuers)")
     p.add_argument("--max-requests-inflight", type=int, default=400,
                    help="maximum concurrent non-mutating requests (watches excluded); 0 means no limit")
     p.add_argument("--max-mutating-requests-inflight", type=int, default=200,
@@ -64,6 +69,10 @@ def _check_args(p: argparse.ArgumentParser, a: argparse.Namespace) -> None:
         ipaddress.ip_address(a.bind_address)
     except ValueError:
         p.error(f"--bind-address: {a.bind_address!r} is not an IP address")
+    a.service_account_issuer = a.service_account_issuer or ["https://kubernetes.default.svc.cluster.local"]
+    if "" in a.service_account_issuer or len(set(a.service_account_issuer)) != len(a.service_account_issuer):
+        p.error("--service-account-issuer: issuers must be non-empty and distinct")
+    a.api_audiences = [x.strip() for v in a.api_audiences for x in v.split(",") if x.strip()] or a.service_account_issuer
 
 
 async def _run(a: argparse.Namespace) -> int:
@@ -112,19 +121,18 @@ async def _run(a: argparse.Namespace) -> int:
     gc.set_threshold(50_000, 50, 100)
     proxy = KubeletProxy(cache, storage)
     handler = Handler(storage, cache, alloc, proxy=proxy)
-    from kubeling import jwt
-    from .auth import ServiceAccountAuthenticator
+    from .auth import ServiceAccountAuthenticator, ensure_keypair, load_private, load_public
     signing = Path(a.service_account_signing_key_file) if a.service_account_signing_key_file else cert_dir / "sa.key"
     if not a.service_account_signing_key_file:
-        jwt.ensure_keypair(signing, cert_dir / "sa.pub")
+        ensure_keypair(signing, cert_dir / "sa.pub")
     try:
-        handler.sa_signer = jwt.load_private(signing)
-        public = [jwt.load_public(Path(f)) for f in a.service_account_key_file] or [handler.sa_signer.public_key()]
+        handler.sa_signer = load_private(signing)
+        public = [load_public(Path(f)) for f in a.service_account_key_file] or [handler.sa_signer.public_key()]
     except (OSError, ValueError) as e:
         print(f"error: service account keys: {e}", file=sys.stderr)
         return 1
-    handler.sa_issuer = a.service_account_issuer
-    sa_auth = ServiceAccountAuthenticator(public, a.service_account_issuer, cache)
+    handler.sa_issuer, handler.sa_audiences = a.service_account_issuer[0], a.api_audiences
+    sa_auth = ServiceAccountAuthenticator(public, a.service_account_issuer, a.api_audiences, cache)
     app = build_app(handler, tokens, f"{advertise}:{a.secure_port}", cache, proxy,
                     a.max_requests_inflight, a.max_mutating_requests_inflight, sa_auth)
     config = uvicorn.Config(app, host=a.bind_address, port=a.secure_port, ssl_certfile=str(crt), ssl_keyfile=str(key),
