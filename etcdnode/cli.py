@@ -10,6 +10,8 @@ import socket
 import sys
 from urllib.parse import urlsplit
 
+from kubeling.serving import ListenError, listen
+
 from .housekeeping import Housekeeper, parse_duration, parse_retention
 
 
@@ -73,17 +75,6 @@ def parse_cluster(spec: str) -> dict[str, str]:
     return members
 
 
-def bind(host: str, port: int, what: str) -> socket.socket:
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as e:
-        sock.close()
-        raise SystemExit(f"etcdnode: error: cannot listen for {what} on {host}:{port}: {e.strerror}")
-    return sock
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -111,9 +102,13 @@ def main(argv: list[str] | None = None) -> None:
     # The MVCC store is a large, long-lived heap: young-generation collections every 700
     # allocations and full collections over it stall commits. Collect less often.
     gc.set_threshold(50_000, 50, 100)
-    # fail fast with a clear message when a port is taken; pysyncobj would retry forever
-    bind(*peer_addr, "peers").close()
-    client_socks = [bind(h, p, "clients") for h, p in client_addrs]
+    # fail fast with one clear line when a port is taken (pysyncobj would retry the peer port forever),
+    # before saying anything is served
+    try:
+        listen(*peer_addr).close()
+        client_socks = [listen(h, p) for h, p in client_addrs]
+    except ListenError as e:
+        parser.exit(1, f"etcdnode: error: {e}\n")
     try:
         import uvloop
 

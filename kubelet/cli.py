@@ -7,6 +7,7 @@ import asyncio
 from prometheus_client import CollectorRegistry, Gauge
 
 from kubeling.api.resources import lookup
+from kubeling.client import Client
 from kubeling.client.informer import Informer
 from kubeling.component import load_client, run_main
 from kubeling.health import health_server
@@ -44,6 +45,16 @@ async def _run(a: argparse.Namespace) -> int:
     client = load_client(a.kubeconfig, "kubelet/v1.32.0", max_connections=50)
     if client is None:
         return 1
+    try:
+        await _serve(a, client)
+    finally:
+        await client.close()
+    return 0
+
+
+async def _serve(a: argparse.Namespace, client: Client) -> None:
+    """Register the nodes and run them until SIGTERM; ListenError for a taken --healthz-port,
+    before anything is registered."""
     labels = dict(kv.split("=", 1) for kv in a.node_labels.split(",") if "=" in kv)
     names = [a.hostname_override] if a.hollow_nodes == 1 else [f"{a.hostname_override}-{i}" for i in range(a.hollow_nodes)]
     runtime = HollowRuntime(a.ready_delay)
@@ -57,18 +68,15 @@ async def _run(a: argparse.Namespace) -> int:
     for name, agent in agents.items():
         node_name.labels(name).set(1)
         running.labels(name).set_function(lambda agent=agent: len(agent.states))
-    health = None
     tasks: list[asyncio.Task] = []
     if a.healthz_port:   # first: it also turns SIGTERM into a clean exit, even while registering
-        health = health_server(a.healthz_bind_address, a.healthz_port, registry)
-        tasks.append(asyncio.create_task(health.serve()))
+        tasks.append(asyncio.create_task(health_server(a.healthz_bind_address, a.healthz_port, registry).serve()))
     registering = asyncio.gather(*(agent.register() for agent in agents.values()))
     await asyncio.wait([registering, *tasks], return_when=asyncio.FIRST_COMPLETED)
     if not registering.done():
         registering.cancel()
         await asyncio.gather(registering, return_exceptions=True)
-        await client.close()
-        return 0
+        return
     # one watch per node (fieldSelector spec.nodeName), or one shared watch when a process holds many nodes
     if len(agents) == 1:
         informers = [Informer(client, PODS, field_selector=f"spec.nodeName={names[0]}")]
@@ -98,8 +106,6 @@ async def _run(a: argparse.Namespace) -> int:
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        await client.close()
-    return 0
 
 
 def main(argv: list[str] | None = None) -> None:

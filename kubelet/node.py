@@ -11,6 +11,7 @@ from datetime import datetime, timezone
 from kubeling.api.resources import lookup
 from kubeling.client import ApiError, Client
 from kubeling.client.leaderelection import micro_now
+from kubeling.component import TaskSet
 
 from .runtime import PodState, Runtime
 
@@ -41,6 +42,7 @@ class NodeAgent:
         self.pod_cidr_base = int(hashlib.sha1(name.encode()).hexdigest()[:4], 16) % 250
         self.status_every = status_every
         self.nodes = None        # an Informer of this process's Node objects, set by the CLI
+        self.tasks = TaskSet(log)   # runtime kills of deleted pods
 
     # ---- node object ----------------------------------------------------------
     def node_status(self) -> dict:
@@ -137,7 +139,7 @@ class NodeAgent:
         self.pods.pop(key, None)
         st = self.states.pop(pod["metadata"].get("uid", ""), None)
         if st is not None:
-            asyncio.create_task(self.runtime.kill_pod(st))
+            self.tasks.spawn(self.runtime.kill_pod(st), f"node {self.name}: killing pod {key}")
 
     async def sync_loop(self) -> None:
         while True:

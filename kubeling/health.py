@@ -1,7 +1,8 @@
 """The small HTTP endpoint every controller process has: /healthz, /livez, /readyz and Prometheus /metrics."""
 from __future__ import annotations
 
-from typing import Callable
+import logging
+from typing import Iterator
 
 from fastapi import FastAPI
 from fastapi.responses import Response
@@ -10,6 +11,8 @@ import uvicorn
 
 from .serving import Server
 
+log = logging.getLogger("kubeling.health")
+
 
 class _Registries:
     """Several registries served as one /metrics: the component's own and kubeling.client's."""
@@ -17,27 +20,29 @@ class _Registries:
     def __init__(self, *registries: CollectorRegistry) -> None:
         self.registries = registries
 
-    def collect(self):
+    def collect(self) -> Iterator:
         for r in self.registries:
             yield from r.collect()
 
 
-def health_server(host: str, port: int, registry: CollectorRegistry, ready: Callable[[], bool] = lambda: True) -> Server:
+def health_server(host: str, port: int, registry: CollectorRegistry) -> Server:
+    """The endpoint, already listening (ListenError when host:port is taken), so a process fails
+    before it starts any work; `serve()` answers requests."""
     from kubeling.client.metrics import REGISTRY
     served = _Registries(registry, REGISTRY)
     app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
 
     @app.get("/healthz")
     @app.get("/livez")
+    @app.get("/readyz")
     async def healthz() -> Response:
         return Response(b"ok", media_type="text/plain")
-
-    @app.get("/readyz")
-    async def readyz() -> Response:
-        return Response(b"ok", media_type="text/plain") if ready() else Response(b"not ready", status_code=500)
 
     @app.get("/metrics")
     async def metrics() -> Response:
         return Response(generate_latest(served), media_type=CONTENT_TYPE_LATEST)
 
-    return Server(uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False, lifespan="off"))
+    server = Server(uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False, lifespan="off"))
+    server.bind()
+    log.info("serving on http://%s (/healthz, /readyz, /metrics)", server.address)
+    return server

@@ -201,26 +201,6 @@ FILTERS: list[tuple[str, Callable[[dict, dict, NodeInfo], str | None], Callable[
 
 # ---- scores (0..100 each) -------------------------------------------------------------------------
 
-def s_least_allocated(pod: dict, ni: NodeInfo) -> float:
-    req = pod_requests(pod)
-    scores = []
-    for r, default in (("cpu", 100), ("memory", 200 * 2**20)):
-        alloc = ni.allocatable.get(r, 0)
-        if not alloc:
-            continue
-        used = ni.requested[r] + (req[r] or default)
-        scores.append(max(0.0, (alloc - used) * 100 / alloc))
-    return sum(scores) / len(scores) if scores else 0
-
-
-def s_balanced(pod: dict, ni: NodeInfo) -> float:
-    req = pod_requests(pod)
-    fr = [(ni.requested[r] + req[r]) / ni.allocatable[r] for r in ("cpu", "memory") if ni.allocatable.get(r)]
-    if len(fr) < 2:
-        return 100
-    return (1 - abs(fr[0] - fr[1]) / 2) * 100
-
-
 def s_prefer_no_schedule(pod: dict, ni: NodeInfo) -> float:
     if not ni.taints:
         return 100

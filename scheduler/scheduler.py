@@ -13,6 +13,8 @@ from kubeling.api.resources import lookup
 from kubeling.client import ApiError, Client
 from kubeling.client.events import EventRecorder
 from kubeling.client.informer import InformerFactory, obj_key
+from kubeling.client.leaderelection import parse_time
+from kubeling.component import TaskSet
 
 from .framework import NodeInfo, node_allocatable, schedule
 
@@ -40,6 +42,7 @@ class Scheduler:
         self.wake = asyncio.Event()
         self.start_index = 0
         self.bind_slots = asyncio.Semaphore(bind_concurrency)
+        self.tasks = TaskSet(log)   # bindings, FailedScheduling reports, the unschedulable flush
         reg = registry or CollectorRegistry()
         self.m_attempts = Counter("scheduler_schedule_attempts_total", "Scheduling attempts by result.", ["result"],
                                   registry=reg)
@@ -124,19 +127,22 @@ class Scheduler:
         self.factory.start()
         await self.factory.wait_synced()
         log.info("scheduler %s: caches synced (%d nodes, %d pods)", self.name, len(self.infos), len(self.pods.store))
-        asyncio.create_task(self._flush_unschedulable())
-        while True:
-            while not self.heap:
-                self.wake.clear()
-                await self.wake.wait()
-            _, _, key = heapq.heappop(self.heap)
-            self.queued.discard(key)
-            pod = self.pods.get(key)
-            if pod is None or not self._needs_scheduling(pod) or key in self.assumed:
-                continue
-            self.schedule_one(key, pod)
-            if len(self.heap) % 64 == 0:
-                await asyncio.sleep(0)   # let informer events and binds run
+        self.tasks.spawn(self._flush_unschedulable(), "retrying unschedulable pods")
+        try:
+            while True:
+                while not self.heap:
+                    self.wake.clear()
+                    await self.wake.wait()
+                _, _, key = heapq.heappop(self.heap)
+                self.queued.discard(key)
+                pod = self.pods.get(key)
+                if pod is None or not self._needs_scheduling(pod) or key in self.assumed:
+                    continue
+                self.schedule_one(key, pod)
+                if len(self.heap) % 64 == 0:
+                    await asyncio.sleep(0)   # let informer events and binds run
+        finally:   # a scheduler that lost its lease binds nothing more
+            self.tasks.cancel()
 
     async def _flush_unschedulable(self) -> None:
         while True:
@@ -150,13 +156,13 @@ class Scheduler:
         if decision.node is None:
             self.m_attempts.labels("unschedulable").inc()
             self.unschedulable.add(key)
-            asyncio.create_task(self._unschedulable(pod, decision.message))
+            self.tasks.spawn(self._unschedulable(pod, decision.message), f"reporting {key} unschedulable")
             return
         self.m_attempts.labels("scheduled").inc()
         self.assumed.add(key)
         assumed = {**pod, "spec": {**pod["spec"], "nodeName": decision.node}}
         self._count(key, assumed)
-        asyncio.create_task(self._bind(key, pod, decision.node))
+        self.tasks.spawn(self._bind(key, pod, decision.node), f"binding {key} to {decision.node}")
 
     async def _bind(self, key: str, pod: dict, node: str) -> None:
         meta = pod["metadata"]
@@ -178,7 +184,6 @@ class Scheduler:
         self.recorder.event(pod, "Normal", "Scheduled", f"Successfully assigned {key} to {node}")
         created = meta.get("creationTimestamp")
         if created:
-            from kubeling.client.leaderelection import parse_time
             self.m_latency.observe(max(0.0, time.time() - parse_time(created)))
 
     async def _unschedulable(self, pod: dict, message: str) -> None:

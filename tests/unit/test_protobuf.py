@@ -9,6 +9,7 @@ import random
 
 import pytest
 
+from kubeling.api import protobuf
 from kubeling.api.protobuf import GO_JSON, KINDS, MESSAGES, _go_duration, decode_object, short_name
 from tests.support.pbenc import MAGIC, b, entry, envelope, fixed32, fixed64, i, int_or_string, key, m, qty, \
     qty_entry, s, varint
@@ -358,14 +359,19 @@ def test_every_truncation_and_random_garbage_raises_only_value_error():
             pass
 
 
-def test_deep_nesting_is_bounded():
+def test_deep_nesting_is_bounded(monkeypatch):
+    """Unknown fields are skipped without descending into them, so nesting far past Python's recursion
+    limit decodes; known fields recurse at most MAX_DEPTH deep, beyond which the body is a ValueError."""
     nested = b""
     for _ in range(5000):
-        nested = m(2, nested)   # unknown-to-schema depth is skipped without recursion; known depth is bounded
-    try:
-        decode_object(envelope("v1", "ConfigMap", nested))
-    except ValueError:
-        pass
+        nested = m(99, nested)
+    body = envelope("v1", "ConfigMap", m(1, s(1, "cm"), nested) + nested + entry(2, "k", "v"))
+    assert decode_object(body) == {"apiVersion": "v1", "kind": "ConfigMap",
+                                   "metadata": {"name": "cm", "creationTimestamp": None}, "data": {"k": "v"}}
+    assert decode_object(REAL_DEPLOYMENT)["spec"]["template"]["spec"]["containers"][0]["ports"]   # 5 deep
+    monkeypatch.setattr(protobuf, "MAX_DEPTH", 4)
+    with pytest.raises(ValueError, match="message nesting too deep"):
+        decode_object(REAL_DEPLOYMENT)
 
 
 def test_schema_tables_are_consistent():

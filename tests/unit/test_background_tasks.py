@@ -1,0 +1,64 @@
+"""Fire-and-forget work of the scheduler and the kubelet: each task is held until it finishes and its
+failure is logged when it happens, naming what failed (not lost, nor 'Task exception was never
+retrieved' whenever the garbage collector gets to it)."""
+import asyncio
+import gc
+import logging
+
+from kubelet.node import NodeAgent
+from kubelet.runtime import HollowRuntime, PodState
+from scheduler.framework import NodeInfo, node_allocatable
+from scheduler.scheduler import Scheduler
+
+NODE = {"metadata": {"name": "n1", "labels": {"kubernetes.io/hostname": "n1"}}, "spec": {},
+        "status": {"allocatable": {"cpu": "4", "memory": "8Gi", "pods": "110"}}}
+POD = {"metadata": {"name": "p", "namespace": "default", "uid": "uid-1"},
+       "spec": {"containers": [{"name": "c", "image": "x"}]}}
+
+
+class BrokenClient:
+    """An apiserver client with a bug: every write raises something that is not an ApiError."""
+
+    async def create(self, *args: object, **kwargs: object) -> dict:
+        raise RuntimeError("boom")
+
+
+class BrokenRuntime(HollowRuntime):
+    async def kill_pod(self, state: PodState) -> None:
+        raise RuntimeError("cannot stop sandbox")
+
+
+async def settle(tasks: set[asyncio.Task]) -> None:
+    """Collect garbage (an unheld task would vanish here) and wait for every held task."""
+    gc.collect()
+    while tasks:
+        await asyncio.wait(list(tasks))
+
+
+def test_a_failing_binding_is_held_and_logged(caplog):
+    async def main() -> Scheduler:
+        s = Scheduler(BrokenClient())   # type: ignore[arg-type]
+        s.infos["n1"] = NodeInfo(NODE, node_allocatable(NODE))
+        s.schedule_one("default/p", POD)
+        assert len(s.tasks.tasks) == 1
+        await settle(s.tasks.tasks)
+        return s
+
+    with caplog.at_level(logging.ERROR, logger="scheduler"):
+        asyncio.run(main())
+    assert [r.getMessage() for r in caplog.records if r.name == "scheduler"] == \
+        ["binding default/p to n1 failed: boom"]
+
+
+def test_a_failing_kill_of_a_deleted_pod_is_held_and_logged(caplog):
+    async def main() -> None:
+        agent = NodeAgent(BrokenClient(), "n1", BrokenRuntime())   # type: ignore[arg-type]
+        agent.states["uid-1"] = PodState("uid-1")
+        agent.pod_deleted(POD)
+        assert len(agent.tasks.tasks) == 1
+        await settle(agent.tasks.tasks)
+
+    with caplog.at_level(logging.ERROR, logger="kubelet"):
+        asyncio.run(main())
+    assert [r.getMessage() for r in caplog.records if r.name == "kubelet"] == \
+        ["node n1: killing pod default/p failed: cannot stop sandbox"]
