@@ -16,6 +16,7 @@ from kubeling.api.errors import Cause, StatusError, invalid, invalid_error, not_
 IP_PREFIX = "/registry/ranges/serviceips/"
 PORT_PREFIX = "/registry/ranges/servicenodeports/"
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+IMMORTAL_NAMESPACES = frozenset(("default", "kube-system", "kube-public"))   # NamespaceLifecycle's
 
 
 def check_namespace(cache, namespace: str) -> None:

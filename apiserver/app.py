@@ -25,6 +25,7 @@ log = logging.getLogger("apiserver")
 
 PUBLIC = {"/healthz", "/livez", "/readyz", "/version"}
 MAX_BODY = 3 * 1024 * 1024
+ROOTS_WITH_SLASH = {"/api/", "/apis/", "/version/"}
 VERBS = {"GET": "get", "POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
 
 
@@ -42,7 +43,8 @@ class Metrics:
 
 
 def status_response(e: StatusError) -> Response:
-    return Response(orjson.dumps(e.status()), status_code=e.code, media_type="application/json", headers=e.headers)
+    return Response(orjson.dumps(e.status(), option=orjson.OPT_APPEND_NEWLINE), status_code=e.code,
+                    media_type="application/json", headers=e.headers)
 
 
 def parse_api_path(parts: list[str]) -> tuple[Resource, str | None, str | None, str | None] | None:
@@ -80,7 +82,9 @@ class FastPath:
 
     async def __call__(self, scope, receive, send) -> None:
         path = scope.get("path", "")
-        if scope["type"] == "http" and (path.startswith("/api/") or path.startswith("/apis/")):
+        if path in ROOTS_WITH_SLASH:   # upstream's mux serves these with and without the slash
+            scope = {**scope, "path": path[:-1], "raw_path": path[:-1].encode()}
+        elif scope["type"] == "http" and (path.startswith("/api/") or path.startswith("/apis/")):
             response = await self.api(path[1:], HttpRequest(scope, receive))
             await response(scope, receive, send)
             return
@@ -249,7 +253,7 @@ def build_app(handler: Handler, tokens: dict[str, dict], advertise: str, cache, 
         parts = [unquote(p) for p in path.strip("/").split("/") if p]
         method = request.method
         if not parts or parts[0] not in ("api", "apis"):
-            raise StatusError(404, "NotFound", "the server could not find the requested resource")
+            raise E.generic_not_found()
         if method == "GET" and len(parts) <= 3 and not (parts[0] == "api" and len(parts) == 3):
             doc = None
             if parts[0] == "api" and len(parts) == 2:
@@ -259,15 +263,15 @@ def build_app(handler: Handler, tokens: dict[str, dict], advertise: str, cache, 
             elif parts[0] == "apis" and len(parts) == 3:
                 doc = discovery.resource_list(parts[1], parts[2])
             if doc is None:
-                raise StatusError(404, "NotFound", "the server could not find the requested resource")
+                raise E.generic_not_found()
             return json_reply(doc), []
         parsed = parse_api_path(parts)
         if parsed is None:
-            raise StatusError(404, "NotFound", "the server could not find the requested resource")
+            raise E.generic_not_found()
         r, namespace, name, sub = parsed
         query = dict(request.query_params)
         if r.namespaced and namespace is None and name is not None:
-            raise StatusError(404, "NotFound", "the server could not find the requested resource")
+            raise E.generic_not_found()
         watch = "watch" in parts[2:4] or query.get("watch", "") in TRUE
         if method == "GET":
             verb = "watch" if watch else ("get" if name else "list")
@@ -276,11 +280,11 @@ def build_app(handler: Handler, tokens: dict[str, dict], advertise: str, cache, 
         else:
             verb = VERBS[method]
         if verb in ("update", "patch") and not name or verb == "create" and name and not sub:
-            raise StatusError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
+            raise E.generic_method_not_allowed()
         if verb not in r.verbs and not sub:
-            raise StatusError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
+            raise E.generic_method_not_allowed()
         if r.namespaced and namespace is None and verb in ("create", "deletecollection"):
-            raise StatusError(404, "NotFound", "the server could not find the requested resource")
+            raise E.generic_not_found()
         target = negotiate(request.headers.get("accept"))
         mutating = method != "GET"
         if verb != "watch":   # long-running requests are not counted, as upstream

@@ -16,7 +16,7 @@ from kubeling.component import run_main
 from kubeling.etcd import EtcdClient
 from kubeling.etcd.errors import EtcdError
 from kubeling.pki import ensure_serving_cert
-from kubeling.serving import Server
+from kubeling.serving import Server, listen
 
 log = logging.getLogger("apiserver")
 
@@ -36,6 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--watch-cache-history", type=int, default=100_000, help="watch events kept for resuming watches")
     p.add_argument("--watch-bookmark-interval", type=float, default=60.0,
                    help="seconds between BOOKMARK events to watchers that allow them")
+    p.add_argument("--watch-queue-length", type=int, default=50_000,
+                   help="live events one watcher may fall behind before it is closed as too slow "
+                        "(kubeling's own; kube-apiserver sizes its watcher buffers itself)")
     p.add_argument("--service-account-key-file", action="append", default=[],
                    help="PEM public (or private) key verifying ServiceAccount tokens; repeatable "
                         "(default: the signing key's public half)")
@@ -79,7 +82,8 @@ async def _run(a: argparse.Namespace) -> int:
     from .admission import ServiceAllocator
     from .app import build_app
     from .auth import TokenFileError, load_tokens
-    from .bootstrap import bootstrap
+    from .bootstrap import SystemReconciler
+    from .componentstatus import ComponentStatuses
     from .handlers import Handler
     from .proxy import KubeletProxy
     from .storage import Storage
@@ -90,6 +94,8 @@ async def _run(a: argparse.Namespace) -> int:
     except (OSError, TokenFileError) as e:
         print(f"error: --token-auth-file: {e}", file=sys.stderr)
         return 1
+    # listen first, like kube-apiserver: a taken port is one line (ListenError) before etcd is touched
+    listener = listen(a.bind_address, a.secure_port)
     advertise = a.advertise_address or (a.bind_address if a.bind_address not in ("0.0.0.0", "::") else "127.0.0.1")
     sans = list(dict.fromkeys([a.bind_address, advertise, "127.0.0.1", "localhost", "kubernetes", "kubernetes.default",
                                "kubernetes.default.svc", "kubernetes.default.svc.cluster.local",
@@ -99,7 +105,8 @@ async def _run(a: argparse.Namespace) -> int:
     cert_dir = Path(a.cert_dir)
     crt, key = ensure_serving_cert(cert_dir, "apiserver", "kube-apiserver", sans)
 
-    etcd = EtcdClient([u.strip() for u in a.etcd_servers.split(",") if u.strip()], timeout=10.0)
+    etcd_urls = [u.strip() for u in a.etcd_servers.split(",") if u.strip()]
+    etcd = EtcdClient(etcd_urls, timeout=10.0)
     try:
         await asyncio.wait_for(etcd.get("/registry/health-probe", count_only=True), 15)
     except (EtcdError, OSError, asyncio.TimeoutError) as e:
@@ -107,9 +114,11 @@ async def _run(a: argparse.Namespace) -> int:
         await etcd.close()
         return 1
     storage = Storage(etcd)
-    cache = WatchCache(etcd, history=a.watch_cache_history, bookmark_interval=a.watch_bookmark_interval)
+    cache = WatchCache(etcd, history=a.watch_cache_history, bookmark_interval=a.watch_bookmark_interval,
+                       queue_length=a.watch_queue_length)
     alloc = ServiceAllocator(a.service_cluster_ip_range, a.service_node_port_range, cache)
-    await bootstrap(storage, alloc, advertise, a.secure_port)
+    reconciler = SystemReconciler(storage, alloc, advertise, a.secure_port)
+    await reconciler.reconcile()
     cache.start()
     await asyncio.wait_for(cache.ready.wait(), 60)
     from kubeling.api import openapi
@@ -121,6 +130,7 @@ async def _run(a: argparse.Namespace) -> int:
     gc.set_threshold(50_000, 50, 100)
     proxy = KubeletProxy(cache, storage)
     handler = Handler(storage, cache, alloc, proxy=proxy)
+    handler.virtual["componentstatuses"] = ComponentStatuses(etcd_urls)
     from .auth import ServiceAccountAuthenticator, ensure_keypair, load_private, load_public
     signing = Path(a.service_account_signing_key_file) if a.service_account_signing_key_file else cert_dir / "sa.key"
     if not a.service_account_signing_key_file:
@@ -140,9 +150,11 @@ async def _run(a: argparse.Namespace) -> int:
                             ws_per_message_deflate=False)
     server = Server(config)
     log.info("serving on https://%s:%d (etcd %s)", a.bind_address, a.secure_port, a.etcd_servers)
+    reconciling = asyncio.create_task(reconciler.run())
     try:
-        await server.serve()
+        await server.serve(sockets=[listener])
     finally:
+        reconciling.cancel()
         await cache.stop()
         await proxy.close()
         await etcd.close()

@@ -78,7 +78,7 @@ def negotiate(accept: str | None) -> Target:
 def dumps(obj: object, target: Target | None = None) -> tuple[bytes, str]:
     if target is not None and target.form == "yaml":
         return yaml.safe_dump(obj, sort_keys=False).encode(), YAML
-    return orjson.dumps(obj), JSON
+    return orjson.dumps(obj, option=orjson.OPT_APPEND_NEWLINE), JSON   # Go's json.Encoder ends with a newline
 
 
 def deepcopy(obj: dict) -> dict:

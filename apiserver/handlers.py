@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
+import posixpath
 import random
 import uuid
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ import orjson
 
 from kubeling.api import errors as E
 from kubeling.api.errors import StatusError, bad_request
+from kubeling.api.gofmt import go_syntax
 from kubeling.api.resources import Resource
 from kubeling.api.selectors import parse_field_selector, parse_label_selector, selector_to_string
 
@@ -30,7 +32,6 @@ log = logging.getLogger("apiserver.handlers")
 
 TRUE = ("1", "t", "T", "true", "TRUE", "True")
 NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"
-RETURNS_OBJECT_ON_DELETE = {"pods", "services", "namespaces"}
 CREATE_ON_UPDATE = {"endpoints", "leases", "endpointslices", "events"}
 
 
@@ -48,6 +49,7 @@ class Request:
     user: dict
     user_agent: str = ""
     warnings: list[str] = field(default_factory=list)
+    dry_run: bool = False   # set by check_dry_run once the request's options are validated
 
     def q(self, key: str, default: str = "") -> str:
         return self.query.get(key, default)
@@ -55,10 +57,6 @@ class Request:
     def flag(self, key: str) -> bool:
         """A boolean query parameter, parsed like Go's strconv.ParseBool."""
         return self.query.get(key, "") in TRUE
-
-    @property
-    def dry_run(self) -> bool:
-        return self.q("dryRun") == "All"
 
     @property
     def manager(self) -> str:
@@ -73,6 +71,27 @@ class Reply:
     code: int
     body: Any
     stream: AsyncIterator[bytes] | None = None
+
+
+OPTIONS_KIND = {"create": "CreateOptions", "update": "UpdateOptions", "patch": "PatchOptions",
+                "delete": "DeleteOptions", "deletecollection": "DeleteOptions"}
+
+
+def check_dry_run(req: Request, from_body: Any = None) -> None:
+    """dryRun comes from the query or, for deletes, the DeleteOptions body; only "All" is valid.
+
+    Everything but the write runs for a dry run, so an unknown value must fail before anything
+    is written rather than be taken for a real request."""
+    values: list = []
+    if "dryRun" in req.query:
+        values.append(req.query["dryRun"])
+    if from_body is not None:
+        values.extend(from_body if isinstance(from_body, list) else [from_body])
+    if any(v != "All" for v in values):
+        shown = "[]string{" + ", ".join('"' + str(v).replace('"', '\\"') + '"' for v in values) + "}"
+        raise E.invalid_error("meta.k8s.io", OPTIONS_KIND.get(req.verb, "CreateOptions"), "", [E.Cause(
+            "FieldValueNotSupported", f'Unsupported value: {shown}: supported values: "All"', "dryRun")])
+    req.dry_run = bool(values)
 
 
 def _gen_suffix() -> str:
@@ -108,11 +127,13 @@ def _decode_continue(tok: str, prefix: str) -> tuple[int, str]:
         d = orjson.loads(base64.urlsafe_b64decode(tok + "=" * (-len(tok) % 4)))
         if d.get("v") != "meta.k8s.io/v1" or not isinstance(d.get("rv"), int) or not isinstance(d.get("start"), str):
             raise ValueError
-        if "/" in d["start"].split("\x00")[0][:0] or d["start"].startswith("/") or ".." in d["start"]:
-            raise ValueError
-        return d["rv"], prefix + d["start"]
-    except (ValueError, TypeError, orjson.JSONDecodeError):
+    except (ValueError, TypeError, AttributeError, orjson.JSONDecodeError):
         raise bad_request("continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)") from None
+    # A start key may not climb out of the listed prefix (upstream cleans it as a path).
+    key = d["start"] if d["start"].startswith("/") else "/" + d["start"]
+    if not d["start"] or posixpath.normpath(key) != key:
+        raise bad_request(f"continue key is not valid: {d['start']}")
+    return d["rv"], prefix + key[1:]
 
 
 class Handler:
@@ -123,8 +144,10 @@ class Handler:
         self.alloc = allocator
         self.proxy = proxy
         self._event_memo: dict[tuple, tuple[dict, bytes]] = {}
+        self.virtual: dict[str, Any] = {}   # plural -> computed-on-read kind (componentstatuses)
         self.sa_signer = None     # ServiceAccount token signing key (set by the cli)
         self.sa_issuer = "https://kubernetes.default.svc.cluster.local"
+        self.sa_audiences = [self.sa_issuer]   # --api-audiences: what a TokenRequest without audiences gets
 
     # ---- helpers ------------------------------------------------------------
     def _key(self, req: Request, name: str | None = None) -> str:
@@ -163,6 +186,10 @@ class Handler:
         sub = req.subresource
         if sub in ("log", "exec", "attach", "portforward", "proxy"):
             return await self.proxy.handle(req, self)
+        virtual = self.virtual.get(req.resource.plural)
+        if virtual is not None:
+            req.warnings.append(virtual.warning)
+            return Reply(200, self._render_one(req, await virtual.get(req.name or "")))
         obj = None
         if req.q("resourceVersion") == "0":
             cached = self.cache.get(self._key(req))
@@ -205,6 +232,10 @@ class Handler:
         if req.flag("watch"):
             return await self.watch(req)
         r = req.resource
+        virtual = self.virtual.get(r.plural)
+        if virtual is not None:
+            req.warnings.append(virtual.warning)
+            return Reply(200, self._render_list(req, await virtual.list(), {}))
         rv, match, limit, cont = self._list_meta_params(req)
         accept = self._filters(req)
         prefix = r.key_prefix + (f"{req.namespace}/" if r.namespaced and req.namespace else "")
@@ -337,33 +368,24 @@ class Handler:
         return orjson.dumps({"type": typ, "object": self._render_one(req, obj)}) + b"\n"
 
     async def _stream(self, req: Request, watcher, first: list[tuple], timeout: int, initial: bool) -> AsyncIterator[bytes]:
+        """The replay, then live events, until `timeout` or until the cache closes the watcher
+        (too slow, or relisted): the response then ends at once and the client re-watches."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
+        chunk = 256   # events per write: a replay of the whole history is not one huge buffer
         try:
-            if first:
-                yield b"".join(self._event_bytes(req, t, o, rev) for t, o, rev in first)
-            if initial:
-                yield self._event_bytes(req, "BOOKMARK-END", None, self.cache.rev)
-            while True:
-                left = deadline - loop.time()
-                try:
-                    if left <= 0:
-                        raise asyncio.TimeoutError
-                    item = await asyncio.wait_for(watcher.queue.get(), left)
-                except asyncio.TimeoutError:
-                    if watcher.bookmarks:   # tell the client where to resume
+            for i in range(0, len(first), chunk):
+                if watcher.closed:
+                    return
+                yield b"".join(self._event_bytes(req, t, o, rev) for t, o, rev in first[i:i + chunk])
+            if initial and not watcher.closed:   # at the replay's revision: live events may be queued
+                yield self._event_bytes(req, "BOOKMARK-END", None, watcher.last_rev)
+            while (batch := await watcher.next_batch(deadline, chunk)) is not None:
+                if not batch:
+                    if watcher.bookmarks:   # timed out: tell the client where to resume
                         yield self._event_bytes(req, "BOOKMARK", None, self.cache.rev)
-                    break
-                if item is None:
-                    break
-                chunk = [self._event_bytes(req, *item)]
-                while not watcher.queue.empty() and len(chunk) < 256:
-                    nxt = watcher.queue.get_nowait()
-                    if nxt is None:
-                        yield b"".join(chunk)
-                        return
-                    chunk.append(self._event_bytes(req, *nxt))
-                yield b"".join(chunk)
+                    return
+                yield b"".join(self._event_bytes(req, *item) for item in batch)
         finally:
             self.cache.unwatch(watcher)
 
@@ -446,10 +468,12 @@ class Handler:
         from kubeling.api import managedfields
         managedfields.update_managed_fields(old, new, req.manager, operation, req.resource.api_version,
                                             strategy.now_rfc3339(),
-                                            req.subresource if req.subresource in ("status", "scale") else None)
+                                            req.subresource if req.subresource in ("status", "scale", "ephemeralcontainers")
+                                            else None)
 
     # ---- create -------------------------------------------------------------
     async def create(self, req: Request) -> Reply:
+        check_dry_run(req)
         if req.subresource:
             return await self._create_subresource(req)
         obj = self._decode(req)
@@ -510,43 +534,73 @@ class Handler:
         if r.plural == "pods" and sub == "eviction":
             body = self._decode(req) if req.body else {}
             opts = body.get("deleteOptions") or {}
+            check_dry_run(req, opts.get("dryRun"))
             await self._delete_object(req, opts)
             return Reply(201, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201})
         if r.plural == "serviceaccounts" and sub == "token":
             return await self._token_request(req)
         if sub in ("exec", "attach", "portforward"):
             return await self.proxy.handle(req, self)
-        raise StatusError(405, "MethodNotAllowed", f"the server does not allow this method on the requested resource")
+        raise E.generic_method_not_allowed()
 
     async def _token_request(self, req: Request) -> Reply:
-        """serviceaccounts/<name>/token: a signed JWT naming system:serviceaccount:<ns>:<name>."""
-        import time as _time
-        from kubeling import jwt
+        """serviceaccounts/<name>/token (upstream's TokenREST): a signed JWT naming
+        system:serviceaccount:<ns>:<name> for the requested audiences (default: the API audiences),
+        optionally bound to a Pod, Secret or Node whose deletion invalidates it."""
+        from kubeling.api.resources import lookup
+        from .auth import sign_token
         if self.sa_signer is None:
-            raise StatusError(404, "NotFound", "the server could not find the requested resource")
+            raise E.generic_not_found()
         body = self._decode(req) if req.body else {}
-        spec = body.get("spec") or {}
+        meta, spec = body.get("metadata") or {}, body.get("spec") or {}
+        for part, want in (("name", req.name), ("namespace", req.namespace)):
+            if meta.get(part) and meta[part] != want:
+                raise E.invalid_error("authentication.k8s.io", "TokenRequest", req.name or "", [E.invalid(
+                    f"metadata.{part}", meta[part], f"must match the service account {part} if specified")])
         sa = await self._current(req)
         if sa is None:
             raise self._not_found(req)
-        expiry = spec.get("expirationSeconds") or 3600
-        if not isinstance(expiry, int) or expiry < 600:
-            raise E.invalid_error("authentication.k8s.io", "TokenRequest", req.name or "", [E.invalid(
-                "spec.expirationSeconds", expiry, "may not specify a duration less than 10 minutes")])
-        now = int(_time.time())
-        audiences = spec.get("audiences") or [self.sa_issuer]
-        claims = {"iss": self.sa_issuer, "sub": f"system:serviceaccount:{req.namespace}:{req.name}",
-                  "aud": audiences, "iat": now, "nbf": now, "exp": now + expiry,
-                  "kubernetes.io": {"namespace": req.namespace,
-                                    "serviceaccount": {"name": req.name, "uid": sa["metadata"]["uid"]}}}
-        token = jwt.sign(claims, self.sa_signer)
-        exp = _time.strftime("%Y-%m-%dT%H:%M:%SZ", _time.gmtime(now + expiry))
+        expiry = spec["expirationSeconds"] if spec.get("expirationSeconds") is not None else 3600
+        if not isinstance(expiry, int) or not 600 <= expiry <= 1 << 32:
+            too_short = not isinstance(expiry, int) or expiry < 600
+            raise E.invalid_error("authentication.k8s.io", "TokenRequest", "", [E.invalid(
+                "spec.expirationSeconds", expiry, "may not specify a duration less than 10 minutes" if too_short
+                else "may not specify a duration larger than 2^32 seconds")])
+        k8s: dict[str, Any] = {"namespace": req.namespace,
+                               "serviceaccount": {"name": req.name, "uid": sa["metadata"]["uid"]}}
+        ref = spec.get("boundObjectRef")
+        if ref:
+            group, _, version = (ref.get("apiVersion") or "").rpartition("/")
+            kind, ref_name = ref.get("kind") or "", ref.get("name") or ""
+            if group or kind not in ("Pod", "Secret", "Node"):
+                raise bad_request(f"cannot bind token to object of type {group}/{version}, Kind={kind}")
+            key = lookup("", "v1", kind.lower() + "s").key(None if kind == "Node" else req.namespace, ref_name)
+            obj = self.cache.get(key) or await self.storage.get(key)
+            if obj is None:
+                raise E.not_found("", kind.lower() + "s", ref_name)
+            if kind == "Pod" and (obj.get("spec") or {}).get("serviceAccountName") != req.name:
+                raise bad_request(f'cannot bind token for serviceaccount "{req.name}" to pod running with '
+                                  "different serviceaccount name.")
+            uid = obj["metadata"]["uid"]
+            if ref.get("uid") and ref["uid"] != uid:
+                raise E.conflict("", kind, ref_name, f"the UID in the bound object reference ({ref['uid']}) does not "
+                                 "match the UID in record. The object might have been deleted and then recreated")
+            k8s[kind.lower()] = {"name": ref_name, "uid": uid}
+            node_name = (obj.get("spec") or {}).get("nodeName") if kind == "Pod" else None
+            if node_name:   # pod-bound tokens also name the pod's node (its UID when the node exists)
+                node = self.cache.get(lookup("", "v1", "nodes").key(None, node_name))
+                k8s["node"] = {"name": node_name, **({"uid": node["metadata"]["uid"]} if node else {})}
+        now = datetime.now(timezone.utc).replace(microsecond=0)
+        iat = int(now.timestamp())
+        audiences = spec.get("audiences") or self.sa_audiences
+        claims = {"aud": audiences, "exp": iat + expiry, "iat": iat, "iss": self.sa_issuer, "jti": str(uuid.uuid4()),
+                  "kubernetes.io": k8s, "nbf": iat, "sub": f"system:serviceaccount:{req.namespace}:{req.name}"}
         return Reply(201, {"kind": "TokenRequest", "apiVersion": "authentication.k8s.io/v1",
-                           "metadata": {"name": req.name, "namespace": req.namespace,
-                                        "creationTimestamp": None},
-                           "spec": {"audiences": audiences, "expirationSeconds": expiry,
-                                    "boundObjectRef": spec.get("boundObjectRef")},
-                           "status": {"token": token, "expirationTimestamp": exp}})
+                           "metadata": {**meta, "name": req.name, "namespace": req.namespace,
+                                        "creationTimestamp": now.strftime("%Y-%m-%dT%H:%M:%SZ")},
+                           "spec": {**spec, "audiences": audiences, "expirationSeconds": expiry, "boundObjectRef": ref},
+                           "status": {"token": sign_token(claims, self.sa_signer),
+                                      "expirationTimestamp": (now + timedelta(seconds=expiry)).strftime("%Y-%m-%dT%H:%M:%SZ")}})
 
     # ---- update / patch ------------------------------------------------------
     async def _guaranteed_update(self, req: Request, mutate: Callable[[dict], dict | None],
@@ -615,7 +669,9 @@ class Handler:
         """Apply what a main-resource, status or scale write may change, then default and validate."""
         r, sub = req.resource, req.subresource
         meta, ometa = new.setdefault("metadata", {}), old["metadata"]
-        for k in ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation"):
+        if not meta.get("uid"):   # a uid that differs is kept for validation to reject (immutable)
+            meta["uid"] = ometa.get("uid")
+        for k in ("creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation"):
             if k in ometa:
                 meta[k] = ometa[k]
             else:
@@ -624,7 +680,11 @@ class Handler:
         if r.namespaced:
             meta["namespace"] = ometa.get("namespace")
         meta["resourceVersion"] = ometa.get("resourceVersion")
-        if sub == "status":
+        if sub == "ephemeralcontainers":
+            merged = deepcopy(old)
+            merged["spec"]["ephemeralContainers"] = (new.get("spec") or {}).get("ephemeralContainers") or []
+            new = merged
+        elif sub == "status":
             merged = deepcopy(old)
             merged["status"] = new.get("status", {})
             if r.plural == "pods":   # kubelets may also set labels/annotations via pods/status
@@ -646,13 +706,19 @@ class Handler:
         elif r.plural == "namespaces" and sub != "status":
             new["status"] = old.get("status", {"phase": "Active"})
             new["spec"] = old.get("spec", {}) if "spec" not in new else new["spec"]
-        if r.plural == "pods" and sub != "status":
+        if r.plural == "pods" and sub not in ("status", "ephemeralcontainers"):
             new["status"] = old.get("status", {})
             spec = new.setdefault("spec", {})
             for k in ("nodeName", "serviceAccountName", "serviceAccount"):
                 if k in old.get("spec", {}) and k not in spec:
                     spec[k] = old["spec"][k]
+            if sub is None:   # ephemeral containers change only through their subresource
+                spec.pop("ephemeralContainers", None)
+                if "ephemeralContainers" in old.get("spec", {}):
+                    spec["ephemeralContainers"] = old["spec"]["ephemeralContainers"]
         strategy.apply_defaults(r, new)
+        if sub == "ephemeralcontainers":
+            _check_ephemeral_kept(req.name or "", old, new)
         if r.has_generation and new.get("spec") != old.get("spec"):
             meta["generation"] = int(ometa.get("generation") or 1) + 1
         # finalizers may only be removed, not added, once deletion started
@@ -661,13 +727,14 @@ class Handler:
             if added:
                 raise E.invalid_error(r.group, r.kind, req.name or "", [E.forbidden(
                     "metadata.finalizers", f"no new finalizers can be added if the object is being deleted, "
-                    f"found new finalizers {sorted(added)!r}".replace("'", '"'))])
+                    f"found new finalizers {go_syntax(sorted(added), '[]string')}")])
         strategy.validate(r, new, old)
         if record_managed:
             self._managed(req, old, new, "Update")
         return new
 
     async def update(self, req: Request) -> Reply:
+        check_dry_run(req)
         r = req.resource
         body = self._decode(req)
         if req.subresource == "scale":
@@ -693,6 +760,7 @@ class Handler:
         return Reply(201 if created else 200, self._out(req, obj))
 
     async def patch(self, req: Request) -> Reply:
+        check_dry_run(req)
         r = req.resource
         ct = media_type(req.content_type)
         if ct not in PATCH_TYPES:
@@ -814,10 +882,8 @@ class Handler:
     def _delete_options(self, req: Request) -> dict:
         opts: dict[str, Any] = {}
         if req.body:
-            try:
-                opts = decode_body(req.body, req.content_type or "application/json")
-            except StatusError:
-                raise
+            opts = decode_body(req.body, req.content_type or "application/json")
+        check_dry_run(req, opts.get("dryRun"))
         for k in ("gracePeriodSeconds",):
             v = _int_param(req, k)
             if v is not None:
@@ -836,13 +902,16 @@ class Handler:
         opts = self._delete_options(req)
         obj, gone_now = await self._delete_object(req, opts)
         r = req.resource
-        if gone_now and r.plural not in RETURNS_OBJECT_ON_DELETE:
+        if gone_now and not r.returns_deleted_object:
             return Reply(200, _status_success(r, req.name or "", obj["metadata"].get("uid")))
         return Reply(200, self._out(req, obj))
 
     async def _delete_object(self, req: Request, opts: dict) -> tuple[dict, bool]:
         """Delete honouring preconditions, finalizers, propagation and pod graceful termination."""
         r = req.resource
+        if r.plural == "namespaces" and req.name in admission.IMMORTAL_NAMESPACES:
+            raise E.forbidden_error(f'namespaces "{req.name}" is forbidden: this namespace may not be deleted',
+                                    details={"name": req.name, "kind": "namespaces"})
         key = self._key(req)
         pre = opts.get("preconditions") or {}
         current = await self._current(req)
@@ -951,7 +1020,7 @@ class Handler:
             if accept is not None and not accept(obj):
                 continue
             sub = Request(req.verb, req.resource, obj["metadata"].get("namespace"), obj["metadata"]["name"], None,
-                          req.query, b"", "", req.target, req.user, req.user_agent)
+                          req.query, b"", "", req.target, req.user, req.user_agent, dry_run=req.dry_run)
             try:
                 o, _ = await self._delete_object(sub, opts)
                 deleted.append(o)
@@ -960,6 +1029,17 @@ class Handler:
                     raise
         r = req.resource
         return Reply(200, {"kind": r.list_kind, "apiVersion": r.api_version, "metadata": {}, "items": deleted})
+
+
+def _check_ephemeral_kept(name: str, old: dict, new: dict) -> None:
+    """Ephemeral containers may be added, never changed or removed (upstream's ValidatePodEphemeralContainersUpdate)."""
+    now = {c.get("name"): c for c in new["spec"].get("ephemeralContainers") or []}
+    for c in (old.get("spec") or {}).get("ephemeralContainers") or []:
+        kept = now.get(c.get("name"))
+        if kept is None or kept != c:
+            what = "removed" if kept is None else "changed"
+            raise E.invalid_error("", "Pod", name, [E.forbidden(
+                "spec.ephemeralContainers", f'existing ephemeral containers "{c.get("name")}" may not be {what}')])
 
 
 def _finished_deleting(r: Resource, obj: dict) -> bool:

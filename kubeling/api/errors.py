@@ -4,6 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from kubeling.api.gofmt import field_value
+
 
 @dataclass
 class Cause:
@@ -26,13 +28,7 @@ def required(path: str, detail: str = "") -> Cause:
 
 
 def _fmt(value: Any) -> str:
-    if isinstance(value, str):
-        return '"' + value.replace('"', '\\"') + '"'
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if value is None:
-        return "null"
-    return str(value)
+    return field_value(value)
 
 
 def invalid(path: str, value: Any, detail: str) -> Cause:
@@ -69,16 +65,18 @@ class StatusError(Exception):
         self.headers = headers or {}
 
     def status(self) -> dict[str, Any]:
+        """metav1.Status in Go's field order (clients compare error text verbatim)."""
         out: dict[str, Any] = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-                               "message": self.message, "reason": self.reason, "code": self.code}
+                               "message": self.message, "reason": self.reason}
         if self.details is not None:
             out["details"] = self.details
+        out["code"] = self.code
         return out
 
 
 def _details(name: str | None, group: str, kind: str) -> dict[str, Any]:
     d: dict[str, Any] = {}
-    if name is not None:
+    if name:   # StatusDetails fields are omitempty
         d["name"] = name
     if group:
         d["group"] = group
@@ -121,6 +119,16 @@ def invalid_error(group: str, kind: str, name: str, causes: list[Cause]) -> Stat
     return StatusError(422, "Invalid", msg, details=details)
 
 
+def generic_not_found() -> StatusError:
+    """A path no resource serves (upstream's NewGenericServerResponse: empty details, not none)."""
+    return StatusError(404, "NotFound", "the server could not find the requested resource", details={})
+
+
+def generic_method_not_allowed() -> StatusError:
+    return StatusError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource",
+                       details={})
+
+
 def bad_request(message: str) -> StatusError:
     return StatusError(400, "BadRequest", message)
 
@@ -129,8 +137,8 @@ def unauthorized() -> StatusError:
     return StatusError(401, "Unauthorized", "Unauthorized")
 
 
-def forbidden_error(message: str) -> StatusError:
-    return StatusError(403, "Forbidden", message)
+def forbidden_error(message: str, details: dict[str, Any] | None = None) -> StatusError:
+    return StatusError(403, "Forbidden", message, details=details)
 
 
 def method_not_allowed(verb: str, what: str) -> StatusError:
@@ -146,11 +154,12 @@ def gone(message: str) -> StatusError:
 
 
 def too_many_requests(message: str = "Too many requests, please try again later.") -> StatusError:
-    return StatusError(429, "TooManyRequests", message, headers={"Retry-After": "1"})
+    return StatusError(429, "TooManyRequests", message, details={"retryAfterSeconds": 1}, headers={"Retry-After": "1"})
 
 
 def internal_error(message: str) -> StatusError:
-    return StatusError(500, "InternalError", f"Internal error occurred: {message}")
+    return StatusError(500, "InternalError", f"Internal error occurred: {message}",
+                       details={"causes": [{"message": message}]})
 
 
 def request_entity_too_large(limit: int) -> StatusError:

@@ -29,7 +29,7 @@ import orjson
 import yaml
 
 from kubeling.api.errors import StatusError, bad_request
-from kubeling.api.patch import KEY_DEFAULTS, Shape, root_shape, server_error
+from kubeling.api.patch import KEY_DEFAULTS, Shape, root_shape, malformed_patch
 
 Path = tuple[str, ...]
 ABSENT: Any = object()
@@ -657,7 +657,7 @@ def server_side_apply(live: dict | None, applied: dict, manager: str, force: boo
     try:
         applied_set = field_set(_scope(config, None), shape)
     except TypeError_ as e:
-        raise server_error(f"failed to create typed patch object ({meta.get('namespace', '')}/{meta.get('name', '')}; "
+        raise malformed_patch(f"failed to create typed patch object ({meta.get('namespace', '')}/{meta.get('name', '')}; "
                            f"{_gvk(applied)}): {e}") from None
     owned = applied_set - STRIP
     me = Manager(manager, "Apply", api_version, now, None, owned)

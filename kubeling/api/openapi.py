@@ -143,10 +143,6 @@ LIST_META: dict[tuple[str, str], tuple[str | None, str | None, str | None, tuple
     ("LabelSelector", "matchExpressions"): (None, None, "atomic", ()),
 }
 
-# Kinds whose DELETE answers with the object (graceful deletion / finalizers) rather than a Status.
-DELETE_RETURNS_OBJECT = frozenset({("", "Pod"), ("", "Service"), ("", "ServiceAccount"), ("", "PersistentVolume"),
-                                   ("", "PersistentVolumeClaim")})
-
 KIND_DOCS = {
     "Namespace": "Namespace gives a separate scope to the names of the namespaced objects in it.",
     "Pod": "Pod is a group of containers scheduled together on one node, sharing network and volumes.",
@@ -548,7 +544,7 @@ def _resource_paths(r: Resource) -> Iterator[tuple[str, Json]]:
                            params=PATCH_PARAMS, body=PATCH, resp=obj, codes=("200", "201"), consumes=PATCH_TYPES)
     if "delete" in verbs:
         ops["delete"] = _op(f"delete{gv}{ns}{k}", "delete", f"delete a {k}", gvk, tag, params=DELETE_PARAMS,
-                            body=DELETE_OPTIONS, resp=obj if (r.group, k) in DELETE_RETURNS_OBJECT else STATUS,
+                            body=DELETE_OPTIONS, resp=obj if r.returns_deleted_object else STATUS,
                             codes=("200", "202"))
     if ops:
         yield item, {**ops, "parameters": name_param + ns_param + pretty}

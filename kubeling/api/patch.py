@@ -137,10 +137,7 @@ def root_shape(kind_key: tuple[str, str]) -> Shape:
     """Shape of a whole object of (apiVersion, kind); ANY when the kind has no schema."""
     api_version, kind = kind_key
     group, _, version = api_version.rpartition("/")
-    try:
-        name = openapi._def_by_gvk().get((group, version, kind))
-    except Exception:  # no client models to build schemas from: degrade to untyped merging
-        return ANY
+    name = openapi._def_by_gvk().get((group, version, kind))
     return Shape("struct", name) if name else ANY
 
 
@@ -183,9 +180,11 @@ def _gofmt(v: Any) -> str:
     return str(v)
 
 
-def server_error(message: str) -> StatusError:
-    """A plain Go error reaching the apiserver's responder: 500 with no reason, message as is."""
-    return StatusError(500, "", message)
+def malformed_patch(message: str) -> StatusError:
+    """A patch the merge code cannot apply. Upstream lets these plain Go errors reach its responder
+    as a 500; they are the client's input, so kubeling answers 400 BadRequest with the same text
+    (docs/apiserver.md)."""
+    return bad_request(message)
 
 
 def _invalid_patch() -> StatusError:
@@ -330,7 +329,7 @@ def _smp_map(orig: dict, patch: dict, shape: Shape) -> dict:
         if directive == "delete":
             return {}
         if directive != "merge":   # an explicit merge is the default (Kubernetes itself rejects it)
-            raise server_error(f"unknown patch type: {_gofmt(directive)} in map: {_gofmt(patch)}")
+            raise malformed_patch(f"unknown patch type: {_gofmt(directive)} in map: {_gofmt(patch)}")
     out = dict(orig)
     patch = {k: v for k, v in patch.items() if k != DIRECTIVE}
     if RETAIN_KEYS in patch:
@@ -388,7 +387,7 @@ def _index(order: list, item: Any, key: str | None) -> int:
 
 
 def _no_merge_key(item: Any, key: str) -> StatusError:
-    return server_error(f"map: {_gofmt(item)} does not contain declared merge key: {key}")
+    return malformed_patch(f"map: {_gofmt(item)} does not contain declared merge key: {key}")
 
 
 def _smp_list(orig: list, patch: list, shape: Shape, delete_list: bool = False) -> list:
@@ -399,7 +398,7 @@ def _smp_list(orig: list, patch: list, shape: Shape, delete_list: bool = False) 
     if list in kinds:
         raise _invalid_patch()  # lists of lists are not supported: a generic 422
     if len(kinds) > 1:
-        raise server_error(f"list element types are not identical: {_gofmt([orig, patch])}")
+        raise malformed_patch(f"list element types are not identical: {_gofmt([orig, patch])}")
     key = shape.merge_key or None
     if kinds != {dict}:
         if delete_list:
@@ -410,7 +409,7 @@ def _smp_list(orig: list, patch: list, shape: Shape, delete_list: bool = False) 
                 merged.append(x)
         return _normalize(merged, patch, orig, None)
     if not key:
-        raise server_error("cannot merge lists without merge key for type "
+        raise malformed_patch("cannot merge lists without merge key for type "
                            + ("struct" if shape.item().form == "struct" else "map"))
     orig, patch = _special_items(orig, patch, key)
     merged = list(orig)
@@ -445,7 +444,7 @@ def _special_items(orig: list, patch: list, key: str) -> tuple[list, list]:
         elif directive == "merge":   # accepted as the default merge (Kubernetes rejects it)
             plain.append({k: v for k, v in item.items() if k != DIRECTIVE})
         else:
-            raise server_error(f"unknown patch type: {_gofmt(directive)} in map: {_gofmt(item)}")
+            raise malformed_patch(f"unknown patch type: {_gofmt(directive)} in map: {_gofmt(item)}")
     if replace:
         return [_clean(x) for x in plain], []
     return orig, plain
@@ -480,12 +479,12 @@ def _normalize(merged: list, patch_order: list, server_order: list, key: str | N
 def _set_element_order(out: dict, patch: dict, field: str, order: Any, shape: Shape) -> None:
     """`$setElementOrder/<field>`: merge the field's patch list (if any), then order by the directive."""
     if not isinstance(order, list):
-        raise server_error(f"expected a []interface {{}}, but received a {_go_type(order)}")
+        raise malformed_patch(f"expected a []interface {{}}, but received a {_go_type(order)}")
     key = shape.merge_key or None if shape.smp_strategy == "merge" else None
     cur, new = out.get(field, _ABSENT), patch.pop(field, _ABSENT)
     for v in (cur, new):
         if v is not _ABSENT and not isinstance(v, list):
-            raise server_error(f"expected a []interface {{}}, but received a {_go_type(v)}")
+            raise malformed_patch(f"expected a []interface {{}}, but received a {_go_type(v)}")
     if new is not _ABSENT:
         _check_order(new, order, key)
     if cur is _ABSENT and new is _ABSENT:
@@ -521,5 +520,5 @@ def _check_order(patch_list: list, order: list, key: str | None) -> None:
             pi += 1
         oi += 1
     if pi < len(items):
-        raise server_error(f"The order in patch list:\n{_gofmt(patch_list)}\n doesn't match {SET_ORDER} list:\n"
+        raise malformed_patch(f"The order in patch list:\n{_gofmt(patch_list)}\n doesn't match {SET_ORDER} list:\n"
                            f"{_gofmt(order)}\n")

@@ -26,6 +26,7 @@ class Resource:
     storage: tuple[str, str] | None = None
     storage_version: str | None = None   # version stored in etcd when shared
     has_generation: bool = False        # metadata.generation tracks spec changes
+    returns_deleted_object: bool = False   # DELETE answers with the object, not a Status (upstream's store flag)
     singular: str = ""
 
     @property
@@ -85,17 +86,22 @@ RESOURCES: tuple[Resource, ...] = (
     _r("", "v1", "Namespace", "namespaces", False, short_names=("ns",), subresources=("status", "finalize"),
        verbs=("create", "delete", "get", "list", "patch", "update", "watch")),
     _r("", "v1", "Pod", "pods", short_names=("po",), categories=(ALL,),
-       subresources=("status", "binding", "log", "exec", "eviction")),
+       subresources=("status", "binding", "log", "exec", "eviction", "ephemeralcontainers"), returns_deleted_object=True),
     _r("", "v1", "Service", "services", short_names=("svc",), categories=(ALL,), subresources=("status",),
+       returns_deleted_object=True,
        verbs=("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")),
     _r("", "v1", "Endpoints", "endpoints", short_names=("ep",), singular="endpoints"),
     _r("", "v1", "ConfigMap", "configmaps", short_names=("cm",)),
     _r("", "v1", "Secret", "secrets"),
-    _r("", "v1", "ServiceAccount", "serviceaccounts", short_names=("sa",), subresources=("token",)),
+    _r("", "v1", "ServiceAccount", "serviceaccounts", short_names=("sa",), subresources=("token",),
+       returns_deleted_object=True),
     _r("", "v1", "Node", "nodes", False, short_names=("no",), subresources=("status", "proxy")),
     _r("", "v1", "Event", "events", short_names=("ev",)),
-    _r("", "v1", "PersistentVolume", "persistentvolumes", False, short_names=("pv",), subresources=("status",)),
-    _r("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims", short_names=("pvc",), subresources=("status",)),
+    _r("", "v1", "ComponentStatus", "componentstatuses", False, short_names=("cs",), verbs=("get", "list")),
+    _r("", "v1", "PersistentVolume", "persistentvolumes", False, short_names=("pv",), subresources=("status",),
+       returns_deleted_object=True),
+    _r("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims", short_names=("pvc",), subresources=("status",),
+       returns_deleted_object=True),
     _r("apps", "v1", "Deployment", "deployments", short_names=("deploy",), categories=(ALL,),
        subresources=("status", "scale"), has_generation=True),
     _r("apps", "v1", "ReplicaSet", "replicasets", short_names=("rs",), categories=(ALL,),

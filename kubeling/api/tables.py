@@ -585,6 +585,14 @@ class Column:
                 "description": self.description, "priority": self.priority}
 
 
+def _component_health(cs: Obj) -> tuple[str, str, str]:
+    for cond in cs.get("conditions") or []:
+        if cond.get("type") == "Healthy":
+            return ("Healthy" if cond.get("status") == "True" else "Unhealthy",
+                    cond.get("message", ""), cond.get("error", ""))
+    return "Unknown", "", ""
+
+
 def _c(name: str, cell: Cell, description: str, type: str = "string", priority: int = 0) -> Column:
     return Column(name, cell, description, type, priority)
 
@@ -905,6 +913,12 @@ COLUMNS: dict[str, list[Column]] = {
         _c("Controller", lambda o, n: _controller_name(o), "Controller of the object"),
         _c("Revision", _int("revision"), "Revision indicates the revision of the state represented by Data."),
         AGE,
+    ],
+    "componentstatuses": [
+        NAME,
+        _c("Status", lambda o, n: _component_health(o)[0], "Status of the component conditions"),
+        _c("Message", lambda o, n: _component_health(o)[1], "Message of the component conditions"),
+        _c("Error", lambda o, n: _component_health(o)[2], "Error of the component conditions"),
     ],
     "leases": [
         NAME,

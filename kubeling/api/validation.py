@@ -4,10 +4,12 @@
 """
 from __future__ import annotations
 
+import ipaddress
 import re
 from typing import Any, Callable
 
 from kubeling.api.errors import Cause, duplicate, forbidden, invalid, not_supported, required
+from kubeling.api.gofmt import GoStruct, Typed
 from kubeling.api.resources import Resource
 
 DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
@@ -36,6 +38,7 @@ NAME_PART_MSG = ("name part must consist of alphanumeric characters, '-', '_' or
 CONFIG_KEY_MSG = ("a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. 'key.name',  "
                   "or 'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')")
 PORT_MSG = "must be between 1 and 65535, inclusive"
+IP_MSG = "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)"
 PROTOCOLS = ["SCTP", "TCP", "UDP"]
 
 Validator = Callable[[dict, "dict | None"], list[Cause]]
@@ -210,7 +213,7 @@ def _pod(obj: dict, old: dict | None) -> list[Cause]:
     if old is not None:
         a, b = dict(obj.get("spec") or {}), dict(old.get("spec") or {})
         for spec in (a, b):
-            for k in ("activeDeadlineSeconds", "tolerations", "terminationGracePeriodSeconds"):
+            for k in ("activeDeadlineSeconds", "tolerations", "terminationGracePeriodSeconds", "ephemeralContainers"):
                 spec.pop(k, None)
             for key in ("containers", "initContainers"):
                 spec[key] = [{**c, "image": None} for c in spec.get(key) or [] if isinstance(c, dict)]
@@ -221,11 +224,25 @@ def _pod(obj: dict, old: dict | None) -> list[Cause]:
                                  "`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` "
                                  "(only additions to existing tolerations),`spec.terminationGracePeriodSeconds` "
                                  "(allow it to be set to 1 if it was previously negative)"))
+    status = obj.get("status") or {}
+    for field in ("podIPs", "hostIPs"):
+        for i, entry in enumerate(status.get(field) or []):
+            out += _ip((entry or {}).get("ip"), f"status.{field}[{i}].ip")
+    for field in ("podIP", "hostIP"):
+        if status.get(field):
+            out += _ip(status[field], f"status.{field}")
     return out
 
 
-def _selector_fmt(sel: Any) -> str:
-    return "v1.LabelSelector{MatchLabels:" + repr((sel or {}).get("matchLabels") or {}).replace("'", '"') + "}"
+def _selector_value(sel: Any) -> GoStruct:
+    """A workload's selector as upstream's messages show it: the metav1.LabelSelector struct (%#v)."""
+    sel = sel if isinstance(sel, dict) else {}
+    exprs = sel.get("matchExpressions")
+    reqs = None if not isinstance(exprs, list) else [GoStruct("v1.LabelSelectorRequirement", (
+        ("Key", e.get("key", ""), "string"), ("Operator", e.get("operator", ""), "v1.LabelSelectorOperator"),
+        ("Values", e.get("values"), "[]string"))) for e in exprs if isinstance(e, dict)]
+    return GoStruct("v1.LabelSelector", (("MatchLabels", sel.get("matchLabels"), "map[string]string"),
+                                         ("MatchExpressions", reqs, "[]v1.LabelSelectorRequirement")))
 
 
 def _workload(kind: str, restart: list[str] | None = None, check_template_labels: bool = True) -> Validator:
@@ -236,17 +253,18 @@ def _workload(kind: str, restart: list[str] | None = None, check_template_labels
         out: list[Cause] = []
         sel = spec.get("selector")
         tpl = spec.get("template") or {}
-        tlabels = (tpl.get("metadata") or {}).get("labels") or {}
+        given_labels = (tpl.get("metadata") or {}).get("labels")
+        tlabels = given_labels or {}
         if kind != "Job" or spec.get("manualSelector"):
             if not sel:
                 out.append(required("spec.selector"))
             elif not (sel.get("matchLabels") or sel.get("matchExpressions")):
-                out.append(invalid("spec.selector", _selector_fmt(sel), f"empty selector is invalid for {kind.lower()}"))
+                out.append(invalid("spec.selector", _selector_value(sel), f"empty selector is invalid for {kind.lower()}"))
             elif check_template_labels:
                 from kubeling.api.selectors import selector_from_object
                 s = selector_from_object(sel)
                 if s is not None and not s.matches(tlabels):
-                    out.append(invalid("spec.template.metadata.labels", tlabels,
+                    out.append(invalid("spec.template.metadata.labels", Typed(given_labels, "map[string]string"),
                                        "`selector` does not match template `labels`"))
         out += labels(tlabels, "spec.template.metadata.labels")
         replicas = spec.get("replicas")
@@ -265,7 +283,7 @@ def _workload(kind: str, restart: list[str] | None = None, check_template_labels
                                    "may not be 0 when `maxSurge` is 0"))
         if old is not None and kind in ("Deployment", "ReplicaSet", "DaemonSet", "Job"):
             if (old.get("spec") or {}).get("selector") != sel:
-                out.append(invalid("spec.selector", _selector_fmt(sel), "field is immutable"))
+                out.append(invalid("spec.selector", _selector_value(sel), "field is immutable"))
         return out
     return run
 
@@ -303,8 +321,13 @@ def _service(obj: dict, old: dict | None) -> list[Cause]:
     if typ == "ExternalName" and not spec.get("externalName"):
         out.append(required("spec.externalName"))
     ip = spec.get("clusterIP")
-    if ip not in (None, "", "None") and not re.match(r"^\d{1,3}(\.\d{1,3}){3}$", str(ip)):
-        out.append(invalid("spec.clusterIPs[0]", ip, "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)"))
+    for i, cip in enumerate(spec.get("clusterIPs") or ([ip] if ip else [])):
+        if not (i == 0 and cip == "None"):
+            out += _ip(cip, f"spec.clusterIPs[{i}]")
+    for i, eip in enumerate(spec.get("externalIPs") or []):
+        out += _ip(eip, f"spec.externalIPs[{i}]")
+    if spec.get("loadBalancerIP"):
+        out += _ip(spec["loadBalancerIP"], "spec.loadBalancerIP")
     if old is not None:
         oip = (old.get("spec") or {}).get("clusterIP")
         if oip and ip and oip != ip and typ != "ExternalName":
@@ -312,6 +335,26 @@ def _service(obj: dict, old: dict | None) -> list[Cause]:
     sa = spec.get("sessionAffinity")
     if sa not in (None, "None", "ClientIP"):
         out.append(not_supported("spec.sessionAffinity", sa, ["ClientIP", "None"]))
+    return out
+
+
+def _ip(value: Any, path: str, family: int = 0) -> list[Cause]:
+    """IsValidIP (family 0), IsValidIPv4Address (4) or IsValidIPv6Address (6)."""
+    try:
+        addr = ipaddress.ip_address(value) if isinstance(value, str) else None
+    except ValueError:
+        addr = None
+    if addr is None or family and addr.version != family:
+        return [invalid(path, value, f"must be a valid IPv{family} address" if family else IP_MSG)]
+    return []
+
+
+def _endpoints(obj: dict, old: dict | None) -> list[Cause]:
+    out: list[Cause] = []
+    for i, subset in enumerate(obj.get("subsets") or []):
+        for field in ("addresses", "notReadyAddresses"):
+            for j, a in enumerate((subset or {}).get(field) or []):
+                out += _ip((a or {}).get("ip"), f"subsets[{i}].{field}[{j}].ip")
     return out
 
 
@@ -351,9 +394,9 @@ def _hpa(obj: dict, old: dict | None) -> list[Cause]:
     mn, mx = spec.get("minReplicas", 1), spec.get("maxReplicas")
     if isinstance(mn, int) and mn < 1:
         out.append(invalid("spec.minReplicas", mn, "must be greater than or equal to 1"))
-    if not isinstance(mx, int):
-        out.append(required("spec.maxReplicas"))
-    elif isinstance(mn, int) and mx < mn:
+    if not isinstance(mx, int) or mx < 1:   # an absent maxReplicas decodes as 0
+        out.append(invalid("spec.maxReplicas", mx, "must be greater than 0"))
+    if isinstance(mn, int) and isinstance(mx, int) and mx < mn:
         out.append(invalid("spec.maxReplicas", mx, "must be greater than or equal to `minReplicas`"))
     return out
 
@@ -368,7 +411,13 @@ def _endpointslice(obj: dict, old: dict | None) -> list[Cause]:
     at = obj.get("addressType")
     if at not in ("IPv4", "IPv6", "FQDN"):
         return [not_supported("addressType", at, ["FQDN", "IPv4", "IPv6"])]
-    return []
+    if at == "FQDN":
+        return []
+    out: list[Cause] = []
+    for i, ep in enumerate(obj.get("endpoints") or []):
+        for j, a in enumerate((ep or {}).get("addresses") or []):
+            out += _ip(a, f"endpoints[{i}].addresses[{j}]", 4 if at == "IPv4" else 6)
+    return out
 
 
 def _pvc(obj: dict, old: dict | None) -> list[Cause]:
@@ -393,6 +442,7 @@ KIND_RULES: dict[str, Validator] = {
     "horizontalpodautoscalers": _hpa,
     "events": _event,
     "endpointslices": _endpointslice,
+    "endpoints": _endpoints,
     "persistentvolumeclaims": _pvc,
 }
 

@@ -210,7 +210,7 @@ def test_apply_errors():
     with pytest.raises(StatusError) as e:
         apply(None, b"apiVersion: v1\nkind: Pod\nmetadata: {name: p, namespace: ns}\nspec:\n"
                     b"  containers:\n  - image: nginx\n")
-    assert e.value.code == 500
+    assert e.value.code == 400
     assert e.value.message == ('failed to create typed patch object (ns/p; /v1, Kind=Pod): .spec.containers: '
                                'element 0: associative list with keys has an element that omits key field "name" '
                                "(and doesn't have default value)")

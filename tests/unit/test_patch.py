@@ -98,7 +98,7 @@ def test_smp_set_element_order_mismatch_is_an_error():
     with pytest.raises(StatusError) as e:
         smp(pod(), {"spec": {"$setElementOrder/containers": [{"name": "nginx"}, {"name": "x"}],
                              "containers": [{"name": "x", "image": "i"}, {"name": "nginx", "image": "j"}]}})
-    assert e.value.code == 500 and e.value.message.startswith("The order in patch list:")
+    assert e.value.code == 400 and e.value.message.startswith("The order in patch list:")
 
 
 def test_smp_delete_port_by_merge_key():
@@ -179,7 +179,7 @@ def test_smp_other_merge_keys():
 def test_smp_errors():
     with pytest.raises(StatusError) as e:
         smp(pod(), {"spec": {"containers": [{"image": "x"}]}})
-    assert (e.value.code, e.value.message) == (500, "map: map[image:x] does not contain declared merge key: name")
+    assert (e.value.code, e.value.message) == (400, "map: map[image:x] does not contain declared merge key: name")
     with pytest.raises(StatusError) as e:
         smp(pod(), {"spec": {"containers": [{"name": "nginx", "$patch": "explode"}]}})
     assert e.value.message == "unknown patch type: explode in map: map[$patch:explode name:nginx]"
