@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from kubeling.client import Client
+from kubeling.client import ApiError, Client
 from kubeling.client.events import EventRecorder
 from kubeling.client.informer import InformerFactory, obj_key
 from kubeling.client.workqueue import WorkQueue, run_workers
@@ -18,6 +18,13 @@ EVENT_SOURCES = {
     "nodeipam": "cidrAllocator", "namespace": "namespace-controller", "serviceaccount": "serviceaccount-controller",
     "ttl-after-finished": "ttl-after-finished-controller",
 }
+
+
+def namespace_terminating(e: ApiError) -> bool:
+    """apierrors.HasStatusCause(err, NamespaceTerminatingCause): a create refused because the
+    namespace is being deleted, which controllers do not retry."""
+    causes = (e.status.get("details") or {}).get("causes") or []
+    return any(c.get("reason") == "NamespaceTerminating" for c in causes)
 
 
 def controller_of(obj: dict) -> dict | None:

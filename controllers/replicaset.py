@@ -7,10 +7,14 @@ import time
 from kubeling.api.resources import lookup
 from kubeling.api.selectors import selector_from_object
 from kubeling.client import ApiError
+from kubeling.client.leaderelection import parse_time
 
-from .base import Controller, controller_of
+from .base import Controller, controller_of, namespace_terminating
+from .expectations import Expectations, pod_key
 
 PODS, RS = lookup("", "v1", "pods"), lookup("apps", "v1", "replicasets")
+BURST_REPLICAS = 500            # replicaset.BurstReplicas: creates or deletes per sync
+SLOW_START_INITIAL_BATCH = 1    # controller.SlowStartInitialBatchSize
 
 
 def pod_ready(pod: dict) -> bool:
@@ -31,6 +35,8 @@ def _deletion_rank(pod: dict) -> tuple:
 
 
 class ReplicaSetController(Controller):
+    """Upstream's ReplicaSet controller: at most burstReplicas creates (in slow-start batches) or
+    deletes per sync, then no further action until the informer has shown exactly those (expectations)."""
     name = "replicaset"
 
     def __init__(self, *a, **kw) -> None:
@@ -40,34 +46,69 @@ class ReplicaSetController(Controller):
         self.pods.add_indexer("owner", lambda p: [r["uid"] for r in p["metadata"].get("ownerReferences") or []
                                                    if r.get("controller")])
         self.rs.add_handler(*self.enqueue_handlers())
-        self.pods.add_handler(self.on_pod, lambda old, new: (self.on_pod(old), self.on_pod(new)), self.on_pod)
-        self.expect: dict[str, tuple[int, float]] = {}   # rs key -> (pending adds/deletes, deadline)
+        self.pods.add_handler(self.add_pod, self.update_pod, self.delete_pod)
+        self.expectations = Expectations()
 
-    def on_pod(self, pod: dict) -> None:
+    def _owner(self, pod: dict, ref: dict | None) -> str | None:
+        """The key of the ReplicaSet a controller reference names, if that very ReplicaSet exists."""
+        if ref is None or ref.get("kind") != "ReplicaSet":
+            return None
+        key = f"{pod['metadata'].get('namespace')}/{ref['name']}"
+        rs = self.rs.get(key)
+        return key if rs is not None and rs["metadata"].get("uid") == ref.get("uid") else None
+
+    def _enqueue_matching(self, pod: dict) -> None:
+        """An orphan: wake the ReplicaSets whose selector matches it, so one adopts it."""
+        labels = pod["metadata"].get("labels") or {}
+        for rs in self.rs.list(pod["metadata"].get("namespace")):
+            sel = selector_from_object(rs["spec"].get("selector"))
+            if sel is not None and sel and sel.matches(labels):
+                self.enqueue(rs)
+
+    def add_pod(self, pod: dict) -> None:
+        if pod["metadata"].get("deletionTimestamp"):   # seen for the first time already terminating
+            self.delete_pod(pod)
+            return
         ref = controller_of(pod)
-        ns = pod["metadata"].get("namespace")
-        if ref is not None and ref.get("kind") == "ReplicaSet":
-            key = f"{ns}/{ref['name']}"
-            if key in self.expect:
-                n, deadline = self.expect[key]
-                self.expect[key] = (n - 1, deadline)
+        if ref is None:
+            self._enqueue_matching(pod)
+            return
+        key = self._owner(pod, ref)
+        if key is not None:
+            self.expectations.creation_observed(key)
             self.queue.add(key)
-        elif ref is None:
-            labels = pod["metadata"].get("labels") or {}
-            for rs in self.rs.list(ns):
-                sel = selector_from_object(rs["spec"].get("selector"))
-                if sel is not None and sel and sel.matches(labels):
-                    self.enqueue(rs)
 
-    def _expectations_met(self, key: str) -> bool:
-        n, deadline = self.expect.get(key, (0, 0))
-        return n <= 0 or time.time() > deadline
+    def update_pod(self, old: dict, new: dict) -> None:
+        if old["metadata"].get("resourceVersion") == new["metadata"].get("resourceVersion"):
+            return   # a resync: nothing changed
+        label_changed = old["metadata"].get("labels") != new["metadata"].get("labels")
+        if new["metadata"].get("deletionTimestamp"):
+            # graceful deletion: replace the pod now rather than when its kubelet is done with it
+            self.delete_pod(new)
+            if label_changed:
+                self.delete_pod(old)
+            return
+        old_ref, new_ref = controller_of(old), controller_of(new)
+        if old_ref != new_ref and (old_key := self._owner(old, old_ref)) is not None:
+            self.queue.add(old_key)
+        if new_ref is not None:
+            if (key := self._owner(new, new_ref)) is not None:
+                self.queue.add(key)
+        elif label_changed or old_ref != new_ref:
+            self._enqueue_matching(new)
+
+    def delete_pod(self, pod: dict) -> None:
+        key = self._owner(pod, controller_of(pod))
+        if key is not None:
+            self.expectations.deletion_observed(key, pod_key(pod))
+            self.queue.add(key)
 
     async def sync(self, key: str) -> None:
         rs = self.rs.get(key)
         if rs is None:
-            self.expect.pop(key, None)
+            self.expectations.delete(key)
             return
+        needs_sync = self.expectations.satisfied(key)   # before reading the cache, as upstream
         ns, meta, spec = rs["metadata"]["namespace"], rs["metadata"], rs.get("spec") or {}
         sel = selector_from_object(spec.get("selector"))
         owned = [p for p in self.pods.by_index("owner", meta["uid"])]
@@ -77,17 +118,33 @@ class ReplicaSetController(Controller):
                     await self._adopt(rs, p)
                     owned.append(p)
         active = [p for p in owned if pod_active(p)]
-        want = spec.get("replicas", 1)
-        if meta.get("deletionTimestamp") is None and self._expectations_met(key):
-            diff = want - len(active)
-            if diff > 0:
-                self.expect[key] = (diff, time.time() + 300)
-                await self._create(rs, min(diff, 500))
-            elif diff < 0:
-                victims = sorted(active, key=_deletion_rank)[: -diff]
-                self.expect[key] = (len(victims), time.time() + 300)
-                await asyncio.gather(*(self._delete(rs, p) for p in victims))
+        error: ApiError | None = None
+        if needs_sync and meta.get("deletionTimestamp") is None:
+            try:
+                await self._manage(rs, key, active)
+            except ApiError as e:   # status is still written, then the sync is retried
+                error = e
         await self._status(rs, active)
+        if error is not None:
+            raise error
+
+    async def _manage(self, rs: dict, key: str, active: list[dict]) -> None:
+        """manageReplicas: create or delete at most BURST_REPLICAS pods, expecting exactly those."""
+        diff = rs["spec"].get("replicas", 1) - len(active)
+        if diff > 0:
+            n = min(diff, BURST_REPLICAS)
+            self.expectations.expect_creations(key, n)
+            created, error = await self._create(rs, n)
+            if created < n:   # failed or skipped creates: the informer will never show them
+                self.expectations.creation_observed(key, n - created)
+            if error is not None:
+                raise error
+        elif diff < 0:
+            victims = sorted(active, key=_deletion_rank)[: min(-diff, BURST_REPLICAS)]
+            self.expectations.expect_deletions(key, [pod_key(p) for p in victims])
+            errors = [e for e in await asyncio.gather(*(self._delete(rs, key, p) for p in victims)) if e is not None]
+            if errors:
+                raise errors[0]
 
     async def _adopt(self, rs: dict, pod: dict) -> None:
         ref = {"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": rs["metadata"]["name"],
@@ -100,8 +157,9 @@ class ReplicaSetController(Controller):
             if not (e.not_found or e.conflict):
                 raise
 
-    async def _create(self, rs: dict, n: int) -> None:
-        """Create in slow-start batches (1, 2, 4, ...) so a failing template does not flood the API."""
+    async def _create(self, rs: dict, n: int) -> tuple[int, ApiError | None]:
+        """slowStartBatch: batches of 1, 2, 4, ... so a template that cannot be created (quota,
+        validation) costs a few requests rather than n; the pods created and the first error."""
         tpl = rs["spec"].get("template") or {}
         meta = rs["metadata"]
         body = {"apiVersion": "v1", "kind": "Pod",
@@ -110,31 +168,39 @@ class ReplicaSetController(Controller):
                              "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": meta["name"],
                                                   "uid": meta["uid"], "controller": True, "blockOwnerDeletion": True}]},
                 "spec": tpl.get("spec") or {}}
-        done, batch = 0, 1
-        key = f"{meta['namespace']}/{meta['name']}"
-        while done < n:
-            size = min(batch, n - done)
-            results = await asyncio.gather(*(self.client.create(PODS, body, meta["namespace"]) for _ in range(size)),
-                                           return_exceptions=True)
-            errors = [r for r in results if isinstance(r, Exception)]
-            for r in results:
-                if not isinstance(r, Exception):
-                    self.recorder.event(rs, "Normal", "SuccessfulCreate", f"Created pod: {r['metadata']['name']}")
-            done += size
+        created, batch = 0, min(n, SLOW_START_INITIAL_BATCH)
+        while batch > 0:
+            errors = [e for e in await asyncio.gather(*(self._create_pod(rs, body) for _ in range(batch)))
+                      if e is not None]
+            created += batch - len(errors)
             if errors:
-                left, deadline = self.expect.get(key, (0, 0))
-                self.expect[key] = (left - len(errors) - (n - done), deadline)
-                self.recorder.event(rs, "Warning", "FailedCreate", f"Error creating: {errors[0]}")
-                raise errors[0]
-            batch *= 2
+                return created, errors[0]
+            batch = min(2 * batch, n - created)
+        return created, None
 
-    async def _delete(self, rs: dict, pod: dict) -> None:
+    async def _create_pod(self, rs: dict, body: dict) -> ApiError | None:
         try:
-            await self.client.delete(PODS, pod["metadata"]["name"], pod["metadata"]["namespace"])
-            self.recorder.event(rs, "Normal", "SuccessfulDelete", f"Deleted pod: {pod['metadata']['name']}")
+            pod = await self.client.create(PODS, body, rs["metadata"]["namespace"])
         except ApiError as e:
-            if not e.not_found:
-                raise
+            if namespace_terminating(e):   # nothing can be created there any more: not a failure
+                return None
+            self.recorder.event(rs, "Warning", "FailedCreate", f"Error creating: {e.status.get('message') or e}")
+            return e
+        self.recorder.event(rs, "Normal", "SuccessfulCreate", f"Created pod: {pod['metadata']['name']}")
+        return None
+
+    async def _delete(self, rs: dict, key: str, pod: dict) -> ApiError | None:
+        name = pod["metadata"]["name"]
+        try:
+            await self.client.delete(PODS, name, pod["metadata"]["namespace"])
+        except ApiError as e:
+            self.expectations.deletion_observed(key, pod_key(pod))   # the informer will not show this one
+            if e.not_found:
+                return None
+            self.recorder.event(rs, "Warning", "FailedDelete", f"Error deleting: {e.status.get('message') or e}")
+            return e
+        self.recorder.event(rs, "Normal", "SuccessfulDelete", f"Deleted pod: {name}")
+        return None
 
     async def _status(self, rs: dict, active: list[dict]) -> None:
         spec = rs.get("spec") or {}
@@ -147,7 +213,6 @@ class ReplicaSetController(Controller):
                 return False
             if not min_ready:
                 return True
-            from kubeling.client.leaderelection import parse_time
             since = next((parse_time(c.get("lastTransitionTime")) for c in p["status"]["conditions"]
                           if c.get("type") == "Ready"), now)
             if since + min_ready > now:
