@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Collection
 
 import orjson
 
@@ -27,6 +28,41 @@ DS_TOLERATIONS = [{"key": k, "operator": "Exists", "effect": e} for k, e in (
     ("node.kubernetes.io/not-ready", "NoExecute"), ("node.kubernetes.io/unreachable", "NoExecute"),
     ("node.kubernetes.io/disk-pressure", "NoSchedule"), ("node.kubernetes.io/memory-pressure", "NoSchedule"),
     ("node.kubernetes.io/pid-pressure", "NoSchedule"), ("node.kubernetes.io/unschedulable", "NoSchedule"))]
+HOST_NETWORK_TOLERATION = {"key": "node.kubernetes.io/network-unavailable", "operator": "Exists",
+                           "effect": "NoSchedule"}
+
+
+def daemon_pod_tolerations(spec: dict) -> list[dict]:
+    """util.AddOrUpdateDaemonPodTolerations: daemon pods survive node problems (not-ready, unreachable)
+    and run on nodes under pressure or cordoned (and without a network, with hostNetwork). A
+    toleration of the same key, operator, value and effect (tolerationSeconds aside) is replaced."""
+    tols = list(spec.get("tolerations") or [])
+    for add in DS_TOLERATIONS + ([HOST_NETWORK_TOLERATION] if spec.get("hostNetwork") else []):
+        out, matched = [], False
+        for t in tols:
+            if any((t.get(k) or "") != add.get(k, "") for k in ("key", "operator", "value", "effect")):
+                out.append(t)
+            elif t.get("tolerationSeconds") is None:
+                break            # already there: AddOrUpdateTolerationInPodSpec changes nothing
+            else:
+                out.append(add)
+                matched = True
+        else:
+            tols = out if matched else out + [add]
+    return tols
+
+
+def should_run(ds: dict, node: dict) -> tuple[bool, bool]:
+    """NodeShouldRunDaemonPod: (a new daemon pod belongs on the node, a running one may stay). A
+    NoSchedule taint the pod does not tolerate only keeps new pods away; an untolerated NoExecute
+    taint, a node selector or affinity that no longer matches, removes the running one too."""
+    spec = dict((ds["spec"].get("template") or {}).get("spec") or {})
+    name = node["metadata"]["name"]
+    if spec.get("nodeName") not in (None, "", name) or not node_matches_pod(spec, node):
+        return False, False
+    tols = daemon_pod_tolerations(spec)
+    untolerated = {t.get("effect") for t in (node.get("spec") or {}).get("taints") or [] if not tolerates(tols, t)}
+    return not untolerated & {"NoSchedule", "NoExecute"}, "NoExecute" not in untolerated
 
 
 def _now() -> str:
@@ -100,12 +136,6 @@ class DaemonSetController(OwnedPods):
         for ds in self.owners.list():
             self.enqueue(ds)
 
-    def eligible(self, ds: dict, node: dict) -> bool:
-        spec = (ds["spec"].get("template") or {}).get("spec") or {}
-        tols = (spec.get("tolerations") or []) + DS_TOLERATIONS
-        hard = [t for t in (node.get("spec") or {}).get("taints") or [] if t.get("effect") in ("NoSchedule", "NoExecute")]
-        return node_matches_pod(spec, node) and all(tolerates(tols, t) for t in hard)
-
     async def sync(self, key: str) -> None:
         ds = self.owners.get(key)
         if ds is None or ds["metadata"].get("deletionTimestamp"):
@@ -115,21 +145,24 @@ class DaemonSetController(OwnedPods):
         by_node: dict[str, list[dict]] = {}
         for p in sorted(pods, key=lambda p: p["metadata"].get("creationTimestamp") or ""):
             by_node.setdefault(self._target(p), []).append(p)
-        nodes = {n["metadata"]["name"]: n for n in self.nodes.list() if self.eligible(ds, n)}
+        verdicts = {n["metadata"]["name"]: should_run(ds, n) for n in self.nodes.list()}
+        nodes = {name for name, (run, _) in verdicts.items() if run}
+        # nodes whose daemon pod stays: where one belongs, and where it may keep running
+        kept = {name for name in by_node if verdicts.get(name, (False, False))[1]}
 
         def updated(p: dict) -> bool:
             return (p["metadata"].get("labels") or {}).get(REVISION_HASH) == h
-        deletes = [p for name, ps in by_node.items() if name not in nodes for p in ps]
+        deletes = [p for name, ps in by_node.items() if name not in kept for p in ps]
         creates = [name for name in nodes if name not in by_node]
         for name, ps in by_node.items():
-            if name in nodes:
+            if name in kept:
                 new = [p for p in ps if updated(p)]
                 # duplicates: keep one pod, the updated one when there is one
                 keep = new[0] if new else ps[0]
                 deletes += [p for p in ps if p is not keep and (updated(p) or not new)]
         strategy = ds["spec"].get("updateStrategy") or {}
         if strategy.get("type", "RollingUpdate") == "RollingUpdate":
-            d, c = self._rolling(strategy.get("rollingUpdate") or {}, nodes, by_node, updated)
+            d, c = self._rolling(strategy.get("rollingUpdate") or {}, nodes | kept, by_node, updated)
             deletes += [p for p in d if p not in deletes]
             creates += c
         await asyncio.gather(*(self.delete_pod(p) for p in deletes))
@@ -138,13 +171,15 @@ class DaemonSetController(OwnedPods):
         ready = sum(1 for ps in current.values() if any(pod_ready(p) for p in ps))
         await self.write_status(ds, {
             "desiredNumberScheduled": len(nodes), "currentNumberScheduled": len(current),
-            "numberMisscheduled": sum(1 for n in by_node if n not in nodes), "numberReady": ready,
+            "numberMisscheduled": sum(1 for n in by_node if n in verdicts and n not in nodes),
+            "numberReady": ready,
             "numberAvailable": ready, "numberUnavailable": max(0, len(nodes) - ready),
             "updatedNumberScheduled": sum(1 for ps in current.values() if any(updated(p) for p in ps)),
             "observedGeneration": ds["metadata"].get("generation", 1)})
 
     @staticmethod
-    def _rolling(ru: dict, nodes: dict, by_node: dict[str, list[dict]], updated) -> tuple[list[dict], list[str]]:
+    def _rolling(ru: dict, nodes: Collection[str], by_node: dict[str, list[dict]],
+                 updated) -> tuple[list[dict], list[str]]:
         """Old pods to delete and nodes to start a new pod on, within maxUnavailable / maxSurge."""
         total = len(nodes)
         surge = resolve(ru.get("maxSurge", 0), total, True)
@@ -230,10 +265,11 @@ class DaemonSetController(OwnedPods):
         tpl = orjson.loads(orjson.dumps(ds["spec"].get("template") or {}))
         meta = tpl.get("metadata") or {}
         spec = tpl.get("spec") or {}
-        spec["tolerations"] = (spec.get("tolerations") or []) + [t for t in DS_TOLERATIONS
-                                                                  if t not in (spec.get("tolerations") or [])]
-        spec.setdefault("affinity", {})["nodeAffinity"] = {"requiredDuringSchedulingIgnoredDuringExecution": {
-            "nodeSelectorTerms": [{"matchFields": [{"key": "metadata.name", "operator": "In", "values": [node]}]}]}}
+        spec["tolerations"] = daemon_pod_tolerations(spec)
+        # ReplaceDaemonSetPodNodeNameNodeAffinity: the required terms become "this node" (preferred ones stay)
+        (spec.setdefault("affinity", {}).setdefault("nodeAffinity", {})
+         )["requiredDuringSchedulingIgnoredDuringExecution"] = {"nodeSelectorTerms": [
+             {"matchFields": [{"key": "metadata.name", "operator": "In", "values": [node]}]}]}
         body = {"apiVersion": "v1", "kind": "Pod", "metadata": {
             "generateName": ds["metadata"]["name"] + "-", "labels": {
                 **(meta.get("labels") or {}), REVISION_HASH: h,
