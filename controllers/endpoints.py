@@ -130,7 +130,8 @@ class EndpointsController(Controller):
         wanted = []
         for ports, members in groups or [([], [])]:
             eps = [{"addresses": [p["status"]["podIP"]],
-                    "conditions": {"ready": ok, "serving": ok, "terminating": False},
+                    # serving is the pod's own readiness; ready also counts publishNotReadyAddresses
+                    "conditions": {"ready": ok, "serving": pod_ready(p), "terminating": False},
                     "targetRef": {"kind": "Pod", "namespace": ns, "name": p["metadata"]["name"], "uid": p["metadata"]["uid"]},
                     **({"nodeName": p["spec"]["nodeName"]} if p["spec"].get("nodeName") else {})}
                    for p, ok in sorted(members, key=lambda m: m[0]["status"]["podIP"])]

@@ -1,5 +1,6 @@
 """Node lifecycle: nodes that stop heartbeating become Ready=Unknown with the unreachable NoExecute
-taint (not-ready likewise); pods that do not tolerate a NoExecute taint are evicted after their
+taint (not-ready likewise); their pods are marked not ready (so Services stop sending them
+traffic) and those that do not tolerate a NoExecute taint are evicted after their
 tolerationSeconds, so their controllers recreate them elsewhere."""
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ import time
 
 from kubeling.api.resources import lookup
 from kubeling.client import ApiError
+from kubeling.client.informer import obj_key
 from kubeling.client.leaderelection import parse_time
+from kubeling.client.workqueue import WorkQueue, run_workers
 
 from .base import Controller
 
@@ -18,6 +21,10 @@ UNREACHABLE, NOT_READY = "node.kubernetes.io/unreachable", "node.kubernetes.io/n
 
 def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def ready_condition(obj: dict) -> dict | None:
+    return next((c for c in (obj.get("status") or {}).get("conditions") or [] if c.get("type") == "Ready"), None)
 
 
 def tolerates(pod: dict, taint: dict) -> tuple[bool, float | None]:
@@ -33,6 +40,12 @@ def tolerates(pod: dict, taint: dict) -> tuple[bool, float | None]:
     return False, 0.0
 
 
+def _ready_not_false(pod: dict) -> bool:
+    """The pod has a Ready condition that MarkPodsNotReady would change."""
+    cond = ready_condition(pod)
+    return cond is not None and cond.get("status") != "False"
+
+
 class NodeLifecycleController(Controller):
     name = "nodelifecycle"
 
@@ -46,6 +59,25 @@ class NodeLifecycleController(Controller):
         self.pods.add_indexer("node", lambda p: [(p.get("spec") or {}).get("nodeName") or ""])
         self.nodes.add_handler(*self.enqueue_handlers())
         self.first_seen: dict[str, float] = {}
+        # upstream's podUpdateQueue: pods that arrive on (are bound to) a node that is not Ready
+        self.pod_queue = WorkQueue("node_lifecycle_pods")
+        self.pods.add_handler(self.enqueue_pod, lambda old, new: self.enqueue_pod(new, old))
+        self.observed_ready: dict[str, str] = {}   # node -> the Ready status its last sync saw
+        self.retry: set[str] = set()               # nodes whose pods could not all be marked
+
+    def enqueue_pod(self, pod: dict, old: dict | None = None) -> None:
+        """podUpdated: only a new pod or a new binding; a pod whose kubelet says Ready again is left be."""
+        node = (pod.get("spec") or {}).get("nodeName")
+        if node and (old is None or node != (old.get("spec") or {}).get("nodeName")):
+            self.pod_queue.add(obj_key(pod))
+
+    async def sync_pod(self, key: str) -> None:
+        """processPod: a pod on a node whose Ready is not True is marked not ready."""
+        pod = self.pods.get(key)
+        node = self.nodes.get(pod["spec"]["nodeName"]) if pod is not None else None
+        ready = ready_condition(node) if node is not None else None
+        if ready is not None and ready.get("status") != "True":
+            await self._mark_pods_not_ready([pod])
 
     async def run(self) -> None:
         async def tick() -> None:
@@ -53,7 +85,7 @@ class NodeLifecycleController(Controller):
                 await asyncio.sleep(self.period)
                 for n in self.nodes.list():
                     self.enqueue(n)
-        await asyncio.gather(super().run(), tick())
+        await asyncio.gather(super().run(), run_workers(self.pod_queue, self.sync_pod, 1), tick())
 
     def _last_heartbeat(self, node: dict) -> float:
         name = node["metadata"]["name"]
@@ -67,9 +99,11 @@ class NodeLifecycleController(Controller):
     async def sync(self, key: str) -> None:
         node = self.nodes.get(key)
         if node is None:
+            self.observed_ready.pop(key, None)
+            self.retry.discard(key)
             return
         status = node.get("status") or {}
-        ready = next((c for c in status.get("conditions") or [] if c.get("type") == "Ready"), None)
+        ready = ready_condition(node)
         stale = time.time() - self._last_heartbeat(node) > self.grace
         if stale and (ready is None or ready.get("status") != "Unknown"):
             conds = [c for c in status.get("conditions") or [] if c.get("type") != "Ready"]
@@ -92,6 +126,39 @@ class NodeLifecycleController(Controller):
         for taint in mine if want else []:
             if taint.get("effect") == "NoExecute":
                 await self._evict(node, taint)
+        await self._on_ready_change(key, (ready or {}).get("status"))
+
+    async def _on_ready_change(self, name: str, now: str | None) -> None:
+        """When Ready leaves True (or a previous attempt failed) every pod on the node is marked not
+        ready, once: a kubelet that is alive after all may say Ready again."""
+        before = self.observed_ready.get(name)
+        self.observed_ready[name] = now or ""
+        if now in (None, "True") or (before != "True" and name not in self.retry):
+            self.retry.discard(name)
+            return
+        self.retry.add(name)
+        await self._mark_pods_not_ready(self.pods.by_index("node", name))
+        self.retry.discard(name)
+
+    async def _mark_pods_not_ready(self, pods: list[dict]) -> None:
+        """MarkPodsNotReady: Ready=False through pods/status (reason and message kept), so endpoints
+        controllers list the pods as not ready while their kubelet is unheard."""
+        errors: list[ApiError] = []
+        for pod in pods:
+            if not _ready_not_false(pod):
+                continue
+            conds = [{**c, "status": "False", "lastTransitionTime": _now()} if c.get("type") == "Ready" else c
+                     for c in pod["status"]["conditions"]]
+            try:
+                await self.client.update(PODS, {**pod, "status": {**pod["status"], "conditions": conds}},
+                                         pod["metadata"]["namespace"], "status")
+            except ApiError as e:
+                if e.not_found:
+                    continue
+                errors.append(e)
+            self.recorder.event(pod, "Warning", "NodeNotReady", "Node is not ready")
+        if errors:   # retried with back-off, like upstream's nodesToRetry
+            raise errors[0]
 
     async def _patch(self, name: str, body: dict, sub: str | None = None) -> None:
         try:

@@ -20,10 +20,12 @@ def cluster(tmp_path_factory):
         store.start_all()
         api = ApiServer(tmp / "api", store.client_urls).start()
         kc = str(api.kubeconfig)
+        # a grace period a kill -9 and restart of the kubelet fits in on a loaded machine (its pods
+        # are marked not ready after it, as upstream), yet short enough for heartbeat-loss tests
         procs = [
             Component(tmp, "scheduler", ["--kubeconfig", kc, "--leader-elect", "--port", str(free_port())]).start(),
             Component(tmp, "controllers", ["--kubeconfig", kc, "--leader-elect", "--port", str(free_port()),
-                                           "--node-monitor-grace-period", "4", "--node-monitor-period", "1",
+                                           "--node-monitor-grace-period", "10", "--node-monitor-period", "1",
                                            "--allocate-node-cidrs", "--cluster-cidr", "10.244.0.0/16",
                                            "--hpa-metrics-source", "annotations",
                                            "--horizontal-pod-autoscaler-sync-period", "1",
