@@ -20,6 +20,7 @@ from .hpa import HPAController
 from .namespace import NamespaceController
 from .nodelifecycle import NodeIpamController, NodeLifecycleController, ServiceAccountController
 from .replicaset import ReplicaSetController
+from .rootcacert import RootCACertPublisher, read_root_ca
 from .workloads import DaemonSetController, JobController, TTLAfterFinishedController
 
 CONTROLLERS = {"replicaset": ReplicaSetController, "deployment": DeploymentController,
@@ -27,7 +28,8 @@ CONTROLLERS = {"replicaset": ReplicaSetController, "deployment": DeploymentContr
                "endpoint": EndpointsController, "nodelifecycle": NodeLifecycleController,
                "nodeipam": NodeIpamController, "serviceaccount": ServiceAccountController,
                "horizontalpodautoscaling": HPAController, "daemonset": DaemonSetController,
-               "job": JobController, "ttl-after-finished": TTLAfterFinishedController}
+               "job": JobController, "ttl-after-finished": TTLAfterFinishedController,
+               "root-ca-cert-publisher": RootCACertPublisher}
 
 
 def enabled(spec: str) -> list[str]:
@@ -62,6 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="seconds of recommendations whose maximum a scale-down may not go below")
     p.add_argument("--hpa-metrics-source", choices=["api", "annotations"], default="api",
                    help="pod usage from metrics.k8s.io, or from metrics.kubeling.io/<resource> pod annotations")
+    p.add_argument("--root-ca-file", help="PEM CA bundle published as kube-root-ca.crt in every namespace "
+                   "(default: the certificate authority of --kubeconfig)")
     p.add_argument("--bind-address", default="127.0.0.1")
     p.add_argument("--port", type=int, default=10257, help="plain-HTTP /healthz and /metrics")
     p.add_argument("--v", "-v", dest="verbosity", type=int, default=0)
@@ -89,6 +93,7 @@ def main(argv: list[str] | None = None) -> None:
     a = p.parse_args(argv)
     try:
         names = enabled(a.controllers)
+        a.root_ca = read_root_ca(a.root_ca_file) if a.root_ca_file else None
     except ValueError as e:
         p.error(str(e))
     run_main(_run(a, names), a.verbosity)

@@ -149,7 +149,8 @@ class Launcher:
         kc = str(kubeconfig)
         self.start("scheduler", ["scheduler", "--kubeconfig", kc, "--leader-elect"])
         self.start("controllers", ["controllers", "--kubeconfig", kc, "--leader-elect", "--controllers", "*",
-                                   "--allocate-node-cidrs", "--cluster-cidr", "10.244.0.0/16"])
+                                   "--allocate-node-cidrs", "--cluster-cidr", "10.244.0.0/16",
+                                   "--root-ca-file", str(self.run / "pki" / "ca.crt")])
         self.start("kubelet-hollow", ["kubelet", "--kubeconfig", kc, "--runtime", "hollow", "--hostname-override",
                                       "node", "--hollow-nodes", str(hollow_nodes)])
 
