@@ -63,5 +63,3 @@ timeout = _err(UNAVAILABLE, "etcdserver: request timed out")
 timeout_leader_fail = _err(
     UNAVAILABLE, "etcdserver: request timed out, possibly due to previous leader failure"
 )
-no_leader = _err(UNAVAILABLE, "etcdserver: no leader")
-stopping = _err(UNAVAILABLE, "etcdserver: server stopped")

@@ -50,6 +50,10 @@ class Metrics:
                                    registry=self.registry)
         self.proposals = Gauge("etcd_server_proposals_committed_total", "Raft entries proposed by this member",
                                registry=self.registry)
+        self.applied = Gauge("etcd_server_proposals_applied_total", "Batches applied to this member's state machine",
+                             registry=self.registry)
+        self.leader_changes = Gauge("etcd_server_leader_changes_seen_total", "Raft state changes this member saw",
+                                    registry=self.registry)
 
 
 class EtcdApp:
@@ -266,11 +270,13 @@ class EtcdApp:
         with self.store.lock:
             m.revision.set(self.store.revision)
             m.keys.set(len(self.store.keys))
+            m.applied.set(self.store.applied_batches)
         m.is_leader.set(1 if self.raft.is_leader() else 0)
         m.has_leader.set(1 if self.raft.leader() is not None else 0)
         m.term.set(self.raft.term())
         m.watch_streams.set(len(self.hub.streams))
         m.proposals.set(self.raft.proposals)
+        m.leader_changes.set(self.raft.leader_changes)
         await _respond(send, 200, generate_latest(m.registry),
                        [(b"content-type", b"text/plain; version=0.0.4; charset=utf-8")])
 

@@ -193,7 +193,7 @@ class WatchStream:
                                                 "compact_revision": str(compact)}, w.id))
                 return
             events = []
-            for ev_rev, typ, rec, prev in batch:
+            for _, typ, rec, prev in batch:
                 if not w.matches(rec[0]) or (typ == PUT and w.no_put) or (typ == DELETE and w.no_delete):
                     continue
                 e: dict = {"kv": wire.kv(rec)}

@@ -22,7 +22,6 @@ class WorkQueue:
         self._processing: set[str] = set()
         self._failures: dict[str, int] = {}
         self._wakeup = asyncio.Event()
-        self.shutting_down = False
         self._added_at: dict[str, float] = {}
         self.m_adds, self.m_depth = WORKQUEUE_ADDS.labels(name), WORKQUEUE_DEPTH.labels(name)
         self.m_queue, self.m_work = WORKQUEUE_QUEUE_DURATION.labels(name), WORKQUEUE_WORK_DURATION.labels(name)
@@ -32,7 +31,7 @@ class WorkQueue:
         return len(self._queue)
 
     def add(self, key: str) -> None:
-        if self.shutting_down or key in self._dirty:
+        if key in self._dirty:
             return
         self._dirty.add(key)
         self.m_adds.inc()
