@@ -26,8 +26,12 @@ def now_rfc3339() -> str:
 
 
 def from_storage(r: Resource, obj: dict) -> dict:
+    """The served form: stored objects carry their version's zero fields already, a converted view
+    gets its own (autoscaling/v1 requires `status.currentReplicas`, v2 omits a zero one)."""
     if r.converted:
-        return conversion.from_storage(r, obj)
+        out = conversion.from_storage(r, obj)
+        defaults.fill_zero_fields(r.api_version, r.kind, out)
+        return out
     return obj
 
 

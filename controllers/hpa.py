@@ -96,7 +96,8 @@ class HPAController(Controller):
             scale = await self.client.get(target, ref["name"], ns, "scale")
         except ApiError as e:
             conds["AbleToScale"] = self._cond(hpa, "AbleToScale", "False", "FailedGetScale",
-                                              f"the HPA controller was unable to get the target's current scale: {e}")
+                                              f"the HPA controller was unable to get the target's current scale: "
+                                              f"{e.status.get('message') or e}")
             return await self._status(hpa, None, None, [], conds)
         current = scale["spec"].get("replicas", 0)
         selector = scale["status"].get("selector", "")
@@ -135,9 +136,10 @@ class HPAController(Controller):
                 await self.client.patch(target, ref["name"], {"spec": {"replicas": desired}}, ns, "scale")
             except ApiError as e:
                 conds["AbleToScale"] = self._cond(hpa, "AbleToScale", "False", "FailedUpdateScale",
-                                                  f"the HPA controller was unable to update the target scale: {e}")
+                                                  f"the HPA controller was unable to update the target scale: "
+                                                  f"{e.status.get('message') or e}")
                 self.recorder.event(hpa, "Warning", "FailedRescale", f"New size: {desired}; reason: {reason}; "
-                                    f"error: {e}")
+                                    f"error: {e.status.get('message') or e}")
                 return await self._status(hpa, current, current, current_metrics, conds)
             record_scale(behavior, history, now, current, desired)
             conds["AbleToScale"] = self._cond(hpa, "AbleToScale", "True", "SucceededRescale",

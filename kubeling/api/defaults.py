@@ -9,6 +9,9 @@ apiserver here has no separate strategy layer for them:
 * Pod `priority`/`preemptionPolicy` (upstream: the Priority admission plugin, pods only);
 * Secret `stringData` folded into `data` (upstream: v1 -> internal conversion).
 
+Last, `fill_zero_fields` adds what Go's encoder always writes (zero values of fields without
+omitempty, non-pointer structs such as `status: {}`), from the table tools/gen_zero_fields.py generates.
+
 What is deliberately NOT here: Service clusterIP(s), ipFamilies, ipFamilyPolicy, nodePorts and
 healthCheckNodePort are chosen by the apiserver's allocator (apiserver/admission.py), as upstream's
 registry allocator does; tolerations and serviceAccountName come from pod admission.
@@ -23,6 +26,7 @@ import re
 from typing import Any, Callable
 
 from kubeling.api.resources import Resource
+from kubeling.api.zero_fields import FIELDS, ROOTS
 
 Obj = dict[str, Any]
 
@@ -116,8 +120,6 @@ def _container(c: Obj) -> None:
         c["terminationMessagePath"] = "/dev/termination-log"
     if not c.get("terminationMessagePolicy"):
         c["terminationMessagePolicy"] = "File"
-    if not isinstance(c.get("resources"), dict):
-        c["resources"] = {}            # a non-pointer struct: always serialised
     for p in _dicts(c.get("ports")):
         if not p.get("protocol"):
             p["protocol"] = "TCP"
@@ -207,8 +209,8 @@ def _pod(obj: Obj) -> None:
     pod_spec(spec)
     for key in ("containers", "initContainers"):
         for c in _dicts(spec.get(key)):
-            res = c["resources"]
-            limits = res.get("limits")
+            res = _child(c, "resources")
+            limits = res.get("limits") if res is not None else None
             if isinstance(limits, dict) and limits:
                 requests = res.setdefault("requests", {})
                 if isinstance(requests, dict):
@@ -229,23 +231,13 @@ def _pod(obj: Obj) -> None:
 
 
 def _template(spec: Obj) -> None:
-    """A pod template: PodSpec defaults, and the metadata Go always serialises."""
+    """A pod template's PodSpec defaults."""
     tpl = spec.get("template")
     if not isinstance(tpl, dict):
         tpl = spec["template"] = {}
-    meta = tpl.get("metadata")
-    if not isinstance(meta, dict):
-        meta = tpl["metadata"] = {}
-    meta.setdefault("creationTimestamp", None)
     if not isinstance(tpl.get("spec"), dict):
         tpl["spec"] = {}
     pod_spec(tpl["spec"])
-
-
-def _status(obj: Obj) -> None:
-    """Workload status is a non-pointer struct: a new object shows `status: {}`."""
-    if not isinstance(obj.get("status"), dict):
-        obj["status"] = {}
 
 
 # ---- workloads ---------------------------------------------------------------------------------
@@ -282,14 +274,12 @@ def _replicaset(obj: Obj) -> None:
     if spec.get("replicas") is None:
         spec["replicas"] = 1
     _template(spec)
-    _status(obj)
 
 
 def _daemonset(obj: Obj) -> None:
     spec = _spec(obj)
     _rolling_strategy(spec, "updateStrategy", {"maxUnavailable": 1, "maxSurge": 0})
     _template(spec)
-    _status(obj)
 
 
 JOB_UID_LABELS = ("batch.kubernetes.io/controller-uid", "controller-uid")
@@ -341,10 +331,9 @@ def _job(obj: Obj) -> None:
     _template(spec)
     # SetDefaults_Job: an unlabelled Job takes its template's labels (generated ones included,
     # as every read of the stored object shows them upstream).
-    tlabels = spec["template"]["metadata"].get("labels")
+    tlabels = (_child(spec["template"], "metadata") or {}).get("labels")
     if tlabels and not meta.get("labels"):
         meta["labels"] = dict(tlabels)
-    _status(obj)
 
 
 # ---- autoscaling -------------------------------------------------------------------------------
@@ -416,11 +405,10 @@ def _service(obj: Obj) -> None:
         spec["externalTrafficPolicy"] = "Cluster"
     if spec.get("internalTrafficPolicy") is None and spec["type"] in ("NodePort", "LoadBalancer", "ClusterIP"):
         spec["internalTrafficPolicy"] = "Cluster"
-    status = obj.get("status") if isinstance(obj.get("status"), dict) else obj.setdefault("status", {})
-    lb = status.get("loadBalancer") if isinstance(status.get("loadBalancer"), dict) else status.setdefault("loadBalancer", {})
     if spec["type"] == "LoadBalancer":
         if spec.get("allocateLoadBalancerNodePorts") is None:
             spec["allocateLoadBalancerNodePorts"] = True
+        lb = _child(_child(obj, "status") or {}, "loadBalancer") or {}
         for ing in _dicts(lb.get("ingress")):
             if ing.get("ip") and ing.get("ipMode") is None:
                 ing["ipMode"] = "VIP"
@@ -525,3 +513,36 @@ def apply_defaults(resource: Resource, obj: Obj) -> None:
     fn = DEFAULTERS.get((resource.group, resource.kind)) or DEFAULTERS.get((resource.group_version, resource.kind))
     if fn is not None:
         fn(obj)
+    fill_zero_fields(resource.api_version, resource.kind, obj)
+
+
+# ---- fields Go always serialises ---------------------------------------------------------------
+
+
+def fill_zero_fields(api_version: str, kind: str, obj: Obj) -> None:
+    """Add what a decoded and re-encoded Go object carries although unset: fields without omitempty
+    as their zero value (0, "", false; null for pointers, slices and maps) and non-pointer structs
+    (`status: {}`), so clients that insist on required fields (the Python client) can read it."""
+    definition = ROOTS.get((api_version, kind))
+    if definition is not None:
+        _fill(obj, definition)
+
+
+def _fill(obj: Obj, definition: str) -> None:
+    zeros, nested = FIELDS[definition]
+    for key, zero in zeros.items():
+        # An explicit null decodes to Go's zero value too, except where null is that zero.
+        if obj.get(key) is None and (zero is not None or key not in obj):
+            obj[key] = {} if isinstance(zero, dict) else zero
+    for key in nested.keys() & obj.keys():
+        child, how = nested[key]
+        value = obj[key]
+        if how == "[]":
+            items = value if isinstance(value, list) else ()
+        elif how == "{}":
+            items = value.values() if isinstance(value, dict) else ()
+        else:
+            items = (value,)
+        for item in items:
+            if isinstance(item, dict):
+                _fill(item, child)
