@@ -24,6 +24,7 @@ import orjson
 
 from kubeling.api import openapi
 from kubeling.api.errors import StatusError, bad_request
+from kubeling.api.gofmt import go_value
 
 # ---------------------------------------------------------------------------------------------
 # Type shapes
@@ -166,19 +167,6 @@ def list_map_keys(kind_key: tuple[str, str], path: tuple[str, ...]) -> tuple[str
 # ---------------------------------------------------------------------------------------------
 # Errors, Go flavoured
 # ---------------------------------------------------------------------------------------------
-
-def _gofmt(v: Any) -> str:
-    """fmt's %v of a decoded JSON value, as Kubernetes embeds it in error messages."""
-    if isinstance(v, dict):
-        return "map[" + " ".join(f"{k}:{_gofmt(v[k])}" for k in sorted(v)) + "]"
-    if isinstance(v, list):
-        return "[" + " ".join(_gofmt(x) for x in v) + "]"
-    if v is None:
-        return "<nil>"
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    return str(v)
-
 
 def malformed_patch(message: str) -> StatusError:
     """A patch the merge code cannot apply. Upstream lets these plain Go errors reach its responder
@@ -329,7 +317,7 @@ def _smp_map(orig: dict, patch: dict, shape: Shape) -> dict:
         if directive == "delete":
             return {}
         if directive != "merge":   # an explicit merge is the default (Kubernetes itself rejects it)
-            raise malformed_patch(f"unknown patch type: {_gofmt(directive)} in map: {_gofmt(patch)}")
+            raise malformed_patch(f"unknown patch type: {go_value(directive)} in map: {go_value(patch)}")
     out = dict(orig)
     patch = {k: v for k, v in patch.items() if k != DIRECTIVE}
     if RETAIN_KEYS in patch:
@@ -387,7 +375,7 @@ def _index(order: list, item: Any, key: str | None) -> int:
 
 
 def _no_merge_key(item: Any, key: str) -> StatusError:
-    return malformed_patch(f"map: {_gofmt(item)} does not contain declared merge key: {key}")
+    return malformed_patch(f"map: {go_value(item)} does not contain declared merge key: {key}")
 
 
 def _smp_list(orig: list, patch: list, shape: Shape, delete_list: bool = False) -> list:
@@ -398,7 +386,7 @@ def _smp_list(orig: list, patch: list, shape: Shape, delete_list: bool = False) 
     if list in kinds:
         raise _invalid_patch()  # lists of lists are not supported: a generic 422
     if len(kinds) > 1:
-        raise malformed_patch(f"list element types are not identical: {_gofmt([orig, patch])}")
+        raise malformed_patch(f"list element types are not identical: {go_value([orig, patch])}")
     key = shape.merge_key or None
     if kinds != {dict}:
         if delete_list:
@@ -444,7 +432,7 @@ def _special_items(orig: list, patch: list, key: str) -> tuple[list, list]:
         elif directive == "merge":   # accepted as the default merge (Kubernetes rejects it)
             plain.append({k: v for k, v in item.items() if k != DIRECTIVE})
         else:
-            raise malformed_patch(f"unknown patch type: {_gofmt(directive)} in map: {_gofmt(item)}")
+            raise malformed_patch(f"unknown patch type: {go_value(directive)} in map: {go_value(item)}")
     if replace:
         return [_clean(x) for x in plain], []
     return orig, plain
@@ -520,5 +508,5 @@ def _check_order(patch_list: list, order: list, key: str | None) -> None:
             pi += 1
         oi += 1
     if pi < len(items):
-        raise malformed_patch(f"The order in patch list:\n{_gofmt(patch_list)}\n doesn't match {SET_ORDER} list:\n"
-                           f"{_gofmt(order)}\n")
+        raise malformed_patch(f"The order in patch list:\n{go_value(patch_list)}\n doesn't match {SET_ORDER} list:\n"
+                           f"{go_value(order)}\n")

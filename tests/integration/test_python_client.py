@@ -130,5 +130,22 @@ def test_two_apiservers_on_one_store(control_plane, tmp_path, ns):
                                                 spec=client.V1ServiceSpec(ports=[client.V1ServicePort(port=80)])))
             ips.add(svc.spec.cluster_ip)
         assert len(ips) == 6
+        # a requested clusterIP raced for through both apiservers: one gets it, the other is told it is
+        # taken; neither is quietly given another address
+        from concurrent.futures import ThreadPoolExecutor
+        for i in range(5):
+            ip = f"10.96.77.{10 + i}"
+
+            def create(api, name):
+                try:
+                    return api.create_namespaced_service(ns, client.V1Service(
+                        metadata=client.V1ObjectMeta(name=name),
+                        spec=client.V1ServiceSpec(cluster_ip=ip, ports=[client.V1ServicePort(port=80)]))).spec.cluster_ip
+                except ApiException as e:
+                    assert e.status == 422 and "provided IP is already allocated" in e.body, e.body
+                    return None
+            with ThreadPoolExecutor(2) as pool:
+                got = list(pool.map(create, (a, b), (f"race{i}a", f"race{i}b")))
+            assert sorted(got, key=str) == sorted([ip, None], key=str), got
     finally:
         other.stop()
