@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 RUN_DIR ?= run
 
-.PHONY: up down test deps venv bench clean
+.PHONY: up down test deps images venv bench clean
 
 $(STAMP): pyproject.toml
 	@command -v python3 >/dev/null || { echo "python3 (>= 3.11) is required"; exit 1; }
@@ -16,10 +16,16 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-deps:
+deps: images
 	bash deploy/install-system-packages.sh
 
-up: $(STAMP)
+# The Docker engine (Debian's docker.io, started when none answers) and the locally built
+# images (pause, busybox, nginx): docs/docker.md. A no-op when all are there.
+images:
+	@bash deploy/install-docker.sh
+	@bash deploy/build-images.sh
+
+up: $(STAMP) images
 	$(PY) -m kubeling up --run-dir $(RUN_DIR)
 
 down:
