@@ -8,8 +8,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
+from itertools import islice
 
 from sortedcontainers import SortedDict
 
@@ -52,55 +53,97 @@ Filter = Callable[[dict], bool]
 
 @dataclass(eq=False)
 class Watcher:
+    """One watch's live events, queued until its stream takes them.
+
+    The queue is bounded: a consumer `limit` events behind is closed, as Kubernetes' cacher
+    terminates watchers it cannot dispatch to; its stream then ends at once (buffered events are
+    dropped) and the client re-watches from the last resourceVersion it saw. Replays never go
+    through this queue, so their size is bounded only by the history."""
     prefix: str
     key_prefix: str          # prefix + namespace/ or the exact key, narrowing by position
     exact: bool
     accept: Filter | None
     bookmarks: bool
-    queue: asyncio.Queue = field(default_factory=lambda: asyncio.Queue(maxsize=50_000))
+    limit: int = 50_000
+    pending: deque[tuple] = field(default_factory=deque)
     closed: bool = False
-    last_rev: int = 0
+    last_rev: int = 0        # the revision the replay reaches; live events start after it
+    _wakeup: asyncio.Future | None = field(default=None, init=False, repr=False)   # a stream waiting
 
-    def offer(self, ev: CacheEvent) -> None:
-        if self.closed or ev.rev <= self.last_rev:
-            return
+    def match(self, ev: CacheEvent) -> tuple | None:
+        """The (type, object, rev) this watcher sees for `ev`, if any (selectors turn an object
+        leaving them into DELETED and one entering into ADDED)."""
         if self.exact:
             if ev.key != self.key_prefix:
-                return
+                return None
         elif not ev.key.startswith(self.key_prefix):
-            return
+            return None
         typ, obj = ev.type, ev.obj
         if self.accept is not None:
             cur_ok = ev.type != "DELETED" and self.accept(ev.obj)
             prev_ok = ev.prev is not None and self.accept(ev.prev)
             if ev.type == "DELETED":
                 if not prev_ok:
-                    return
+                    return None
             elif cur_ok and not prev_ok:
                 typ = "ADDED"
             elif prev_ok and not cur_ok:
                 typ, obj = "DELETED", _with_rv(ev.prev, ev.rev)  # type: ignore[arg-type]
             elif not cur_ok:
-                return
-        self._put((typ, obj, ev.rev))
+                return None
+        return typ, obj, ev.rev
+
+    def offer(self, ev: CacheEvent) -> None:
+        if self.closed or ev.rev <= self.last_rev:
+            return
+        item = self.match(ev)
+        if item is not None:
+            self._put(item)
 
     def _put(self, item: tuple) -> None:
-        try:
-            self.queue.put_nowait(item)
-        except asyncio.QueueFull:   # a consumer this slow is dropped, as Kubernetes does
+        if len(self.pending) >= self.limit:   # a consumer this slow is dropped, as Kubernetes does
             self.close()
+            return
+        self.pending.append(item)
+        self._wake()
+
+    def _wake(self) -> None:
+        if self._wakeup is not None and not self._wakeup.done():
+            self._wakeup.set_result(None)
 
     def bookmark(self, rev: int) -> None:
         if self.bookmarks and not self.closed and rev > self.last_rev:
             self._put(("BOOKMARK", None, rev))
 
     def close(self) -> None:
-        if not self.closed:
-            self.closed = True
+        """End the watch: its stream stops promptly, even when the queue is full."""
+        self.closed = True
+        self.pending.clear()
+        self._wake()
+
+    async def next_batch(self, deadline: float, most: int = 256) -> list[tuple] | None:
+        """Up to `most` queued events, waiting until `deadline` (loop time) for one.
+
+        [] when the deadline passes first; None once the watcher is closed (the stream ends)."""
+        loop = asyncio.get_running_loop()
+        while not self.pending and not self.closed:
+            left = deadline - loop.time()
+            if left <= 0:
+                return []
+            self._wakeup = loop.create_future()
             try:
-                self.queue.put_nowait(None)
-            except asyncio.QueueFull:
+                await asyncio.wait_for(self._wakeup, left)
+            except TimeoutError:
                 pass
+            finally:
+                self._wakeup = None
+        if self.closed:
+            return None
+        if len(self.pending) <= most:
+            batch = list(self.pending)
+            self.pending.clear()
+            return batch
+        return [self.pending.popleft() for _ in range(most)]
 
 
 def _with_rv(obj: dict, rev: int) -> dict:
@@ -114,8 +157,10 @@ class TooOld(Exception):
 
 
 class WatchCache:
-    def __init__(self, etcd: EtcdClient, history: int = 100_000, bookmark_interval: float = 60.0):
+    def __init__(self, etcd: EtcdClient, history: int = 100_000, bookmark_interval: float = 60.0,
+                 queue_length: int = 50_000):
         self.etcd = etcd
+        self.queue_length = queue_length   # live events a watcher may fall behind before it is closed
         self.items: dict[str, SortedDict] = {p: SortedDict() for p in PREFIXES}
         self.events: deque[CacheEvent] = deque()
         self.history = history
@@ -200,8 +245,7 @@ class WatchCache:
         k = e.kv.key.decode()
         rev = e.kv.mod_revision
         p = prefix_of(k)
-        if rev > self.rev:
-            self.rev = rev
+        self.rev = max(self.rev, rev)
         if p is None:
             return
         store = self.items[p]
@@ -244,7 +288,7 @@ class WatchCache:
         try:
             await asyncio.wait_for(fut, timeout)
             return True
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return False
 
     async def _bookmarks(self) -> None:
@@ -270,11 +314,11 @@ class WatchCache:
               since: int | None, initial: bool) -> tuple[Watcher, list[tuple]]:
         """Register a watcher; return it with the events it must see first.
 
-        since=None: initial ADDED events for the current state (rv unset/0); otherwise the
-        history after `since` (TooOld when it is no longer kept). Runs without awaiting, so
-        nothing can slip between the replay and live delivery."""
-        w = Watcher(prefix, key_prefix, exact, accept, bookmarks)
-        first: list[tuple] = []
+        since=None: initial ADDED events for the current state (rv unset/0); otherwise every
+        event of the history after `since` (TooOld when it is no longer all kept). The replay is
+        a list of its own, not the watcher's bounded queue, so nothing of it is dropped. Runs
+        without awaiting, so nothing can slip between the replay and live delivery."""
+        w = Watcher(prefix, key_prefix, exact, accept, bookmarks, self.queue_length)
         if since is None or initial:
             store = self.items[prefix]
             if exact:
@@ -286,13 +330,7 @@ class WatchCache:
         else:
             if since < self.oldest:
                 raise TooOld(since, self.oldest)
-            replay = Watcher(prefix, key_prefix, exact, accept, False)
-            replay.last_rev = since
-            for ev in self._history_after(since):
-                if ev.key.startswith(prefix):
-                    replay.offer(ev)
-            while not replay.queue.empty():
-                first.append(replay.queue.get_nowait())
+            first = [item for ev in self._history_after(since) if (item := w.match(ev)) is not None]
             w.last_rev = max(since, self.rev)
         self.watchers[prefix].add(w)
         return w, first
@@ -309,8 +347,11 @@ class WatchCache:
                 lo = mid + 1
             else:
                 hi = mid
-        return (ev[i] for i in range(lo, len(ev)))
+        after = len(ev) - lo
+        if lo <= after:     # indexing a deque walks from an end: iterate from the nearer one
+            return islice(ev, lo, None)
+        return reversed(list(islice(reversed(ev), after)))
 
     def unwatch(self, w: Watcher) -> None:
         self.watchers[w.prefix].discard(w)
-        w.closed = True
+        w.close()
