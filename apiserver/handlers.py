@@ -486,6 +486,9 @@ class Handler:
         key = r.key(req.namespace, name)
         stored = obj
         taken: set[str] = set()
+        # addresses the client asked for: when another apiserver got one first, allocate() must report it
+        # as already allocated rather than this loop quietly picking another
+        requested = admission.allocated_keys(obj) if r.plural == "services" else set()
         for attempt in range(8):
             extra: dict[str, bytes] = {}
             if r.plural == "services":
@@ -498,8 +501,11 @@ class Handler:
                 if str(e) == key:
                     raise E.already_exists(r.group, r.plural, name) from None
                 taken.add(str(e))
-                stored["spec"].pop("clusterIP", None) if str(e).startswith(admission.IP_PREFIX) else None
-                stored["spec"].pop("clusterIPs", None) if str(e).startswith(admission.IP_PREFIX) else None
+                if str(e) in requested:
+                    continue
+                if str(e).startswith(admission.IP_PREFIX):
+                    stored["spec"].pop("clusterIP", None)
+                    stored["spec"].pop("clusterIPs", None)
                 for p in stored.get("spec", {}).get("ports") or []:
                     if str(e) == admission.PORT_PREFIX + str(p.get("nodePort")):
                         p.pop("nodePort", None)
