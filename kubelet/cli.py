@@ -1,34 +1,57 @@
-"""`python -m kubelet`: one node (or --hollow-nodes N of them) against the apiserver."""
+"""`python -m kubelet`: one node on Docker, or --hollow-nodes N simulated ones, against the apiserver."""
 from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
+import shutil
+import sys
+from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Gauge
 
 from kubeling.api.resources import lookup
 from kubeling.client import Client
+from kubeling.client.events import EventRecorder
 from kubeling.client.informer import Informer
+from kubeling.client.workqueue import run_workers
 from kubeling.component import load_client, run_main
 from kubeling.health import health_server
 
+from .docker_runtime import DockerRuntime
+from .hollow import HollowRuntime
 from .node import NodeAgent
-from .runtime import HollowRuntime
+from .podconfig import ConfigBuilder, DNSSettings
+from .podsync import PodSyncer
+from .runtime import Runtime, RuntimeUnavailable
 
+log = logging.getLogger("kubelet")
 PODS, NODES = lookup("", "v1", "pods"), lookup("", "v1", "nodes")
+WORKERS = {"docker": 8, "hollow": 2}    # pod syncs at once per node: Docker's wait on the engine
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="kubelet", description="kubeling's node agent.")
     p.add_argument("--kubeconfig", required=True)
     p.add_argument("--hostname-override", default="node-1", help="node name (with --hollow-nodes: the name prefix)")
-    p.add_argument("--runtime", choices=["hollow"], default="hollow",
-                   help="container runtime: hollow (simulated containers; docker comes with the kubelet issue)")
+    p.add_argument("--runtime", choices=["docker", "hollow"], default="hollow",
+                   help="container runtime: docker (the engine at DOCKER_HOST or the default socket) or hollow "
+                        "(simulated containers, for scale tests)")
     p.add_argument("--hollow-nodes", type=int, default=1, help="run this many nodes in one process (names PREFIX-N)")
     p.add_argument("--node-ip", default="127.0.0.1")
     p.add_argument("--node-labels", default="", help="extra labels, k=v,k2=v2")
-    p.add_argument("--cpu", default="4", help="node cpu capacity")
-    p.add_argument("--memory", default="8Gi", help="node memory capacity")
+    p.add_argument("--root-dir", default="/var/lib/kubelet", help="pod directories: volumes, hosts, resolv.conf")
+    p.add_argument("--pod-cidr", default="", help="pod addresses of this node; else the Node's spec.podCIDR")
+    p.add_argument("--cluster-dns", default="", help="comma-separated DNS server IPs for dnsPolicy ClusterFirst pods")
+    p.add_argument("--cluster-domain", default="cluster.local")
+    p.add_argument("--resolv-conf", default="/etc/resolv.conf", help="the resolver file dnsPolicy Default pods get")
+    p.add_argument("--pod-infra-container-image", default="registry.k8s.io/pause:3.10",
+                   help="the sandbox (pause) image; it must be present on the node")
+    p.add_argument("--image-pull-registries", default="",
+                   help="comma-separated registries (host[:port]) this node may pull from; images of others are "
+                        "never pulled: present ones are used, missing ones are ErrImagePull")
+    p.add_argument("--cpu", default=None, help="node cpu capacity (docker: the host's; hollow: 4)")
+    p.add_argument("--memory", default=None, help="node memory capacity (docker: the host's; hollow: 8Gi)")
     p.add_argument("--max-pods", default="110")
     p.add_argument("--ready-delay", type=float, default=0.5, help="hollow: seconds from start to Ready")
     p.add_argument("--node-lease-duration", type=int, default=40, help="seconds; the Lease is renewed every quarter")
@@ -46,66 +69,119 @@ async def _run(a: argparse.Namespace) -> int:
     if client is None:
         return 1
     try:
-        await _serve(a, client)
+        return await _serve(a, client)
     finally:
         await client.close()
-    return 0
 
 
-async def _serve(a: argparse.Namespace, client: Client) -> None:
+def _runtime(a: argparse.Namespace, name: str) -> Runtime:
+    if a.runtime == "docker":
+        return DockerRuntime(name, a.node_ip, pause_image=a.pod_infra_container_image,
+                             pull_registries=tuple(r for r in a.image_pull_registries.split(",") if r))
+    return HollowRuntime(name, a.ready_delay)
+
+
+def _capacity(a: argparse.Namespace, runtime: Runtime) -> dict[str, str]:
+    host = runtime.capacity()
+    disk = "100Gi"
+    if runtime.host_volumes:
+        Path(a.root_dir).mkdir(parents=True, exist_ok=True)
+        disk = f"{shutil.disk_usage(a.root_dir).total // 1024}Ki"
+    return {"cpu": a.cpu or host.get("cpu") or "4", "memory": a.memory or host.get("memory") or "8Gi",
+            "pods": a.max_pods, "ephemeral-storage": disk}
+
+
+async def _serve(a: argparse.Namespace, client: Client) -> int:
     """Register the nodes and run them until SIGTERM; ListenError for a taken --healthz-port,
-    before anything is registered."""
+    before anything is registered; exit code 1 when the runtime cannot be reached."""
     labels = dict(kv.split("=", 1) for kv in a.node_labels.split(",") if "=" in kv)
     names = [a.hostname_override] if a.hollow_nodes == 1 else [f"{a.hostname_override}-{i}" for i in range(a.hollow_nodes)]
-    runtime = HollowRuntime(a.ready_delay)
-    agents = {n: NodeAgent(client, n, runtime, node_ip=a.node_ip, cpu=a.cpu, memory=a.memory, pods=a.max_pods,
-                           port=a.port, lease_seconds=a.node_lease_duration, labels=labels,
-                           status_every=a.node_status_update_frequency) for n in names}
+    dns = DNSSettings([x for x in a.cluster_dns.split(",") if x], a.cluster_domain, a.resolv_conf)
+    recorder = EventRecorder(client, "kubelet") if a.runtime == "docker" else None
+    agents: dict[str, NodeAgent] = {}
+    runtimes = {n: _runtime(a, n) for n in names}
+    try:
+        for rt in runtimes.values():
+            await rt.start()
+    except RuntimeUnavailable as e:
+        print(f"error: failed to run Kubelet: {e}", file=sys.stderr)
+        return 1
+    for n, rt in runtimes.items():
+        capacity = _capacity(a, rt)
+        config = ConfigBuilder(client, a.node_ip, a.root_dir, dns, rt.host_volumes, capacity)
+        syncer = PodSyncer(client, n, a.node_ip, rt, config, recorder)
+        agents[n] = NodeAgent(client, n, rt, syncer, node_ip=a.node_ip, capacity=capacity, port=a.port,
+                              lease_seconds=a.node_lease_duration, labels=labels,
+                              status_every=a.node_status_update_frequency, pod_cidr=a.pod_cidr)
     registry = CollectorRegistry()
     running = Gauge("kubelet_running_pods", "Number of pods that have a running pod sandbox", ["node"],
                     registry=registry)
     node_name = Gauge("kubelet_node_name", "The node's name. The count is always 1.", ["node"], registry=registry)
     for name, agent in agents.items():
         node_name.labels(name).set(1)
-        running.labels(name).set_function(lambda agent=agent: len(agent.states))
+        running.labels(name).set_function(lambda agent=agent: len(agent.syncer.running))
     tasks: list[asyncio.Task] = []
-    if a.healthz_port:   # first: it also turns SIGTERM into a clean exit, even while registering
-        tasks.append(asyncio.create_task(health_server(a.healthz_bind_address, a.healthz_port, registry).serve()))
-    registering = asyncio.gather(*(agent.register() for agent in agents.values()))
-    await asyncio.wait([registering, *tasks], return_when=asyncio.FIRST_COMPLETED)
-    if not registering.done():
-        registering.cancel()
-        await asyncio.gather(registering, return_exceptions=True)
-        return
-    # one watch per node (fieldSelector spec.nodeName), or one shared watch when a process holds many nodes
-    if len(agents) == 1:
-        informers = [Informer(client, PODS, field_selector=f"spec.nodeName={names[0]}")]
-        nodes = Informer(client, NODES, field_selector=f"metadata.name={names[0]}")
-    else:
-        informers = [Informer(client, PODS, field_selector="spec.nodeName!=")]
-        nodes = Informer(client, NODES)
-    nodes.start()
-    for agent in agents.values():
-        agent.nodes = nodes
-
-    def route(fn_name: str):
-        def handler(*objs: dict) -> None:
-            pod = objs[-1]
-            agent = agents.get((pod.get("spec") or {}).get("nodeName", ""))
-            if agent is not None:
-                getattr(agent, fn_name)(pod)
-        return handler
-    for inf in informers:
-        inf.add_handler(route("pod_changed"), route("pod_changed"), route("pod_deleted"))
-        inf.start()
-    tasks += [asyncio.create_task(x.heartbeat()) for x in agents.values()]
-    tasks += [asyncio.create_task(x.sync_loop()) for x in agents.values()]
     try:
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        if a.healthz_port:   # first: it also turns SIGTERM into a clean exit, even while registering
+            tasks.append(asyncio.create_task(health_server(a.healthz_bind_address, a.healthz_port, registry).serve()))
+        registering = asyncio.gather(*(agent.register() for agent in agents.values()))
+        await asyncio.wait([registering, *tasks], return_when=asyncio.FIRST_COMPLETED)
+        if not registering.done():
+            registering.cancel()
+            await asyncio.gather(registering, return_exceptions=True)
+            return 0
+        await _run_nodes(a, client, agents, names, tasks)
     finally:
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        for rt in runtimes.values():
+            await rt.close()
+    return 0
+
+
+async def _run_nodes(a: argparse.Namespace, client: Client, agents: dict[str, NodeAgent], names: list[str],
+                     tasks: list[asyncio.Task]) -> None:
+    """Watch the nodes' pods and Node objects (one watch per node, or one shared watch when a
+    process holds many), then run heartbeats, pod workers and relists until one ends."""
+    if len(agents) == 1:
+        pods = Informer(client, PODS, field_selector=f"spec.nodeName={names[0]}")
+        nodes = Informer(client, NODES, field_selector=f"metadata.name={names[0]}")
+    else:
+        pods = Informer(client, PODS, field_selector="spec.nodeName!=")
+        nodes = Informer(client, NODES)
+    for agent in agents.values():
+        agent.nodes = nodes
+        if agent.flag_cidr:
+            agent.node_changed({})
+
+    def route(fn: str, key: str):
+        def handler(*objs: dict) -> None:
+            obj = objs[-1]
+            agent = agents.get((obj.get("spec") or {}).get("nodeName", "") if key == "pod" else obj["metadata"]["name"])
+            if agent is not None:
+                getattr(agent.syncer if key == "pod" else agent, fn)(obj)
+        return handler
+    nodes.add_handler(route("node_changed", "node"), route("node_changed", "node"))
+    pods.add_handler(route("pod_changed", "pod"), route("pod_changed", "pod"), route("pod_deleted", "pod"))
+    nodes.start()
+    pods.start()
+    synced = asyncio.create_task(pods.synced.wait())
+    try:
+        tasks += [asyncio.create_task(x.heartbeat()) for x in agents.values()]
+        tasks += [asyncio.create_task(run_workers(x.syncer.queue, x.syncer.sync, WORKERS[a.runtime]))
+                  for x in agents.values()]
+        await asyncio.wait([synced, *tasks], return_when=asyncio.FIRST_COMPLETED)
+        if synced.done():
+            for agent in agents.values():
+                agent.syncer.synced = True      # from now on, runtime pods the API does not have are orphans
+                if agent.runtime.relist_period:
+                    tasks.append(asyncio.create_task(agent.syncer.relist_loop()))
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        synced.cancel()
+        await pods.stop()
+        await nodes.stop()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,107 +1,205 @@
-"""The container-runtime interface the pod-sync loop drives, and the hollow runtime (simulated containers).
+"""The container-runtime boundary, where Kubernetes puts the CRI.
 
-The Docker runtime (a later issue) implements the same interface.
+A runtime creates, starts, stops and removes pod sandboxes and containers and reports what they
+are doing; it never decides anything. Restarts, back-off, readiness, events and the API's
+PodStatus belong to the kubelet core (podsync.py, status.py), which drives every runtime alike.
+Adding a runtime is adding a module with a `Runtime` subclass.
 """
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
+from typing import Callable
 
-ANN_EXIT = "hollow.kubeling.io/exit-code"      # containers exit with this code after starting
-ANN_NOT_READY = "hollow.kubeling.io/not-ready"  # "true": containers never become ready
-ANN_READY_DELAY = "hollow.kubeling.io/ready-delay"  # seconds until ready (default: the kubelet's flag)
-ANN_EXIT_AFTER = "hollow.kubeling.io/exit-after"    # seconds a container runs before it exits (default 0)
-BACKOFF_BASE, BACKOFF_MAX = 10.0, 300.0             # the kubelet's CrashLoopBackOff: 10 s doubling to 5 min
+CREATED, RUNNING, EXITED, UNKNOWN = "created", "running", "exited", "unknown"
+
+
+class RuntimeFailure(Exception):
+    """A runtime call failed; `reason` is the kubelet's waiting reason for it (upstream's names)."""
+
+    reason = "RunContainerError"
+
+
+class RuntimeUnavailable(Exception):
+    """The runtime cannot be reached (its engine is down or restarting)."""
+
+
+class NetworkNotReady(RuntimeFailure):
+    """No pod network yet (no pod CIDR): pods wait, as upstream's NetworkPluginNotReady."""
+
+    reason = "NetworkNotReady"
+
+
+class ImagePullError(RuntimeFailure):
+    reason = "ErrImagePull"
+
+
+class CreateContainerError(RuntimeFailure):
+    reason = "CreateContainerError"
 
 
 @dataclass
-class ContainerState:
+class ContainerStatus:
+    """One container as the runtime sees it (a CRI ContainerStatus)."""
+    id: str                       # the runtime's id (the API's containerID is "<type>://<id>")
+    name: str                     # the container's name in the pod spec
+    attempt: int                  # its restart count when it was created
+    state: str                    # CREATED | RUNNING | EXITED | UNKNOWN
+    image: str
+    image_id: str
+    sandbox_id: str = ""
+    spec_hash: str = ""           # hash of the spec it was created from: a changed spec restarts it
+    created_at: float = 0.0
+    started_at: float = 0.0
+    finished_at: float = 0.0
+    exit_code: int = 0
+    reason: str = ""              # OOMKilled | Error | Completed, for exited containers
+    message: str = ""             # the termination message, if the app wrote one
+    ready_at: float = 0.0         # hollow only: a simulated slow start; real runtimes leave it to probes
+
+
+@dataclass
+class SandboxStatus:
+    id: str
+    attempt: int
+    ready: bool                   # its network namespace is up (the pause container runs)
+    ip: str
+    created_at: float = 0.0
+
+
+@dataclass
+class PodRuntimeStatus:
+    """Everything a runtime holds for one pod uid, newest first."""
+    uid: str
+    name: str = ""
+    namespace: str = ""
+    sandboxes: list[SandboxStatus] = field(default_factory=list)
+    containers: list[ContainerStatus] = field(default_factory=list)
+
+    @property
+    def sandbox(self) -> SandboxStatus | None:
+        return self.sandboxes[0] if self.sandboxes else None
+
+    def history(self, name: str) -> list[ContainerStatus]:
+        """The containers created for spec container `name`, newest first."""
+        return [c for c in self.containers if c.name == name]
+
+    def latest(self, name: str) -> ContainerStatus | None:
+        return next((c for c in self.containers if c.name == name), None)
+
+
+@dataclass
+class Mount:
+    host_path: str
+    container_path: str
+    read_only: bool = False
+
+
+@dataclass
+class SandboxConfig:
+    """What a sandbox needs (a CRI PodSandboxConfig): identity, hostname, DNS and the host network."""
+    hostname: str
+    dns_servers: list[str]
+    dns_searches: list[str]
+    dns_options: list[str]
+    host_network: bool = False
+    grace_seconds: int = 30       # kept on the sandbox so a restarted kubelet can stop orphans kindly
+
+
+@dataclass
+class ContainerConfig:
+    """A container ready to create (a CRI ContainerConfig): everything resolved by the kubelet."""
     name: str
     image: str
-    started: float
-    ready_at: float
-    exit_code: int | None = None
-    restarts: int = 0
-    run_for: float = 0.0
-
-    def at(self, t: float, restart_policy: str) -> "ContainerView":
-        """Where this simulated container is at time t: running, exited for good, or waiting in
-        CrashLoopBackOff between restarts (restartPolicy Always, or OnFailure after a failure).
-        The first restart is immediate, then 10 s doubling to 5 min, as the kubelet does."""
-        restarts = restart_policy == "Always" or (restart_policy == "OnFailure" and self.exit_code not in (None, 0))
-        start, k, last = self.started, 0, None
-        while True:
-            exited = start + self.run_for if self.exit_code is not None else float("inf")
-            if t < exited:
-                ready = self.ready_at if self.ready_at == float("inf") else start + (self.ready_at - self.started)
-                return ContainerView("running", start, k, last, ready, exited if exited != float("inf") else None)
-            if not restarts:
-                return ContainerView("terminated", start, k, (start, exited), float("inf"))
-            backoff = min(BACKOFF_BASE * 2 ** (k - 1), BACKOFF_MAX) if k else 0.0
-            if t < exited + backoff:
-                return ContainerView("waiting", start, k, (start, exited), float("inf"), exited + backoff, backoff)
-            last, start, k = (start, exited), exited + backoff, k + 1
-
-
-@dataclass
-class ContainerView:
-    state: str                          # running | waiting (CrashLoopBackOff) | terminated
-    started: float                      # start of the current or last run
-    restarts: int
-    last: tuple[float, float] | None    # (started, finished) of the last run that ended
-    ready_at: float
-    next_change: float | None = None
-    backoff: float = 0.0
-
-
-@dataclass
-class PodState:
-    uid: str
-    containers: list[ContainerState] = field(default_factory=list)
-    ip: str = ""
+    attempt: int
+    spec_hash: str
+    entrypoint: list[str] | None      # spec.command, expanded; None keeps the image's
+    cmd: list[str] | None             # spec.args, expanded; None keeps the image's (unless entrypoint is set)
+    env: list[tuple[str, str]]
+    working_dir: str = ""
+    mounts: list[Mount] = field(default_factory=list)
+    cpu_millis_limit: int = 0
+    cpu_millis_request: int = 0
+    memory_limit: int = 0
+    tty: bool = False
+    stdin: bool = False
+    stdin_once: bool = False
+    user: str = ""                    # "uid[:gid]" from the securityContext
+    read_only_rootfs: bool = False
+    privileged: bool = False
+    cap_add: list[str] = field(default_factory=list)
+    cap_drop: list[str] = field(default_factory=list)
+    termination_message_path: str = ""
 
 
 class Runtime:
-    async def start_pod(self, pod: dict, ip: str) -> PodState:
+    """What the pod-sync loop needs from a container runtime. Every call may block on the runtime;
+    implementations keep blocking work off the event loop."""
+
+    type = ""              # the containerID/imageID scheme: docker, hollow
+    host_volumes = True    # whether volumes are real directories on this host (hollow: none)
+    relist_period = 0.0    # seconds between safety-net relists; 0 when events are complete
+
+    def __init__(self) -> None:
+        self.on_change: Callable[[str], None] = lambda uid: None   # set by the kubelet: a pod's containers changed
+
+    async def start(self) -> None:
+        """Connect; raise when the runtime cannot be reached."""
+
+    async def close(self) -> None:
+        """Stop background work (event streams)."""
+
+    def node_info(self) -> dict:
+        """nodeInfo fields the runtime knows: containerRuntimeVersion, kernelVersion, osImage."""
         raise NotImplementedError
 
-    async def recover_pod(self, pod: dict) -> PodState | None:
-        """The pod's containers if this runtime already runs them (a restarted kubelet adopts them
-        instead of starting them again), else None."""
-        return None
+    async def update_pod_cidr(self, cidr: str) -> None:
+        """The node's pod CIDR became known (CRI's UpdateRuntimeConfig)."""
 
-    async def kill_pod(self, state: PodState) -> None:
+    async def list_pods(self) -> dict[str, PodRuntimeStatus]:
+        """Every pod this runtime holds for this node, by uid."""
         raise NotImplementedError
 
+    async def pod_status(self, uid: str) -> PodRuntimeStatus | None:
+        raise NotImplementedError
 
-class HollowRuntime(Runtime):
-    """Containers that 'run' instantly; readiness, exits and never-ready are driven by annotations."""
+    async def recover(self, pod: dict) -> None:
+        """A runtime whose state dies with the kubelet (hollow) rebuilds the pod's sandbox and
+        containers from its last reported status; a real runtime still has them."""
 
-    def __init__(self, ready_delay: float = 0.0) -> None:
-        self.ready_delay = ready_delay
+    def capacity(self) -> dict[str, str]:
+        """cpu and memory of the machine the containers run on ({} when simulated)."""
+        return {}
 
-    async def recover_pod(self, pod: dict) -> PodState | None:
-        """Simulated containers live as long as the pod's reported status: they began at
-        status.startTime, so a restarted kubelet reports the same runs, readiness and restarts."""
-        status = pod.get("status") or {}
-        if not status.get("containerStatuses") or not status.get("podIP") or not status.get("startTime"):
-            return None
-        from datetime import datetime
-        started = datetime.fromisoformat(status["startTime"]).timestamp()
-        return await self.start_pod(pod, status["podIP"], started)
+    async def image_present(self, image: str) -> bool:
+        raise NotImplementedError
 
-    async def start_pod(self, pod: dict, ip: str, now: float | None = None) -> PodState:
-        ann = pod["metadata"].get("annotations") or {}
-        now = time.time() if now is None else now
-        delay = float(ann.get(ANN_READY_DELAY, self.ready_delay))
-        never = ann.get(ANN_NOT_READY) == "true"
-        exit_code = int(ann[ANN_EXIT]) if ann.get(ANN_EXIT, "").lstrip("-").isdigit() else None
-        run_for = float(ann.get(ANN_EXIT_AFTER, 0) or 0)
-        state = PodState(pod["metadata"]["uid"], ip=ip)
-        for c in (pod.get("spec") or {}).get("containers") or []:
-            state.containers.append(ContainerState(c["name"], c.get("image", ""), now,
-                                                   float("inf") if never else now + delay, exit_code, run_for=run_for))
-        return state
+    def can_pull(self, image: str) -> bool:
+        """Whether the image's registry is reachable from this node at all."""
+        raise NotImplementedError
 
-    async def kill_pod(self, state: PodState) -> None:
-        return None
+    async def pull_image(self, image: str) -> None:
+        """Raises ImagePullError."""
+        raise NotImplementedError
+
+    async def run_sandbox(self, pod: dict, config: SandboxConfig, attempt: int) -> str:
+        """Create and start the pod's sandbox; return its id."""
+        raise NotImplementedError
+
+    async def stop_sandbox(self, sandbox_id: str) -> None:
+        raise NotImplementedError
+
+    async def remove_sandbox(self, sandbox_id: str) -> None:
+        raise NotImplementedError
+
+    async def create_container(self, sandbox_id: str, pod: dict, config: ContainerConfig) -> str:
+        raise NotImplementedError
+
+    async def start_container(self, container_id: str) -> None:
+        raise NotImplementedError
+
+    async def stop_container(self, container_id: str, grace: int) -> None:
+        """Send the stop signal, and SIGKILL after `grace` seconds."""
+        raise NotImplementedError
+
+    async def remove_container(self, container_id: str) -> None:
+        raise NotImplementedError

@@ -1,0 +1,319 @@
+"""What the kubelet resolves before a runtime sees a pod: DNS settings, the hosts file, hostnames,
+environment (values, fieldRef, resourceFieldRef, ConfigMap and Secret keys), $(VAR) expansion,
+resources, security context and mounts (upstream's generateContainerConfig / makeMounts)."""
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import os
+import re
+import secrets
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import orjson
+
+from kubeling.api import quantity
+from kubeling.api.resources import lookup
+from kubeling.client import ApiError, Client
+
+from .runtime import ContainerConfig, Mount, SandboxConfig
+from .volumes import VolumeManager
+
+CONFIGMAPS, SECRETS = lookup("", "v1", "configmaps"), lookup("", "v1", "secrets")
+MAX_DNS_SERVERS, MAX_DNS_SEARCHES = 3, 32
+_VAR = re.compile(r"\$\$|\$\(([-._a-zA-Z][-._a-zA-Z0-9]*)\)")
+
+
+class ContainerConfigError(Exception):
+    """CreateContainerConfigError: the message is upstream's (e.g. 'configmap "x" not found')."""
+
+
+@dataclass
+class DNSSettings:
+    cluster_dns: list[str]
+    cluster_domain: str
+    host_resolv_conf: str = "/etc/resolv.conf"
+
+    def host(self) -> tuple[list[str], list[str], list[str]]:
+        """Nameservers, search domains and options of the node's resolv.conf (dnsPolicy Default)."""
+        servers: list[str] = []
+        searches: list[str] = []
+        options: list[str] = []
+        try:
+            text = Path(self.host_resolv_conf).read_text()
+        except OSError:
+            return servers, searches, options
+        for line in text.splitlines():
+            f = line.split("#", 1)[0].split()
+            if len(f) >= 2 and f[0] == "nameserver":
+                servers.append(f[1])
+            elif f and f[0] in ("search", "domain"):
+                searches = f[1:]
+            elif f and f[0] == "options":
+                options += f[1:]
+        return servers, searches, options
+
+
+def spec_hash(container: dict) -> str:
+    """A container restarts when its spec changes (the image, say): its hash is on the container."""
+    return hashlib.sha256(orjson.dumps(container, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
+
+
+def hostname(pod: dict) -> str:
+    """spec.hostname, else the pod name, cut to 63 characters as upstream."""
+    name = (pod.get("spec") or {}).get("hostname") or pod["metadata"]["name"]
+    return name[:63].rstrip("-.")
+
+
+def dns_config(pod: dict, dns: DNSSettings) -> tuple[list[str], list[str], list[str]]:
+    """Nameservers, searches and options for dnsPolicy ClusterFirst (the cluster DNS, then the
+    node's searches), ClusterFirstWithHostNet, Default (the node's) or None (dnsConfig only),
+    with spec.dnsConfig merged in."""
+    spec, ns = pod.get("spec") or {}, pod["metadata"].get("namespace", "default")
+    policy = spec.get("dnsPolicy") or "ClusterFirst"
+    if policy == "ClusterFirst" and spec.get("hostNetwork"):
+        policy = "Default"
+    host_servers, host_searches, host_options = dns.host()
+    if policy == "None":
+        servers, searches, options = [], [], []
+    elif policy in ("ClusterFirst", "ClusterFirstWithHostNet") and dns.cluster_dns:
+        d = dns.cluster_domain
+        servers = list(dns.cluster_dns)
+        searches = [f"{ns}.svc.{d}", f"svc.{d}", d, *host_searches]
+        options = ["ndots:5"]
+    else:   # Default, or ClusterFirst without --cluster-dns (upstream falls back the same way)
+        servers, searches, options = host_servers, host_searches, host_options
+    extra = spec.get("dnsConfig") or {}
+    servers = list(dict.fromkeys(servers + list(extra.get("nameservers") or [])))[:MAX_DNS_SERVERS]
+    searches = list(dict.fromkeys(searches + list(extra.get("searches") or [])))[:MAX_DNS_SEARCHES]
+    opts: dict[str, str] = {}
+    for o in options:
+        opts[o.partition(":")[0]] = o
+    for o in extra.get("options") or []:
+        opts[o["name"]] = f"{o['name']}:{o['value']}" if o.get("value") is not None else o["name"]
+    return servers, searches, list(opts.values())
+
+
+def resolv_conf(servers: list[str], searches: list[str], options: list[str]) -> str:
+    lines = [f"nameserver {s}" for s in servers]
+    if searches:
+        lines.append("search " + " ".join(searches))
+    if options:
+        lines.append("options " + " ".join(options))
+    return "\n".join(lines) + "\n"
+
+
+def hosts_file(pod: dict, ip: str, domain: str) -> str:
+    """Upstream's managed /etc/hosts: localhost, the pod's own names, then spec.hostAliases."""
+    spec = pod.get("spec") or {}
+    lines = ["# Kubernetes-managed hosts file.", "127.0.0.1\tlocalhost", "::1\tlocalhost ip6-localhost ip6-loopback",
+             "fe00::0\tip6-localnet", "fe00::0\tip6-mcastprefix", "fe00::1\tip6-allnodes", "fe00::2\tip6-allrouters"]
+    name = hostname(pod)
+    if spec.get("subdomain"):
+        ns = pod["metadata"].get("namespace", "default")
+        lines.append(f"{ip}\t{name}.{spec['subdomain']}.{ns}.svc.{domain}\t{name}")
+    else:
+        lines.append(f"{ip}\t{name}")
+    aliases = spec.get("hostAliases") or []
+    if aliases:
+        lines += ["", "# Entries added by HostAliases."]
+        lines += [f"{a['ip']}\t" + "\t".join(a.get("hostnames") or []) for a in aliases]
+    return "\n".join(lines) + "\n"
+
+
+def expand(text: str, env: dict[str, str]) -> str:
+    """Kubernetes' $(VAR) expansion: defined variables are replaced, $$ escapes, others stay."""
+    def sub(m: re.Match) -> str:
+        if m.group(0) == "$$":
+            return "$"
+        return env.get(m.group(1), m.group(0))
+    return _VAR.sub(sub, text)
+
+
+class ConfigBuilder:
+    """Turns a pod's spec into SandboxConfig and ContainerConfig, writing the pod's files (hosts,
+    resolv.conf, termination logs, volumes) under the root dir when the runtime uses host files."""
+
+    def __init__(self, client: Client, node_ip: str, root_dir: str, dns: DNSSettings, host_files: bool,
+                 allocatable: dict[str, str]) -> None:
+        self.client, self.node_ip, self.dns = client, node_ip, dns
+        self.root = Path(root_dir)
+        self.host_files = host_files
+        self.allocatable = allocatable
+        self.volumes = VolumeManager(client, self.root / "pods")
+
+    def pod_dir(self, uid: str) -> Path:
+        return self.root / "pods" / uid
+
+    def sandbox_config(self, pod: dict) -> SandboxConfig:
+        spec = pod.get("spec") or {}
+        servers, searches, options = dns_config(pod, self.dns)
+        grace = spec.get("terminationGracePeriodSeconds")
+        return SandboxConfig(hostname(pod), servers, searches, options, bool(spec.get("hostNetwork")),
+                             30 if grace is None else int(grace))
+
+    async def mount_volumes(self, pod: dict) -> None:
+        """Set up the pod's volumes (raises VolumeError: the pod waits, FailedMount)."""
+        if self.host_files:
+            await self.volumes.setup(pod)
+
+    async def remove_pod_dir(self, uid: str) -> None:
+        if self.host_files:
+            await asyncio.to_thread(shutil.rmtree, self.pod_dir(uid), True)
+
+    async def container_config(self, pod: dict, c: dict, attempt: int, pod_ip: str) -> ContainerConfig:
+        env = await self._env(pod, c, pod_ip)
+        values = dict(env)
+        sc = c.get("securityContext") or {}
+        psc = (pod.get("spec") or {}).get("securityContext") or {}
+        uid, gid = sc.get("runAsUser", psc.get("runAsUser")), sc.get("runAsGroup", psc.get("runAsGroup"))
+        user = "" if uid is None else str(uid) + ("" if gid is None else f":{gid}")
+        limits = (c.get("resources") or {}).get("limits") or {}
+        requests = (c.get("resources") or {}).get("requests") or {}
+        caps = sc.get("capabilities") or {}
+        return ContainerConfig(
+            name=c["name"], image=c.get("image", ""), attempt=attempt, spec_hash=spec_hash(c),
+            entrypoint=[expand(x, values) for x in c["command"]] if c.get("command") else None,
+            cmd=[expand(x, values) for x in c["args"]] if c.get("args") else None,
+            env=env, working_dir=c.get("workingDir", ""),
+            mounts=await self._mounts(pod, c, pod_ip) if self.host_files else [],
+            cpu_millis_limit=quantity.milli(limits["cpu"]) if "cpu" in limits else 0,
+            cpu_millis_request=quantity.milli(requests.get("cpu", limits.get("cpu"))) if "cpu" in requests or "cpu" in limits else 0,
+            memory_limit=quantity.value(limits["memory"]) if "memory" in limits else 0,
+            tty=bool(c.get("tty")), stdin=bool(c.get("stdin")), stdin_once=bool(c.get("stdinOnce")), user=user,
+            read_only_rootfs=bool(sc.get("readOnlyRootFilesystem")), privileged=bool(sc.get("privileged")),
+            cap_add=list(caps.get("add") or []), cap_drop=list(caps.get("drop") or []),
+            termination_message_path=c.get("terminationMessagePath") or "/dev/termination-log")
+
+    # ---- environment --------------------------------------------------------------
+    async def _get(self, kind: str, ns: str, name: str) -> dict | None:
+        try:
+            return await self.client.get(CONFIGMAPS if kind == "configmap" else SECRETS, name, ns)
+        except ApiError as e:
+            if e.not_found:
+                return None
+            raise
+
+    async def _source(self, kind: str, ns: str, name: str, optional: bool) -> dict[str, str] | None:
+        """A ConfigMap's or Secret's data as text; None for a missing optional one."""
+        obj = await self._get(kind, ns, name)
+        if obj is None:
+            if optional:
+                return None
+            raise ContainerConfigError(f'{kind} "{name}" not found')
+        if kind == "secret":
+            return {k: base64.b64decode(v).decode(errors="replace") for k, v in (obj.get("data") or {}).items()}
+        binary = {k: base64.b64decode(v).decode(errors="replace") for k, v in (obj.get("binaryData") or {}).items()}
+        return {**binary, **(obj.get("data") or {})}
+
+    async def _env(self, pod: dict, c: dict, pod_ip: str) -> list[tuple[str, str]]:
+        """envFrom, then env in order, each value $(VAR)-expanded against the ones before it."""
+        ns = pod["metadata"].get("namespace", "default")
+        env: dict[str, str] = {}
+        for src in c.get("envFrom") or []:
+            ref = src.get("configMapRef") or src.get("secretRef") or {}
+            kind = "configmap" if "configMapRef" in src else "secret"
+            data = await self._source(kind, ns, ref.get("name", ""), bool(ref.get("optional")))
+            for k, v in (data or {}).items():
+                env[src.get("prefix", "") + k] = v
+        for e in c.get("env") or []:
+            if "valueFrom" not in e:
+                env[e["name"]] = expand(e.get("value", ""), env)
+                continue
+            value = await self._value_from(pod, c, e["valueFrom"], pod_ip)
+            if value is not None:
+                env[e["name"]] = value
+        return list(env.items())
+
+    async def _value_from(self, pod: dict, c: dict, src: dict, pod_ip: str) -> str | None:
+        ns = pod["metadata"].get("namespace", "default")
+        for key, kind, title in (("configMapKeyRef", "configmap", "ConfigMap"), ("secretKeyRef", "secret", "Secret")):
+            if key in src:
+                ref = src[key]
+                data = await self._source(kind, ns, ref.get("name", ""), bool(ref.get("optional")))
+                if data is None:
+                    return None
+                if ref["key"] not in data:
+                    if ref.get("optional"):
+                        return None
+                    raise ContainerConfigError(f"couldn't find key {ref['key']} in {title} {ns}/{ref.get('name', '')}")
+                return data[ref["key"]]
+        if "fieldRef" in src:
+            return self._field(pod, src["fieldRef"]["fieldPath"], pod_ip)
+        if "resourceFieldRef" in src:
+            return self._resource(pod, c, src["resourceFieldRef"])
+        return None
+
+    def _field(self, pod: dict, path: str, pod_ip: str) -> str:
+        meta, spec = pod["metadata"], pod.get("spec") or {}
+        m = re.fullmatch(r"metadata\.(labels|annotations)\['(.+)'\]", path)
+        if m:
+            return (meta.get(m.group(1)) or {}).get(m.group(2), "")
+        fields = {"metadata.name": meta.get("name", ""), "metadata.namespace": meta.get("namespace", ""),
+                  "metadata.uid": meta.get("uid", ""), "spec.nodeName": spec.get("nodeName", ""),
+                  "spec.serviceAccountName": spec.get("serviceAccountName", ""),
+                  "status.hostIP": self.node_ip, "status.hostIPs": self.node_ip,
+                  "status.podIP": pod_ip, "status.podIPs": pod_ip}
+        if path not in fields:
+            raise ContainerConfigError(f"unsupported fieldPath: {path}")
+        return fields[path]
+
+    def _resource(self, pod: dict, c: dict, ref: dict) -> str:
+        """limits/requests of cpu, memory or ephemeral-storage over the divisor, rounded up; a
+        missing limit is the node's allocatable, as upstream."""
+        target = c
+        if ref.get("containerName"):
+            target = next((x for x in (pod.get("spec") or {}).get("containers") or [] if x["name"] == ref["containerName"]), c)
+        kind, _, res = ref["resource"].partition(".")
+        res_map = (target.get("resources") or {}).get(kind) or {}
+        raw = res_map.get(res)
+        if raw is None and kind == "requests":
+            raw = ((target.get("resources") or {}).get("limits") or {}).get(res)
+        if raw is None:
+            raw = self.allocatable.get(res, "0") if kind == "limits" else "0"
+        divisor = quantity.parse(ref.get("divisor") or "1") or 1
+        value = quantity.parse(raw) / divisor
+        return str(int(value.to_integral_value(rounding="ROUND_CEILING")))
+
+    # ---- mounts -------------------------------------------------------------------
+    async def _mounts(self, pod: dict, c: dict, pod_ip: str) -> list[Mount]:
+        uid = pod["metadata"]["uid"]
+        pdir = self.pod_dir(uid)
+        spec = pod.get("spec") or {}
+        mounts = [Mount(self.volumes.host_path(pod, vm["name"], vm.get("subPath", "")), vm["mountPath"],
+                        bool(vm.get("readOnly"))) for vm in c.get("volumeMounts") or []]
+        targets = {m.container_path for m in mounts}
+        files: dict[str, str] = {"resolv.conf": resolv_conf(*dns_config(pod, self.dns))}
+        if not spec.get("hostNetwork"):
+            files["etc-hosts"] = hosts_file(pod, pod_ip, self.dns.cluster_domain)
+        term = c.get("terminationMessagePath") or "/dev/termination-log"
+        log = pdir / "containers" / c["name"] / secrets.token_hex(4)
+
+        def write() -> None:
+            for name, text in files.items():
+                _write_if_changed(pdir / name, text)
+            log.parent.mkdir(parents=True, exist_ok=True)
+            log.touch(0o666)
+            os.chmod(log, 0o666)
+        await asyncio.to_thread(write)
+        for name, target in (("etc-hosts", "/etc/hosts"), ("resolv.conf", "/etc/resolv.conf")):
+            if name in files and target not in targets:
+                mounts.append(Mount(str(pdir / name), target))
+        mounts.append(Mount(str(log), term))
+        return mounts
+
+
+def _write_if_changed(path: Path, text: str) -> None:
+    try:
+        if path.read_text() == text:
+            return
+    except OSError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.chmod(tmp, 0o644)
+    tmp.replace(path)
+

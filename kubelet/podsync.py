@@ -1,0 +1,381 @@
+"""The kubelet core's pod sync: one de-duplicating work queue of pod uids, fed by the pod watch,
+the runtime's events and a periodic relist. Each sync compares the pod's spec with what the
+runtime reports and acts (sandbox, init containers in order, app containers, restarts with
+CrashLoopBackOff, image pulls with ImagePullBackOff, graceful deletion), then posts the status
+built by status.py when it changed. Runtimes only execute; every decision is made here.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from kubeling.api.resources import lookup
+from kubeling.client import ApiError, Client
+from kubeling.client.events import EventRecorder
+from kubeling.client.workqueue import WorkQueue
+
+from .podconfig import ConfigBuilder, ContainerConfigError, spec_hash
+from .runtime import (EXITED, RUNNING, ContainerStatus, ImagePullError, NetworkNotReady, PodRuntimeStatus,
+                      Runtime, RuntimeFailure, RuntimeUnavailable, SandboxStatus)
+from .status import next_change, pod_status, should_restart
+from .volumes import VolumeError
+
+log = logging.getLogger("kubelet")
+PODS = lookup("", "v1", "pods")
+TERMINAL = ("Succeeded", "Failed")
+MIN_GRACE = 2          # upstream's minimumGracePeriodInSeconds
+RETRY = 10.0           # upstream's backOffPeriod: a pod whose sync could not start something is retried
+
+
+def go_duration(seconds: float) -> str:
+    """Go's time.Duration formatting of whole seconds: 10s, 1m20s, 5m0s."""
+    s = int(seconds)
+    return f"{s}s" if s < 60 else f"{s // 60}m{s % 60}s"
+
+
+class Backoff:
+    """client-go's flowcontrol.Backoff as the kubelet uses it: per pod and key, 10 s doubling to
+    300 s, and forgotten once the last failure is older than twice the cap (10 minutes of running)."""
+
+    def __init__(self, initial: float = 10.0, cap: float = 300.0) -> None:
+        self.initial, self.cap = initial, cap
+        self.entries: dict[str, dict[str, tuple[float, float]]] = {}   # uid -> key -> (duration, last update)
+
+    def _live(self, uid: str, key: str, at: float) -> tuple[float, float] | None:
+        e = self.entries.get(uid, {}).get(key)
+        return e if e is not None and at - e[1] <= 2 * self.cap else None
+
+    def in_backoff_since(self, uid: str, key: str, event: float, now: float) -> bool:
+        """Whether `now` is still within the back-off counted from `event` (a container's exit)."""
+        e = self._live(uid, key, event)
+        return e is not None and now - event < e[0]
+
+    def next(self, uid: str, key: str, event: float) -> None:
+        e = self._live(uid, key, event)
+        self.entries.setdefault(uid, {})[key] = (self.initial if e is None else min(e[0] * 2, self.cap), event)
+
+    def duration(self, uid: str, key: str) -> float:
+        return self.entries.get(uid, {}).get(key, (self.initial, 0.0))[0]
+
+    def until(self, uid: str, key: str) -> float:
+        """When the back-off counted from the last update ends."""
+        d, last = self.entries.get(uid, {}).get(key, (0.0, 0.0))
+        return last + d
+
+    def forget(self, uid: str) -> None:
+        self.entries.pop(uid, None)
+
+
+def grace_period(pod: dict) -> int:
+    """deletionGracePeriodSeconds, else terminationGracePeriodSeconds (30), at least 2 s."""
+    g = pod["metadata"].get("deletionGracePeriodSeconds")
+    if g is None:
+        g = (pod.get("spec") or {}).get("terminationGracePeriodSeconds")
+    return max(MIN_GRACE, 30 if g is None else int(g))
+
+
+def _signature(st: PodRuntimeStatus) -> tuple:
+    return (tuple((s.id, s.ready) for s in st.sandboxes), tuple((c.id, c.state) for c in st.containers))
+
+
+class PodSyncer:
+    """The pods bound to one node, kept converged on one runtime."""
+
+    def __init__(self, client: Client, node_name: str, node_ip: str, runtime: Runtime, config: ConfigBuilder,
+                 recorder: EventRecorder | None = None) -> None:
+        self.client, self.node, self.node_ip = client, node_name, node_ip
+        self.runtime, self.config, self.recorder = runtime, config, recorder
+        self.queue = WorkQueue("kubelet_pod_workers")
+        self.pods: dict[str, dict] = {}                       # uid -> the latest pod bound here
+        self.removed_grace: dict[str, int] = {}               # uid of a pod gone from the API -> its grace
+        self.reasons: dict[str, dict[str, tuple[str, str]]] = {}   # uid -> container -> why it waits
+        self.backoff, self.image_backoff = Backoff(), Backoff()
+        self.running: set[str] = set()                        # uids with a ready sandbox
+        self.seen: dict[str, tuple] = {}                      # relist: uid -> containers and states
+        self.synced = False      # the pod watch delivered its first list: unknown runtime pods are orphans
+        runtime.on_change = self.queue.add
+
+    # ---- inputs -------------------------------------------------------------------
+    def pod_changed(self, pod: dict) -> None:
+        uid = pod["metadata"]["uid"]
+        self.pods[uid] = pod
+        self.queue.add(uid)
+
+    def pod_deleted(self, pod: dict) -> None:
+        uid = pod["metadata"]["uid"]
+        self.pods.pop(uid, None)
+        self.removed_grace[uid] = grace_period(pod)
+        self.queue.add(uid)
+
+    async def relist(self) -> None:
+        """Compare everything the runtime holds with the last look: sync pods whose containers
+        changed, and those the API no longer has (orphans, e.g. deleted while the kubelet was down)."""
+        pods = await self.runtime.list_pods()
+        for uid, st in pods.items():
+            sig = _signature(st)
+            if uid not in self.pods or self.seen.get(uid) != sig:
+                self.queue.add(uid)
+            self.seen[uid] = sig
+        for uid in [u for u in self.seen if u not in pods]:
+            del self.seen[uid]
+            if uid in self.pods:
+                self.queue.add(uid)
+
+    async def relist_loop(self) -> None:
+        while True:
+            try:
+                await self.relist()
+            except RuntimeUnavailable as e:
+                log.warning("node %s: relisting containers: %s", self.node, e)
+            await asyncio.sleep(self.runtime.relist_period)
+
+    def _event(self, pod: dict, type_: str, reason: str, message: str) -> None:
+        if self.recorder is not None:
+            self.recorder.event({"kind": "Pod", "apiVersion": "v1", "metadata": pod["metadata"]}, type_, reason,
+                                message)
+
+    # ---- sync ---------------------------------------------------------------------
+    async def sync(self, uid: str) -> None:
+        pod = self.pods.get(uid)
+        rt = await self.runtime.pod_status(uid)
+        if pod is None:
+            if self.synced:
+                if rt is not None:
+                    log.info("node %s: removing containers of pod %s/%s (%s), gone from the API", self.node,
+                             rt.namespace, rt.name, uid)
+                    await self._teardown(None, rt, self.removed_grace.get(uid, MIN_GRACE))
+                self.removed_grace.pop(uid, None)
+                await self._forget(uid)
+            return
+        meta = pod["metadata"]
+        if meta.get("deletionTimestamp"):
+            await self._delete(pod, rt)
+            return
+        if (pod.get("status") or {}).get("phase") in TERMINAL:
+            if rt is not None:
+                await self._stop(pod, rt)
+            self.running.discard(uid)
+            return
+        if rt is None and (pod.get("status") or {}).get("containerStatuses"):
+            await self.runtime.recover(pod)
+            rt = await self.runtime.pod_status(uid)
+        wake = await self._converge(pod, rt)
+        rt = await self.runtime.pod_status(uid)
+        status = pod_status(pod, rt, self.reasons.get(uid, {}), self.runtime.type, self.node_ip)
+        old = pod.get("status") or {}
+        if any(old.get(k) != v for k, v in status.items()):
+            try:
+                await self.client.patch(PODS, meta["name"], {"status": status}, meta["namespace"], "status")
+            except ApiError as e:
+                if not e.not_found:
+                    raise
+                return
+        if status["phase"] in TERMINAL and rt is not None:
+            await self._stop(pod, rt)
+        if rt is not None and rt.sandbox is not None and rt.sandbox.ready and status["phase"] not in TERMINAL:
+            self.running.add(uid)
+        else:
+            self.running.discard(uid)
+        times = [t for t in (wake, next_change(rt, time.time())) if t is not None]
+        if times:
+            self.queue.add_after(uid, min(times) - time.time() + 0.01)
+
+    async def _delete(self, pod: dict, rt: PodRuntimeStatus | None) -> None:
+        """Graceful deletion: stop the containers within the grace period, remove them and the
+        sandbox, then delete the pod for good (grace 0, only this uid)."""
+        meta = pod["metadata"]
+        if rt is not None:
+            await self._teardown(pod, rt, grace_period(pod))
+        await self._forget(meta["uid"])
+        try:
+            await self.client.delete(PODS, meta["name"], meta["namespace"], gracePeriodSeconds=0,
+                                     preconditions={"uid": meta["uid"]})
+        except ApiError as e:
+            if not (e.not_found or e.conflict):
+                raise
+
+    async def _kill(self, pod: dict | None, c: ContainerStatus, grace: int, why: str = "") -> None:
+        if pod is not None:
+            self._event(pod, "Normal", "Killing", why or f"Stopping container {c.name}")
+        await self.runtime.stop_container(c.id, grace)
+
+    async def _teardown(self, pod: dict | None, rt: PodRuntimeStatus, grace: int) -> None:
+        await asyncio.gather(*(self._kill(pod, c, grace) for c in rt.containers if c.state == RUNNING))
+        for s in rt.sandboxes:
+            if s.ready:
+                await self.runtime.stop_sandbox(s.id)
+        for c in rt.containers:
+            await self.runtime.remove_container(c.id)
+        for s in rt.sandboxes:
+            await self.runtime.remove_sandbox(s.id)
+
+    async def _stop(self, pod: dict, rt: PodRuntimeStatus) -> None:
+        """A finished pod: nothing may run any more; its exited containers stay (their logs)."""
+        await asyncio.gather(*(self._kill(pod, c, grace_period(pod)) for c in rt.containers if c.state == RUNNING))
+        for s in rt.sandboxes:
+            if s.ready:
+                await self.runtime.stop_sandbox(s.id)
+
+    async def _forget(self, uid: str) -> None:
+        for d in (self.reasons, self.seen):
+            d.pop(uid, None)
+        self.backoff.forget(uid)
+        self.image_backoff.forget(uid)
+        self.running.discard(uid)
+        await self.config.remove_pod_dir(uid)
+
+    async def _converge(self, pod: dict, rt: PodRuntimeStatus | None) -> float | None:
+        """Act on the difference between spec and runtime; return when to look again (a back-off
+        ending), if something waits on time."""
+        spec, uid, now = pod.get("spec") or {}, pod["metadata"]["uid"], time.time()
+        policy = spec.get("restartPolicy", "Always")
+        try:
+            await self.config.mount_volumes(pod)
+        except VolumeError as e:
+            self._event(pod, "Warning", "FailedMount", str(e))
+            return now + RETRY
+        sandbox = rt.sandbox if rt else None
+        if sandbox is None or not sandbox.ready:
+            if rt is not None and sandbox is not None:    # the sandbox died: its containers go with it
+                await asyncio.gather(*(self._kill(pod, c, grace_period(pod)) for c in rt.containers
+                                       if c.state == RUNNING))
+                if policy == "Never" and rt.containers:
+                    return None      # it ran once: no new sandbox, the pod ends with what its containers did
+                self._event(pod, "Normal", "SandboxChanged", "Pod sandbox changed, it will be killed and re-created.")
+                for s in rt.sandboxes:
+                    await self.runtime.remove_sandbox(s.id)
+            attempt = sandbox.attempt + 1 if sandbox is not None else 0
+            try:
+                await self.runtime.run_sandbox(pod, self.config.sandbox_config(pod), attempt)
+            except NetworkNotReady as e:
+                log.info("node %s: pod %s waits: %s", self.node, pod["metadata"]["name"], e)
+                return now + 1.0
+            except RuntimeFailure as e:
+                self._event(pod, "Warning", "FailedCreatePodSandBox", f"Failed to create pod sandbox: {e}")
+                return now + RETRY
+            rt = await self.runtime.pod_status(uid)
+            if rt is None or rt.sandbox is None:
+                return now + RETRY
+            sandbox = rt.sandbox
+        current = [c for c in rt.containers if c.sandbox_id == sandbox.id] if rt else []
+
+        def latest(name: str) -> ContainerStatus | None:
+            return next((c for c in current if c.name == name), None)
+        for c in spec.get("initContainers") or []:    # one at a time, in order, each to success
+            cur = latest(c["name"])
+            if cur is not None and cur.state == RUNNING:
+                return None
+            if cur is not None and cur.state == EXITED and cur.exit_code == 0:
+                continue
+            if cur is not None and cur.state == EXITED and policy == "Never":
+                return None
+            return await self._start(pod, c, rt, sandbox, cur)
+        wakes = []
+        for c in spec.get("containers") or []:
+            cur = latest(c["name"])
+            if cur is not None and cur.state == RUNNING:
+                if not cur.spec_hash or cur.spec_hash == spec_hash(c):
+                    continue
+                await self._kill(pod, cur, grace_period(pod), f"Container {c['name']} definition changed, will be restarted")
+                cur = None
+            elif not should_restart(pod, c, cur):
+                continue
+            w = await self._start(pod, c, rt, sandbox, cur)
+            if w is not None:
+                wakes.append(w)
+        return min(wakes, default=None)
+
+    async def _start(self, pod: dict, c: dict, rt: PodRuntimeStatus | None, sandbox: SandboxStatus,
+                     cur: ContainerStatus | None) -> float | None:
+        """Start (or restart) one container unless it is in back-off; why it could not start is
+        kept as its waiting reason."""
+        meta, name, now = pod["metadata"], c["name"], time.time()
+        uid = meta["uid"]
+        reasons = self.reasons.setdefault(uid, {})
+        if cur is not None and cur.state != RUNNING:
+            ended = cur.finished_at or cur.created_at
+            if self.backoff.in_backoff_since(uid, name, ended, now):
+                d = self.backoff.duration(uid, name)
+                who = f"{meta['name']}_{meta.get('namespace', '')}({uid})"
+                reasons[name] = ("CrashLoopBackOff", f"back-off {go_duration(d)} restarting failed container={name} pod={who}")
+                self._event(pod, "Warning", "BackOff", f"Back-off restarting failed container {name} in pod {who}")
+                return ended + d
+            self.backoff.next(uid, name, ended)
+        wait = await self._ensure_image(pod, c, reasons)
+        if wait is not None:
+            return wait
+        attempt = self._next_attempt(pod, name, rt)
+        try:
+            config = await self.config.container_config(pod, c, attempt, sandbox.ip)
+        except ContainerConfigError as e:
+            reasons[name] = ("CreateContainerConfigError", str(e))
+            self._event(pod, "Warning", "Failed", f"Error: {e}")
+            return now + RETRY
+        history = rt.history(name) if rt else []
+        keep = history[0].id if history and history[0].state == EXITED else ""   # the lastState to report
+        for old in history:
+            if old.state != RUNNING and old.id != keep:
+                await self.runtime.remove_container(old.id)
+        try:
+            cid = await self.runtime.create_container(sandbox.id, pod, config)
+        except RuntimeFailure as e:
+            reasons[name] = (e.reason, str(e))
+            self._event(pod, "Warning", "Failed", f"Error: {e}")
+            return now + RETRY
+        self._event(pod, "Normal", "Created", f"Created container: {name}")
+        try:
+            await self.runtime.start_container(cid)
+        except RuntimeFailure as e:
+            reasons[name] = ("RunContainerError", str(e))
+            self._event(pod, "Warning", "Failed", f"Error: {e}")
+            return now + RETRY
+        self._event(pod, "Normal", "Started", f"Started container {name}")
+        reasons.pop(name, None)
+        return None
+
+    async def _ensure_image(self, pod: dict, c: dict, reasons: dict[str, tuple[str, str]]) -> float | None:
+        """imagePullPolicy: None when the image is there, else when to try again (ErrImagePull,
+        then ImagePullBackOff 10 s doubling; ErrImageNeverPull)."""
+        uid, name, image, now = pod["metadata"]["uid"], c["name"], c.get("image", ""), time.time()
+        tag = image.rsplit("/", 1)[-1]
+        policy = c.get("imagePullPolicy") or ("Always" if ":" not in tag or tag.endswith(":latest") else "IfNotPresent")
+        present = await self.runtime.image_present(image)
+        if policy == "Never" and not present:
+            msg = f'Container image "{image}" is not present with pull policy of Never'
+            reasons[name] = ("ErrImageNeverPull", msg)
+            self._event(pod, "Warning", "ErrImageNeverPull", msg)
+            return now + RETRY
+        if present and (policy != "Always" or not self.runtime.can_pull(image)):
+            self._event(pod, "Normal", "Pulled", f'Container image "{image}" already present on machine')
+            return None
+        if now < self.image_backoff.until(uid, image):
+            reasons[name] = ("ImagePullBackOff", f'Back-off pulling image "{image}"')
+            self._event(pod, "Normal", "BackOff", f'Back-off pulling image "{image}"')
+            self._event(pod, "Warning", "Failed", "Error: ImagePullBackOff")
+            return self.image_backoff.until(uid, image)
+        self._event(pod, "Normal", "Pulling", f'Pulling image "{image}"')
+        started = time.monotonic()
+        try:
+            await self.runtime.pull_image(image)
+        except ImagePullError as e:
+            self.image_backoff.next(uid, image, now)
+            reasons[name] = ("ErrImagePull", str(e))
+            self._event(pod, "Warning", "Failed", f'Failed to pull image "{image}": {e}')
+            self._event(pod, "Warning", "Failed", "Error: ErrImagePull")
+            return self.image_backoff.until(uid, image)
+        self._event(pod, "Normal", "Pulled", f'Successfully pulled image "{image}" in {time.monotonic() - started:.3f}s')
+        return None
+
+    @staticmethod
+    def _next_attempt(pod: dict, name: str, rt: PodRuntimeStatus | None) -> int:
+        """One more than the newest container of this name, or than the restartCount the API
+        shows for a container that ran (one removed behind the kubelet's back, `docker rm -f`)."""
+        history = rt.history(name) if rt else []
+        n = history[0].attempt + 1 if history else 0
+        st = pod.get("status") or {}
+        for s in (st.get("containerStatuses") or []) + (st.get("initContainerStatuses") or []):
+            if s.get("name") == name and s.get("containerID"):
+                n = max(n, s.get("restartCount", 0) + 1)
+        return n
+

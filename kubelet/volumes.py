@@ -1,0 +1,175 @@
+"""Pod volumes as host directories the runtime bind-mounts: emptyDir, hostPath, configMap and secret.
+
+ConfigMap and Secret volumes are written as upstream's AtomicWriter does: the files live in a
+timestamped `..<time>` directory, `..data` points at it and each top-level name is a symlink
+through `..data`, so a new version appears to the container at once (one rename of `..data`).
+"""
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import shutil
+import stat
+import time
+from pathlib import Path
+
+from kubeling.api.resources import lookup
+from kubeling.client import ApiError, Client
+
+CONFIGMAPS, SECRETS = lookup("", "v1", "configmaps"), lookup("", "v1", "secrets")
+PLUGIN_DIRS = {"emptyDir": "kubernetes.io~empty-dir", "configMap": "kubernetes.io~configmap",
+               "secret": "kubernetes.io~secret"}
+DEFAULT_MODE = 0o644
+
+
+class VolumeError(Exception):
+    """A volume could not be set up: the pod waits in ContainerCreating (event FailedMount)."""
+
+
+class VolumeManager:
+    def __init__(self, client: Client, pods_dir: Path) -> None:
+        self.client, self.pods_dir = client, pods_dir
+
+    def _dir(self, uid: str, kind: str, name: str) -> Path:
+        return self.pods_dir / uid / "volumes" / PLUGIN_DIRS[kind] / name
+
+    def host_path(self, pod: dict, volume: str, sub_path: str = "") -> str:
+        """Where volume `volume` of the pod is on the host (plus a subPath, created if missing)."""
+        vol = next((v for v in (pod.get("spec") or {}).get("volumes") or [] if v["name"] == volume), None)
+        if vol is None:
+            raise VolumeError(f'volume "{volume}" not found in the pod spec')
+        if "hostPath" in vol:
+            base = Path(vol["hostPath"]["path"])
+        else:
+            kind = next((k for k in PLUGIN_DIRS if k in vol), None)
+            if kind is None:
+                raise VolumeError(f'MountVolume.SetUp failed for volume "{volume}" : volume type not supported')
+            base = self._dir(pod["metadata"]["uid"], kind, volume)
+        if not sub_path:
+            return str(base)
+        target = base / sub_path
+        if target.exists():
+            return os.path.realpath(target)
+        target.mkdir(parents=True, exist_ok=True)
+        return str(target)
+
+    async def setup(self, pod: dict) -> None:
+        """Prepare every volume of the pod; raises VolumeError with upstream's FailedMount message."""
+        uid, ns = pod["metadata"]["uid"], pod["metadata"].get("namespace", "default")
+        for vol in (pod.get("spec") or {}).get("volumes") or []:
+            name = vol["name"]
+            try:
+                if "emptyDir" in vol:
+                    await asyncio.to_thread(_empty_dir, self._dir(uid, "emptyDir", name))
+                elif "hostPath" in vol:
+                    await asyncio.to_thread(_host_path, vol["hostPath"])
+                elif "configMap" in vol:
+                    files = await self._projection(ns, vol["configMap"], "configmap")
+                    await asyncio.to_thread(atomic_write, self._dir(uid, "configMap", name), files)
+                elif "secret" in vol:
+                    src = {**vol["secret"], "name": vol["secret"].get("secretName", "")}
+                    files = await self._projection(ns, src, "secret")
+                    await asyncio.to_thread(atomic_write, self._dir(uid, "secret", name), files)
+                else:
+                    raise VolumeError("volume type not supported")
+            except (VolumeError, OSError) as e:
+                raise VolumeError(f'MountVolume.SetUp failed for volume "{name}" : {e}') from None
+
+    async def _projection(self, ns: str, src: dict, kind: str) -> dict[str, tuple[bytes, int]]:
+        """The files of a configMap or secret volume: every key, or the listed items, with modes."""
+        try:
+            obj = await self.client.get(CONFIGMAPS if kind == "configmap" else SECRETS, src.get("name", ""), ns)
+        except ApiError as e:
+            if not e.not_found:
+                raise
+            if src.get("optional"):
+                return {}
+            raise VolumeError(f'{kind} "{src.get("name", "")}" not found') from None
+        if kind == "secret":
+            data = {k: base64.b64decode(v) for k, v in (obj.get("data") or {}).items()}
+        else:
+            data = {k: base64.b64decode(v) for k, v in (obj.get("binaryData") or {}).items()}
+            data.update({k: v.encode() for k, v in (obj.get("data") or {}).items()})
+        mode = src.get("defaultMode", DEFAULT_MODE)
+        if not src.get("items"):
+            return {k: (v, mode) for k, v in data.items()}
+        files = {}
+        for item in src["items"]:
+            if item["key"] not in data:
+                if src.get("optional"):
+                    continue
+                noun = "config" if kind == "configmap" else "secret"
+                raise VolumeError(f"{kind} references non-existent {noun} key: {item['key']}")
+            files[item["path"]] = (data[item["key"]], item.get("mode", mode))
+        return files
+
+
+def _empty_dir(path: Path) -> None:
+    if not path.is_dir():
+        path.mkdir(parents=True, exist_ok=True)
+        os.chmod(path, 0o777)   # upstream's emptyDir permissions: any container user may write
+
+
+def _host_path(src: dict) -> None:
+    """hostPath types: *OrCreate create what is missing, the others check what is there."""
+    path, kind = Path(src["path"]), src.get("type") or ""
+    if kind == "DirectoryOrCreate" and not path.exists():
+        path.mkdir(parents=True, mode=0o755)
+    elif kind == "FileOrCreate" and not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch(0o644)
+    checks = {"Directory": (Path.is_dir, "a directory"), "DirectoryOrCreate": (Path.is_dir, "a directory"),
+              "File": (Path.is_file, "a file"), "FileOrCreate": (Path.is_file, "a file"),
+              "Socket": (Path.is_socket, "a socket file"), "CharDevice": (Path.is_char_device, "a character device"),
+              "BlockDevice": (Path.is_block_device, "a block device")}
+    if kind in checks:
+        ok, what = checks[kind]
+        if not ok(path):
+            raise VolumeError(f"hostPath type check failed: {path} is not {what}")
+
+
+def atomic_write(target: Path, files: dict[str, tuple[bytes, int]]) -> bool:
+    """Write `files` (relative path -> (content, mode)) into target the AtomicWriter way; a no-op
+    when ..data already holds exactly them. Returns whether anything changed."""
+    data_link = target / "..data"
+    if data_link.is_symlink() and _same(data_link, files):
+        return False
+    target.mkdir(parents=True, exist_ok=True)
+    version = target / f"..{time.strftime('%Y_%m_%d_%H_%M_%S', time.gmtime())}.{time.time_ns() % 10**9:09d}"
+    version.mkdir()
+    for rel, (content, mode) in files.items():
+        p = version / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(content)
+        os.chmod(p, mode)
+    os.chmod(version, 0o755)
+    old = os.readlink(data_link) if data_link.is_symlink() else None
+    tmp = target / "..data_tmp"
+    if tmp.is_symlink():
+        tmp.unlink()
+    tmp.symlink_to(version.name)
+    tmp.replace(data_link)
+    tops = {rel.split("/", 1)[0] for rel in files}
+    for top in tops:
+        link = target / top
+        if not link.is_symlink():
+            link.symlink_to(f"..data/{top}")
+    for entry in target.iterdir():
+        if entry.is_symlink() and not entry.name.startswith("..") and entry.name not in tops:
+            entry.unlink()
+    if old:
+        shutil.rmtree(target / old, ignore_errors=True)
+    return True
+
+
+def _same(data_link: Path, files: dict[str, tuple[bytes, int]]) -> bool:
+    base = data_link.resolve()
+    present = {str(p.relative_to(base)) for p in base.rglob("*") if p.is_file()}
+    if present != set(files):
+        return False
+    for rel, (content, mode) in files.items():
+        p = base / rel
+        if stat.S_IMODE(p.stat().st_mode) != mode or p.read_bytes() != content:
+            return False
+    return True
