@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import os
 import secrets
 import subprocess
+import time
 
 import pytest
 
@@ -140,6 +142,21 @@ def test_two_containers_reach_each_other_over_localhost(cluster, ns):
     wait_for(lambda: "hello-from-web" in docker("logs", client), 30, "the client fetched the page over localhost")
     row = cluster.kubectl("-n", ns, "get", "pod", "pair", "-o", "wide").stdout.splitlines()[1].split()
     assert row[1:4] == ["2/2", "Running", "0"] and row[5] == st["podIP"] and row[6] == cluster.node
+    events = cluster.kubectl("-n", ns, "get", "events").stdout
+    assert "Created container: web" in events and "Started container client" in events
+    assert 'Container image "busybox" already present on machine' in events
+
+
+def test_node_reports_the_engine_and_the_host(cluster):
+    node = cluster.http("GET", f"/api/v1/nodes/{cluster.node}")[1]
+    info = node["status"]["nodeInfo"]
+    assert info["containerRuntimeVersion"] == "docker://" + docker("version", "-f", "{{.Server.Version}}").strip()
+    assert info["kubeletVersion"].startswith("v1.") and info["operatingSystem"] == "linux"
+    assert node["status"]["capacity"]["cpu"] == docker("info", "-f", "{{.NCPU}}").strip()
+    assert node["status"]["capacity"]["memory"].endswith("Ki")
+    assert node["metadata"]["labels"]["kubernetes.io/hostname"] == cluster.node
+    assert {c["type"]: c["status"] for c in node["status"]["conditions"]}["Ready"] == "True"
+    assert cluster.http("GET", f"/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/{cluster.node}")[0] == 200
 
 
 def test_crash_loop_back_off(cluster, ns):
@@ -264,3 +281,60 @@ def test_deletion_removes_containers_and_sandbox(cluster, ns):
     wait_for(lambda: cluster.http("GET", f"/api/v1/namespaces/{ns}/pods/doomed")[0] == 404, 30, "the pod gone")
     assert docker("ps", "-aq", "--filter", f"label=io.kubernetes.pod.uid={uid}").split() == []
     assert st["podIP"]
+
+
+def test_limits_reach_docker_and_oom_is_reported(cluster, ns):
+    create_pod(cluster, ns, "hog", [busybox("c", 'x=$(head -c 100m /dev/zero | tr "\\0" a); echo ${#x}',
+                                            resources={"limits": {"memory": "32Mi", "cpu": "200m"}})],
+               restartPolicy="Never")
+    st = status_when(cluster, ns, "hog", lambda st: st.get("phase") == "Failed", "Failed")
+    term = containers(st)["c"]["state"]["terminated"]
+    assert (term["reason"], term["exitCode"]) == ("OOMKilled", 137)
+    limits = json.loads(docker("inspect", "-f", "{{json .HostConfig}}", containers(st)["c"]["containerID"][9:]))
+    assert (limits["Memory"], limits["CpuQuota"], limits["CpuPeriod"]) == (32 * 2**20, 20_000, 100_000)
+    assert limits["RestartPolicy"]["Name"] == "no"
+
+
+def test_graceful_deletion_sigterm_then_sigkill_after_the_grace_period(cluster, ns, tmp_path):
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    os.chmod(marks, 0o777)
+    mount = [{"name": "marks", "mountPath": "/marks"}]
+    create_pod(cluster, ns, "bye", [
+        busybox("polite", "trap 'echo TERM > /marks/polite; exit 0' TERM; while true; do sleep 0.2; done",
+                volumeMounts=mount),
+        busybox("stubborn", "trap 'echo TERM > /marks/stubborn' TERM; while true; do sleep 0.2; done",
+                volumeMounts=mount)],
+        volumes=[{"name": "marks", "hostPath": {"path": str(marks), "type": "Directory"}}],
+        terminationGracePeriodSeconds=3)
+    status_when(cluster, ns, "bye", ready, "Running")
+    started = time.monotonic()
+    cluster.kubectl("-n", ns, "delete", "pod", "bye", "--wait=false")
+    wait_for(lambda: cluster.http("GET", f"/api/v1/namespaces/{ns}/pods/bye")[0] == 404, 30, "the pod gone")
+    assert 3 <= time.monotonic() - started < 20          # the stubborn one was killed when the grace ran out
+    assert (marks / "polite").read_text() == "TERM\n" and (marks / "stubborn").read_text() == "TERM\n"
+
+
+def test_host_network_pod_uses_the_node_address(cluster, ns):
+    create_pod(cluster, ns, "hostnet", [busybox("c", "exec sleep 3600")], hostNetwork=True)
+    st = status_when(cluster, ns, "hostnet", ready, "Running")
+    assert st["podIP"] == "127.0.0.1" == st["hostIP"]
+
+
+def test_config_map_and_secret_volumes(cluster, ns):
+    create_pod(cluster, ns, "files", [busybox("c", "{ cat /cfg/conf/app.conf; echo; ls /cfg; stat -L -c %a /cfg/conf/app.conf;"
+                                                   " cat /sec/token; echo; stat -L -c %a /sec/token; } > /dev/termination-log",
+                                              volumeMounts=[{"name": "cfg", "mountPath": "/cfg"},
+                                                            {"name": "sec", "mountPath": "/sec", "readOnly": True}])],
+               restartPolicy="Never",
+               volumes=[{"name": "cfg", "configMap": {"name": "app", "items": [{"key": "app.conf", "path": "conf/app.conf"}],
+                                                      "defaultMode": 0o640}},
+                        {"name": "sec", "secret": {"secretName": "creds", "defaultMode": 0o400}}])
+    wait_for(lambda: 'configmap "app" not found' in cluster.kubectl("-n", ns, "get", "events").stdout, 30,
+             "a FailedMount event while the ConfigMap is missing")
+    st = get_pod(cluster, ns, "files")["status"]
+    assert containers(st)["c"]["state"] == {"waiting": {"reason": "ContainerCreating"}} and st["phase"] == "Pending"
+    cluster.kubectl("-n", ns, "create", "configmap", "app", "--from-literal=app.conf=port=80", "--from-literal=other=x")
+    cluster.kubectl("-n", ns, "create", "secret", "generic", "creds", "--from-literal=token=s3cret")
+    st = status_when(cluster, ns, "files", lambda st: st.get("phase") == "Succeeded", "Succeeded once both exist")
+    assert containers(st)["c"]["state"]["terminated"]["message"].splitlines() == ["port=80", "conf", "640", "s3cret", "400"]
