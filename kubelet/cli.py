@@ -53,6 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cpu", default=None, help="node cpu capacity (docker: the host's; hollow: 4)")
     p.add_argument("--memory", default=None, help="node memory capacity (docker: the host's; hollow: 8Gi)")
     p.add_argument("--max-pods", default="110")
+    p.add_argument("--sync-frequency", type=float, default=60.0,
+                   help="seconds between syncs of every pod (configMap and secret volumes are refreshed then)")
     p.add_argument("--ready-delay", type=float, default=0.5, help="hollow: seconds from start to Ready")
     p.add_argument("--node-lease-duration", type=int, default=40, help="seconds; the Lease is renewed every quarter")
     p.add_argument("--node-status-update-frequency", type=float, default=10.0,
@@ -171,6 +173,7 @@ async def _run_nodes(a: argparse.Namespace, client: Client, agents: dict[str, No
         tasks += [asyncio.create_task(x.heartbeat()) for x in agents.values()]
         tasks += [asyncio.create_task(run_workers(x.syncer.queue, x.syncer.sync, WORKERS[a.runtime]))
                   for x in agents.values()]
+        tasks += [asyncio.create_task(x.syncer.resync_loop(a.sync_frequency)) for x in agents.values()]
         await asyncio.wait([synced, *tasks], return_when=asyncio.FIRST_COMPLETED)
         if synced.done():
             for agent in agents.values():

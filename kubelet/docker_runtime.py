@@ -381,10 +381,8 @@ class DockerRuntime(Runtime):
     async def create_container(self, sandbox_id: str, pod: dict, config: ContainerConfig) -> str:
         spec = pod.get("spec") or {}
         labels = {**self._labels(pod, CONTAINER, config.name, config.attempt), L_SANDBOX: sandbox_id,
-                  L_HASH: config.spec_hash, L_TERM_PATH: config.termination_message_path}
-        spec_c = next((c for c in (spec.get("containers") or []) + (spec.get("initContainers") or [])
-                       if c["name"] == config.name), {})
-        labels[L_TERM_POLICY] = spec_c.get("terminationMessagePolicy") or "File"
+                  L_HASH: config.spec_hash, L_TERM_PATH: config.termination_message_path,
+                  L_TERM_POLICY: config.termination_message_policy}
         limits: dict[str, Any] = {"cpu_shares": max(2, config.cpu_millis_request * 1024 // 1000)}
         if config.cpu_millis_limit:
             limits.update(cpu_period=100_000, cpu_quota=max(1000, config.cpu_millis_limit * 100))

@@ -10,7 +10,7 @@ import asyncio
 import hashlib
 import ipaddress
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 
 from .runtime import (CREATED, EXITED, RUNNING, ContainerConfig, ContainerStatus, PodRuntimeStatus, Runtime,
@@ -86,8 +86,7 @@ class HollowRuntime(Runtime):
             return None
         for c in st.containers:
             self._advance(c)
-        return PodRuntimeStatus(st.uid, st.name, st.namespace, [replace(s) for s in st.sandboxes],
-                                [replace(c) for c in st.containers])
+        return PodRuntimeStatus(st.uid, st.name, st.namespace, list(st.sandboxes), list(st.containers))
 
     def _pod(self, pod: dict) -> PodRuntimeStatus:
         meta = pod["metadata"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import hashlib
 import os
 import re
@@ -38,7 +39,12 @@ class DNSSettings:
     host_resolv_conf: str = "/etc/resolv.conf"
 
     def host(self) -> tuple[list[str], list[str], list[str]]:
-        """Nameservers, search domains and options of the node's resolv.conf (dnsPolicy Default)."""
+        """Nameservers, search domains and options of the node's resolv.conf (dnsPolicy Default),
+        read when the kubelet starts, as upstream does."""
+        return self._host
+
+    @functools.cached_property
+    def _host(self) -> tuple[list[str], list[str], list[str]]:
         servers: list[str] = []
         searches: list[str] = []
         options: list[str] = []
@@ -186,7 +192,8 @@ class ConfigBuilder:
             tty=bool(c.get("tty")), stdin=bool(c.get("stdin")), stdin_once=bool(c.get("stdinOnce")), user=user,
             read_only_rootfs=bool(sc.get("readOnlyRootFilesystem")), privileged=bool(sc.get("privileged")),
             cap_add=list(caps.get("add") or []), cap_drop=list(caps.get("drop") or []),
-            termination_message_path=c.get("terminationMessagePath") or "/dev/termination-log")
+            termination_message_path=c.get("terminationMessagePath") or "/dev/termination-log",
+            termination_message_policy=c.get("terminationMessagePolicy") or "File")
 
     # ---- environment --------------------------------------------------------------
     async def _get(self, kind: str, ns: str, name: str) -> dict | None:

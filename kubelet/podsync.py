@@ -130,6 +130,14 @@ class PodSyncer:
                 log.warning("node %s: relisting containers: %s", self.node, e)
             await asyncio.sleep(self.runtime.relist_period)
 
+    async def resync_loop(self, period: float) -> None:
+        """Sync every pod at least once a period (upstream's --sync-frequency), so configMap and
+        secret volumes follow their objects and nothing waits on a lost event."""
+        while True:
+            await asyncio.sleep(period)
+            for uid in list(self.pods):
+                self.queue.add(uid)
+
     def _event(self, pod: dict, type_: str, reason: str, message: str) -> None:
         if self.recorder is not None:
             self.recorder.event({"kind": "Pod", "apiVersion": "v1", "metadata": pod["metadata"]}, type_, reason,

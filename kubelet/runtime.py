@@ -68,7 +68,8 @@ class SandboxStatus:
 
 @dataclass
 class PodRuntimeStatus:
-    """Everything a runtime holds for one pod uid, newest first."""
+    """Everything a runtime holds for one pod uid, newest first (a snapshot for the kubelet to read,
+    never to change)."""
     uid: str
     name: str = ""
     namespace: str = ""
@@ -129,6 +130,7 @@ class ContainerConfig:
     cap_add: list[str] = field(default_factory=list)
     cap_drop: list[str] = field(default_factory=list)
     termination_message_path: str = ""
+    termination_message_policy: str = "File"    # FallbackToLogsOnError: a failure's log end is the message
 
 
 class Runtime:

@@ -135,7 +135,8 @@ def _names(xs: list[str]) -> str:
     return "[" + " ".join(xs) + "]"
 
 
-def conditions(pod: dict, init: list[dict], app: list[dict], pod_phase: str, sandbox_ready: bool) -> list[dict]:
+def conditions(pod: dict, init: list[dict], app: list[dict], pod_phase: str, sandbox_ready: bool,
+               now: float) -> list[dict]:
     """PodReadyToStartContainers, Initialized, Ready, ContainersReady and PodScheduled, in
     upstream's order and words; lastTransitionTime kept while a condition's status stays."""
     old = {c["type"]: c for c in (pod.get("status") or {}).get("conditions") or []}
@@ -160,16 +161,17 @@ def conditions(pod: dict, init: list[dict], app: list[dict], pod_phase: str, san
             return True, "", ""
         return False, "ContainersNotInitialized", f"containers with incomplete status: {_names(incomplete)}"
 
-    out = []
+    out, changed_at = [], ""
     for typ, (ok, reason, message) in (("PodReadyToStartContainers", (sandbox_ready, "", "")),
                                        ("Initialized", initialized()), ("Ready", ready("Ready")),
                                        ("ContainersReady", ready("ContainersReady")),
                                        ("PodScheduled", (True, "", ""))):
         status = "True" if ok else "False"
         prev = old.get(typ) or {}
-        c = {"type": typ, "status": status, "lastProbeTime": None,
-             "lastTransitionTime": prev["lastTransitionTime"] if prev.get("status") == status
-             and prev.get("lastTransitionTime") else stamp(time.time())}
+        since = prev.get("lastTransitionTime") if prev.get("status") == status else None
+        if not since:
+            since = changed_at = changed_at or stamp(now)
+        c = {"type": typ, "status": status, "lastProbeTime": None, "lastTransitionTime": since}
         if reason:
             c["reason"] = reason
         if message:
@@ -191,7 +193,7 @@ def pod_status(pod: dict, rt: PodRuntimeStatus | None, reasons: dict[str, tuple[
     ready_sandbox = sandbox is not None and sandbox.ready and bool(sandbox.ip)
     ip = sandbox.ip if ready_sandbox else old.get("podIP", "")
     p = phase(pod, init, app)
-    status = {"phase": p, "conditions": conditions(pod, init, app, p, ready_sandbox),
+    status = {"phase": p, "conditions": conditions(pod, init, app, p, ready_sandbox, now),
               "hostIP": node_ip, "hostIPs": [{"ip": node_ip}],
               "startTime": old.get("startTime") or stamp(now), "containerStatuses": app}
     if ip:

@@ -129,12 +129,12 @@ def _host_path(src: dict) -> None:
             raise VolumeError(f"hostPath type check failed: {path} is not {what}")
 
 
-def atomic_write(target: Path, files: dict[str, tuple[bytes, int]]) -> bool:
+def atomic_write(target: Path, files: dict[str, tuple[bytes, int]]) -> None:
     """Write `files` (relative path -> (content, mode)) into target the AtomicWriter way; a no-op
-    when ..data already holds exactly them. Returns whether anything changed."""
+    when ..data already holds exactly them."""
     data_link = target / "..data"
     if data_link.is_symlink() and _same(data_link, files):
-        return False
+        return
     target.mkdir(parents=True, exist_ok=True)
     version = target / f"..{time.strftime('%Y_%m_%d_%H_%M_%S', time.gmtime())}.{time.time_ns() % 10**9:09d}"
     version.mkdir()
@@ -160,7 +160,6 @@ def atomic_write(target: Path, files: dict[str, tuple[bytes, int]]) -> bool:
             entry.unlink()
     if old:
         shutil.rmtree(target / old, ignore_errors=True)
-    return True
 
 
 def _same(data_link: Path, files: dict[str, tuple[bytes, int]]) -> bool:

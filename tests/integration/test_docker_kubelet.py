@@ -66,7 +66,7 @@ def cluster(tmp_path_factory):
             "--kubeconfig", str(api.kubeconfig), "--hostname-override", node, "--node-ip", "127.0.0.1",
             "--runtime", "docker", "--root-dir", str(tmp / "kubelet"), "--cluster-dns", "10.96.0.10",
             "--cluster-domain", "cluster.local", "--pod-cidr", api.cidr, "--healthz-port", str(free_port()),
-            "--node-status-update-frequency", "2"]).start()
+            "--node-status-update-frequency", "2", "--sync-frequency", "2"]).start()
         api.kubelet = kubelet
         wait_for(lambda: api.http("GET", f"/api/v1/nodes/{node}")[0] == 200, 60, "the docker node registered")
         yield api
@@ -338,3 +338,15 @@ def test_config_map_and_secret_volumes(cluster, ns):
     cluster.kubectl("-n", ns, "create", "secret", "generic", "creds", "--from-literal=token=s3cret")
     st = status_when(cluster, ns, "files", lambda st: st.get("phase") == "Succeeded", "Succeeded once both exist")
     assert containers(st)["c"]["state"]["terminated"]["message"].splitlines() == ["port=80", "conf", "640", "s3cret", "400"]
+
+
+def test_a_config_map_change_reaches_the_running_container(cluster, ns):
+    cluster.kubectl("-n", ns, "create", "configmap", "live", "--from-literal=mode=old")
+    create_pod(cluster, ns, "watcher", [busybox("c", "until grep -q new /cfg/mode; do sleep 0.2; done; "
+                                                     "cat /cfg/mode > /dev/termination-log",
+                                                volumeMounts=[{"name": "cfg", "mountPath": "/cfg"}])],
+               restartPolicy="Never", volumes=[{"name": "cfg", "configMap": {"name": "live"}}])
+    status_when(cluster, ns, "watcher", ready, "Running with the old value")
+    cluster.kubectl("-n", ns, "patch", "configmap", "live", "-p", '{"data":{"mode":"new"}}')
+    st = status_when(cluster, ns, "watcher", lambda st: st.get("phase") == "Succeeded", "the new value seen inside")
+    assert containers(st)["c"]["state"]["terminated"]["message"] == "new"
