@@ -150,6 +150,9 @@ class DockerRuntime(Runtime):
         return {"cpu": str(self.info.get("NCPU", os.cpu_count())), "memory": f"{self.info.get('MemTotal', 0) // 1024}Ki"}
 
     # ---- network --------------------------------------------------------------------
+    def network_problem(self) -> str:
+        return "" if self.cidr is not None else "no pod CIDR yet (--pod-cidr or the Node's spec.podCIDR)"
+
     async def update_pod_cidr(self, cidr: str) -> None:
         """Create (or keep) the node's bridge network for its pod CIDR, gateway .1, and learn
         which addresses running sandboxes hold."""
@@ -188,7 +191,7 @@ class DockerRuntime(Runtime):
         """The next free address of the pod CIDR after the last one given (not .0, the gateway
         or broadcast), so a freed address is not reused at once."""
         if self.cidr is None:
-            raise NetworkNotReady("network is not ready: no pod CIDR yet (--pod-cidr or the Node's spec.podCIDR)")
+            raise NetworkNotReady(f"network is not ready: {self.network_problem()}")
         async with self.ip_lock:
             size = self.cidr.num_addresses
             for step in range(1, size):

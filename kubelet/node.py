@@ -8,6 +8,7 @@ import platform
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Callable
 
 from kubeling.api.resources import lookup
 from kubeling.client import ApiError, Client
@@ -59,7 +60,7 @@ class NodeAgent:
             "conditions": [cond("MemoryPressure", "False", "KubeletHasSufficientMemory", "kubelet has sufficient memory available"),
                            cond("DiskPressure", "False", "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
                            cond("PIDPressure", "False", "KubeletHasSufficientPID", "kubelet has sufficient PID available"),
-                           cond("Ready", "True", "KubeletReady", "kubelet is posting ready status")],
+                           self._ready(cond)],
             "addresses": [{"type": "InternalIP", "address": self.node_ip}, {"type": "Hostname", "address": self.name}],
             "daemonEndpoints": {"kubeletEndpoint": {"Port": self.port}},
             "nodeInfo": {"machineID": self.machine_id, "systemUUID": self.machine_id, "bootID": self.boot_id,
@@ -67,6 +68,14 @@ class NodeAgent:
                          "kubeletVersion": "v1.32.0", "kubeProxyVersion": "v1.32.0", "operatingSystem": "linux",
                          "architecture": "amd64", **self.runtime.node_info()},
         }
+
+    def _ready(self, cond: Callable[[str, str, str, str], dict]) -> dict:
+        """Ready, unless pods could not get an address (upstream's NetworkPluginNotReady)."""
+        problem = self.runtime.network_problem()
+        if problem:
+            return cond("Ready", "False", "KubeletNotReady", "container runtime network not ready: NetworkReady=false "
+                        f"reason:NetworkPluginNotReady message:{problem}")
+        return cond("Ready", "True", "KubeletReady", "kubelet is posting ready status")
 
     async def register(self) -> None:
         """Create (or refresh) the Node, retrying like the kubelet until the apiserver answers."""
@@ -112,6 +121,10 @@ class NodeAgent:
         log.info("node %s: pod CIDR %s", self.name, cidr)
         for uid in list(self.syncer.pods):
             self.syncer.queue.add(uid)
+        try:
+            await self.client.patch(NODES, self.name, {"status": self.node_status()}, sub="status")
+        except ApiError as e:   # the heartbeat posts it again soon
+            log.warning("node %s: posting Ready: %s", self.name, e)
 
     def _status_stale(self, since_report: float) -> bool:
         """Post status when the Node no longer shows this kubelet's Ready=True (the node lifecycle

@@ -287,29 +287,29 @@ class ConfigBuilder:
 
     # ---- mounts -------------------------------------------------------------------
     async def _mounts(self, pod: dict, c: dict, pod_ip: str) -> list[Mount]:
-        uid = pod["metadata"]["uid"]
-        pdir = self.pod_dir(uid)
+        """The container's volume mounts, then the pod's hosts and resolv.conf files and a fresh
+        termination-log file (written off the event loop)."""
         spec = pod.get("spec") or {}
-        mounts = [Mount(self.volumes.host_path(pod, vm["name"], vm.get("subPath", "")), vm["mountPath"],
-                        bool(vm.get("readOnly"))) for vm in c.get("volumeMounts") or []]
-        targets = {m.container_path for m in mounts}
         files: dict[str, str] = {"resolv.conf": resolv_conf(*dns_config(pod, self.dns))}
         if not spec.get("hostNetwork"):
             files["etc-hosts"] = hosts_file(pod, pod_ip, self.dns.cluster_domain)
-        term = c.get("terminationMessagePath") or "/dev/termination-log"
-        log = pdir / "containers" / c["name"] / secrets.token_hex(4)
+        return await asyncio.to_thread(self._prepare_mounts, pod, c, files)
 
-        def write() -> None:
-            for name, text in files.items():
-                _write_if_changed(pdir / name, text)
-            log.parent.mkdir(parents=True, exist_ok=True)
-            log.touch(0o666)
-            os.chmod(log, 0o666)
-        await asyncio.to_thread(write)
+    def _prepare_mounts(self, pod: dict, c: dict, files: dict[str, str]) -> list[Mount]:
+        pdir = self.pod_dir(pod["metadata"]["uid"])
+        mounts = [Mount(self.volumes.host_path(pod, vm["name"], vm.get("subPath", "")), vm["mountPath"],
+                        bool(vm.get("readOnly"))) for vm in c.get("volumeMounts") or []]
+        targets = {m.container_path for m in mounts}
+        for name, text in files.items():
+            _write_if_changed(pdir / name, text)
         for name, target in (("etc-hosts", "/etc/hosts"), ("resolv.conf", "/etc/resolv.conf")):
             if name in files and target not in targets:
                 mounts.append(Mount(str(pdir / name), target))
-        mounts.append(Mount(str(log), term))
+        log = pdir / "containers" / c["name"] / secrets.token_hex(4)
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log.touch(0o666)
+        os.chmod(log, 0o666)
+        mounts.append(Mount(str(log), c.get("terminationMessagePath") or "/dev/termination-log"))
         return mounts
 
 

@@ -257,8 +257,8 @@ class PodSyncer:
             try:
                 await self.runtime.run_sandbox(pod, self.config.sandbox_config(pod), attempt)
             except NetworkNotReady as e:
-                log.info("node %s: pod %s waits: %s", self.node, pod["metadata"]["name"], e)
-                return now + 1.0
+                self._event(pod, "Warning", "NetworkNotReady", str(e))
+                return now + 2.0
             except RuntimeFailure as e:
                 self._event(pod, "Warning", "FailedCreatePodSandBox", f"Failed to create pod sandbox: {e}")
                 return now + RETRY

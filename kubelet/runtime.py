@@ -154,6 +154,10 @@ class Runtime:
         """nodeInfo fields the runtime knows: containerRuntimeVersion, kernelVersion, osImage."""
         raise NotImplementedError
 
+    def network_problem(self) -> str:
+        """Why pods cannot get an address yet ("" when they can): the node is NotReady meanwhile."""
+        return ""
+
     async def update_pod_cidr(self, cidr: str) -> None:
         """The node's pod CIDR became known (CRI's UpdateRuntimeConfig)."""
 

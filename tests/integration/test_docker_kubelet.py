@@ -148,14 +148,16 @@ def test_two_containers_reach_each_other_over_localhost(cluster, ns):
 
 
 def test_node_reports_the_engine_and_the_host(cluster):
-    node = cluster.http("GET", f"/api/v1/nodes/{cluster.node}")[1]
+    def ready_node():
+        node = cluster.http("GET", f"/api/v1/nodes/{cluster.node}")[1]
+        return {c["type"]: c["status"] for c in node["status"]["conditions"]}["Ready"] == "True" and node
+    node = wait_for(ready_node, 30, "the node Ready once its pod network exists")
     info = node["status"]["nodeInfo"]
     assert info["containerRuntimeVersion"] == "docker://" + docker("version", "-f", "{{.Server.Version}}").strip()
     assert info["kubeletVersion"].startswith("v1.") and info["operatingSystem"] == "linux"
     assert node["status"]["capacity"]["cpu"] == docker("info", "-f", "{{.NCPU}}").strip()
     assert node["status"]["capacity"]["memory"].endswith("Ki")
     assert node["metadata"]["labels"]["kubernetes.io/hostname"] == cluster.node
-    assert {c["type"]: c["status"] for c in node["status"]["conditions"]}["Ready"] == "True"
     assert cluster.http("GET", f"/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/{cluster.node}")[0] == 200
 
 
