@@ -12,6 +12,7 @@ from pathlib import Path
 
 import uvicorn
 
+from kubeling.api.resources import lookup
 from kubeling.component import run_main
 from kubeling.etcd import EtcdClient
 from kubeling.etcd.errors import EtcdError
@@ -84,6 +85,7 @@ async def _run(a: argparse.Namespace) -> int:
     from .auth import TokenFileError, load_tokens
     from .bootstrap import SystemReconciler
     from .componentstatus import ComponentStatuses
+    from .metrics import ResourceMetrics
     from .handlers import Handler
     from .proxy import KubeletProxy
     from .storage import Storage
@@ -130,7 +132,10 @@ async def _run(a: argparse.Namespace) -> int:
     gc.set_threshold(50_000, 50, 100)
     proxy = KubeletProxy(cache, storage)
     handler = Handler(storage, cache, alloc, proxy=proxy)
-    handler.virtual["componentstatuses"] = ComponentStatuses(etcd_urls)
+    handler.virtual[lookup("", "v1", "componentstatuses")] = ComponentStatuses(etcd_urls)
+    metrics = ResourceMetrics(cache, proxy)
+    handler.virtual[lookup("metrics.k8s.io", "v1beta1", "nodes")] = metrics.nodes
+    handler.virtual[lookup("metrics.k8s.io", "v1beta1", "pods")] = metrics.pods
     from .auth import ServiceAccountAuthenticator, ensure_keypair, load_private, load_public
     signing = Path(a.service_account_signing_key_file) if a.service_account_signing_key_file else cert_dir / "sa.key"
     if not a.service_account_signing_key_file:

@@ -55,12 +55,12 @@ class ComponentStatuses:
             cond["error"] = _go_dial_error(url, e)
         return {"kind": "ComponentStatus", "apiVersion": "v1", "metadata": {"name": name}, "conditions": [cond]}
 
-    async def list(self) -> list[dict]:
+    async def list(self, namespace: str | None = None) -> list[dict]:
         timeout = aiohttp.ClientTimeout(total=PROBE_TIMEOUT)
         async with aiohttp.ClientSession(timeout=timeout) as session:
             return list(await asyncio.gather(*(self._probe(session, n, u) for n, u in self.targets.items())))
 
-    async def get(self, name: str) -> dict:
+    async def get(self, namespace: str | None, name: str) -> dict:
         url = self.targets.get(name)
         if url is None:
             raise E.not_found("", "componentstatuses", name)

@@ -144,7 +144,9 @@ class Handler:
         self.alloc = allocator
         self.proxy = proxy
         self._event_memo: dict[tuple, tuple[dict, bytes]] = {}
-        self.virtual: dict[str, Any] = {}   # plural -> computed-on-read kind (componentstatuses)
+        # computed-on-read kinds (componentstatuses, metrics.k8s.io): resource -> an object with
+        # `async get(namespace, name)`, `async list(namespace)` and a `warning` ("" for none)
+        self.virtual: dict[Resource, Any] = {}
         self.sa_signer = None     # ServiceAccount token signing key (set by the cli)
         self.sa_issuer = "https://kubernetes.default.svc.cluster.local"
         self.sa_audiences = [self.sa_issuer]   # --api-audiences: what a TokenRequest without audiences gets
@@ -186,10 +188,10 @@ class Handler:
         sub = req.subresource
         if sub in ("log", "exec", "attach", "portforward", "proxy"):
             return await self.proxy.handle(req, self)
-        virtual = self.virtual.get(req.resource.plural)
+        virtual = self.virtual.get(req.resource)
         if virtual is not None:
-            req.warnings.append(virtual.warning)
-            return Reply(200, self._render_one(req, await virtual.get(req.name or "")))
+            req.warnings.extend(w for w in (virtual.warning,) if w)
+            return Reply(200, self._render_one(req, await virtual.get(req.namespace, req.name or "")))
         obj = None
         if req.q("resourceVersion") == "0":
             cached = self.cache.get(self._key(req))
@@ -232,10 +234,12 @@ class Handler:
         if req.flag("watch"):
             return await self.watch(req)
         r = req.resource
-        virtual = self.virtual.get(r.plural)
+        virtual = self.virtual.get(r)
         if virtual is not None:
-            req.warnings.append(virtual.warning)
-            return Reply(200, self._render_list(req, await virtual.list(), {}))
+            req.warnings.extend(w for w in (virtual.warning,) if w)
+            accept = self._filters(req)
+            items = [o for o in await virtual.list(req.namespace) if accept is None or accept(o)]
+            return Reply(200, self._render_list(req, items, {}))
         rv, match, limit, cont = self._list_meta_params(req)
         accept = self._filters(req)
         prefix = r.key_prefix + (f"{req.namespace}/" if r.namespaced and req.namespace else "")

@@ -621,6 +621,8 @@ def _group_root(group: str, version: str) -> tuple[str, Json]:
 def _paths_by_gv() -> dict[tuple[str, str], dict[str, Json]]:
     out: dict[tuple[str, str], dict[str, Json]] = {}
     for r in RESOURCES:
+        if not _class_for(r.group, r.version, r.kind):   # no 1.32 schema: metrics.k8s.io, an aggregated API upstream
+            continue
         paths = out.setdefault((r.group, r.version), dict([_group_root(r.group, r.version)]))
         paths.update(_resource_paths(r))
     return out

@@ -120,10 +120,14 @@ RESOURCES: tuple[Resource, ...] = (
     _r("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices"),
     _r("events.k8s.io", "v1", "Event", "events", short_names=("ev",),
        storage=("", "events"), storage_version="v1"),
+    # computed on read from the kubelets (apiserver/metrics.py), as metrics-server's aggregated API
+    _r("metrics.k8s.io", "v1beta1", "NodeMetrics", "nodes", False, verbs=("get", "list")),
+    _r("metrics.k8s.io", "v1beta1", "PodMetrics", "pods", verbs=("get", "list")),
 )
 
 # Preferred version first per group, in the order Kubernetes lists groups.
-GROUP_ORDER = ("", "apps", "events.k8s.io", "autoscaling", "batch", "coordination.k8s.io", "discovery.k8s.io")
+GROUP_ORDER = ("", "apps", "events.k8s.io", "autoscaling", "batch", "coordination.k8s.io", "discovery.k8s.io",
+               "metrics.k8s.io")
 
 
 def group_versions() -> dict[str, list[str]]:

@@ -18,7 +18,8 @@ import pytest
 from kubeling.api import openapi as oa
 from kubeling.api.resources import RESOURCES, Resource, group_versions
 
-GVS = [(g, v) for g, vs in group_versions().items() for v in vs]
+# group-versions with a 1.32 schema (metrics.k8s.io is an aggregated API upstream: no OpenAPI here)
+GVS = [(g, v) for g, vs in group_versions().items() for v in vs if g != "metrics.k8s.io"]
 
 
 def _refs(node: Any) -> Iterator[str]:
@@ -97,7 +98,7 @@ VERB_OPS = {  # verb -> (which path, method, action)
 }
 
 
-@pytest.mark.parametrize("r", RESOURCES, ids=lambda r: f"{r.group or 'core'}/{r.version}/{r.kind}")
+@pytest.mark.parametrize("r", [r for r in RESOURCES if r.group != "metrics.k8s.io"], ids=lambda r: f"{r.group or 'core'}/{r.version}/{r.kind}")
 def test_resource_has_paths_operations_and_gvk(r: Resource):
     paths = oa.openapi_v2()["paths"]
     name, definition = _def_of(r)

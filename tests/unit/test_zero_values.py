@@ -73,7 +73,8 @@ def test_the_python_client_reads_a_minimal_object_of_every_kind(group, version, 
 
 
 def test_the_table_covers_every_served_kind():
-    assert set(ROOTS) == {(r.api_version, r.kind) for r in RESOURCES}
+    # every served kind with a 1.32 schema (metrics.k8s.io is aggregated upstream and not in it)
+    assert set(ROOTS) == {(r.api_version, r.kind) for r in RESOURCES if r.group != "metrics.k8s.io"}
     for zeros, nested in FIELDS.values():
         assert all(child in FIELDS for child, _ in nested.values())
 
