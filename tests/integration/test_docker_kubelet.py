@@ -352,3 +352,29 @@ def test_a_config_map_change_reaches_the_running_container(cluster, ns):
     cluster.kubectl("-n", ns, "patch", "configmap", "live", "-p", '{"data":{"mode":"new"}}')
     st = status_when(cluster, ns, "watcher", lambda st: st.get("phase") == "Succeeded", "the new value seen inside")
     assert containers(st)["c"]["state"]["terminated"]["message"] == "new"
+
+
+def test_a_dead_sandbox_is_replaced_and_its_containers_restarted(cluster, ns):
+    create_pod(cluster, ns, "resandbox", [busybox("c", "exec sleep 3600")])
+    st = status_when(cluster, ns, "resandbox", ready, "Running")
+    uid = get_pod(cluster, ns, "resandbox")["metadata"]["uid"]
+    pause = docker("ps", "-q", "--filter", f"label=io.kubernetes.pod.uid={uid}",
+                   "--filter", "label=io.kubernetes.docker.type=podsandbox").split()
+    assert len(pause) == 1
+    docker("kill", pause[0])
+
+    def recreated(st):
+        return ready(st) and containers(st)["c"]["restartCount"] == 1
+    after = status_when(cluster, ns, "resandbox", recreated, "a new sandbox and the container restarted")
+    assert after["podIP"] and containers(after)["c"]["containerID"] != containers(st)["c"]["containerID"]
+    assert "Pod sandbox changed, it will be killed and re-created." in cluster.kubectl("-n", ns, "get", "events").stdout
+
+
+def test_pull_policy_never_with_a_missing_image(cluster, ns):
+    create_pod(cluster, ns, "never", [{"name": "c", "image": "kubeling-test/absent:2", "imagePullPolicy": "Never"}])
+
+    def never(st):
+        return (containers(st).get("c") or {}).get("state", {}).get("waiting", {}).get("reason") == "ErrImageNeverPull"
+    st = status_when(cluster, ns, "never", never, "ErrImageNeverPull")
+    assert containers(st)["c"]["state"]["waiting"]["message"] == \
+        'Container image "kubeling-test/absent:2" is not present with pull policy of Never'
