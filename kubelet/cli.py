@@ -99,7 +99,7 @@ async def _serve(a: argparse.Namespace, client: Client) -> int:
     labels = dict(kv.split("=", 1) for kv in a.node_labels.split(",") if "=" in kv)
     names = [a.hostname_override] if a.hollow_nodes == 1 else [f"{a.hostname_override}-{i}" for i in range(a.hollow_nodes)]
     dns = DNSSettings([x for x in a.cluster_dns.split(",") if x], a.cluster_domain, a.resolv_conf)
-    recorder = EventRecorder(client, "kubelet") if a.runtime == "docker" else None
+    recorder = EventRecorder(client, "kubelet", host=names[0]) if a.runtime == "docker" else None
     agents: dict[str, NodeAgent] = {}
     runtimes = {n: _runtime(a, n) for n in names}
     try:
