@@ -26,7 +26,7 @@ images:
 	@bash deploy/build-images.sh
 
 up: $(STAMP) images
-	$(PY) -m kubeling up --run-dir $(RUN_DIR)
+	$(PY) -m kubeling up --run-dir $(RUN_DIR) $(UP_ARGS)
 
 down:
 	@if [ -x $(PY) ]; then $(PY) -m kubeling down --run-dir $(RUN_DIR); else echo "nothing to stop"; fi
@@ -39,5 +39,9 @@ bench: $(STAMP) deps
 	$(PY) bench/api.py
 	$(PY) bench/scheduler.py
 
+# the Docker nodes' pods keep running after `make down` (as pods outlive a stopped kubelet);
+# `make clean` removes them, their pod networks, the venv and ./run
 clean: down
+	-@ids=$$(docker ps -aq --filter label=kubeling.io/node 2>/dev/null); [ -z "$$ids" ] || docker rm -f $$ids >/dev/null
+	-@nets=$$(docker network ls -q --filter label=kubeling.io/node 2>/dev/null); [ -z "$$nets" ] || docker network rm $$nets >/dev/null
 	rm -rf $(VENV) $(RUN_DIR)

@@ -12,6 +12,10 @@ def main(argv: list[str] | None = None) -> None:
     sub = p.add_subparsers(dest="cmd", required=True)
     up = sub.add_parser("up", help="start a local cluster in the background (a 3-member etcdnode store)")
     up.add_argument("--run-dir", default="run", help="where data, logs and pids live (default ./run)")
+    up.add_argument("--docker-nodes", type=int, default=2,
+                    help="kubelets running pods on this machine's Docker engine (node-1, node-2, ...)")
+    up.add_argument("--hollow-nodes", type=int, default=0,
+                    help="simulated nodes in one extra kubelet process (hollow-0, ...), for scale")
     down = sub.add_parser("down", help="stop what `kubeling up` started")
     down.add_argument("--run-dir", default="run")
     kc = sub.add_parser("kubeconfig", help="write an admin kubeconfig with the cluster CA embedded")
@@ -36,9 +40,12 @@ def main(argv: list[str] | None = None) -> None:
     if args.cmd == "up":
         urls = launcher.up()
         kubeconfig = launcher.up_apiserver(urls)
-        launcher.up_control_loops(kubeconfig)
-        print("kubeling is up: 3 etcdnode members, an apiserver, the scheduler, the controller-manager "
-              "and 2 hollow nodes (node-0, node-1)")
+        launcher.up_control_loops(kubeconfig, args.docker_nodes, args.hollow_nodes)
+        nodes = [f"node-{i}" for i in range(1, args.docker_nodes + 1)]
+        launcher.wait_nodes(nodes)
+        hollow = f" and {args.hollow_nodes} hollow nodes" if args.hollow_nodes else ""
+        print("kubeling is up: 3 etcdnode members, an apiserver, the scheduler, the controller-manager, "
+              f"{len(nodes)} Docker nodes ({', '.join(nodes)}){hollow}")
         print(f"  store:     {','.join(urls)}")
         print(f"  apiserver: https://127.0.0.1:6443  (CA {launcher.run / 'pki' / 'ca.crt'})")
         print(f"  logs:      {launcher.run / 'logs'}")

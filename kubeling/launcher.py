@@ -63,6 +63,7 @@ def _ready(url: str, ca: Path) -> bool:
 
 
 APISERVER_PORT = 6443
+KUBELET_PORT, KUBELET_HEALTHZ_PORT = 10250, 10248   # node-N uses these plus 10 * (N - 1)
 
 
 class Launcher:
@@ -144,15 +145,45 @@ class Launcher:
         write(kubeconfig, url, (certs / "ca.crt").read_bytes(), token)
         return kubeconfig
 
-    def up_control_loops(self, kubeconfig: Path, hollow_nodes: int = 2) -> None:
-        """Scheduler and controller-manager (leader-elected) and a kubelet process holding hollow nodes."""
+    def up_control_loops(self, kubeconfig: Path, docker_nodes: int = 2, hollow_nodes: int = 0) -> None:
+        """Scheduler and controller-manager (leader-elected), one Docker-runtime kubelet per node on this
+        machine's engine (node-1, node-2, ...: each its own podCIDR from node IPAM and its own ports),
+        and optionally one process holding simulated (hollow) nodes."""
         kc = str(kubeconfig)
         self.start("scheduler", ["scheduler", "--kubeconfig", kc, "--leader-elect"])
         self.start("controllers", ["controllers", "--kubeconfig", kc, "--leader-elect", "--controllers", "*",
                                    "--allocate-node-cidrs", "--cluster-cidr", "10.244.0.0/16",
                                    "--root-ca-file", str(self.run / "pki" / "ca.crt")])
-        self.start("kubelet-hollow", ["kubelet", "--kubeconfig", kc, "--runtime", "hollow", "--hostname-override",
-                                      "node", "--hollow-nodes", str(hollow_nodes)])
+        for i in range(1, docker_nodes + 1):
+            name = f"node-{i}"
+            self.start(f"kubelet-{name}", [
+                "kubelet", "--kubeconfig", kc, "--runtime", "docker", "--hostname-override", name,
+                "--node-ip", "127.0.0.1", "--root-dir", str(self.run / "kubelet" / name),
+                "--cluster-dns", "10.96.0.10", "--cluster-domain", "cluster.local",
+                "--port", str(KUBELET_PORT + 10 * (i - 1)), "--healthz-port", str(KUBELET_HEALTHZ_PORT + 10 * (i - 1)),
+            ])
+        if hollow_nodes:
+            self.start("kubelet-hollow", ["kubelet", "--kubeconfig", kc, "--runtime", "hollow", "--hostname-override",
+                                          "hollow", "--hollow-nodes", str(hollow_nodes), "--healthz-port", "0"])
+
+    def wait_nodes(self, names: list[str], timeout: float = 60.0) -> None:
+        """Until every named Node is Ready (a Docker node is once its pod network exists)."""
+        url = f"https://127.0.0.1:{APISERVER_PORT}/api/v1/nodes"
+        token = (self.run / "tokens.csv").read_text().split(",", 1)[0]
+        ctx = ssl.create_default_context(cafile=str(self.run / "pki" / "ca.crt"))
+
+        def ready() -> set[str]:
+            req = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
+            try:
+                with urllib.request.urlopen(req, timeout=5, context=ctx) as r:
+                    items = json.loads(r.read())["items"]
+            except (OSError, ValueError):
+                return set()
+            return {n["metadata"]["name"] for n in items
+                    if any(c.get("type") == "Ready" and c.get("status") == "True"
+                           for c in (n.get("status") or {}).get("conditions") or [])}
+        for name in names:
+            self._wait(f"kubelet-{name}", lambda: name in ready(), timeout)
 
     def down(self, grace: float = 10.0) -> list[str]:
         pids = self._pids()
