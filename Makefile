@@ -38,6 +38,7 @@ bench: $(STAMP) deps
 	$(PY) bench/store.py
 	$(PY) bench/api.py
 	$(PY) bench/scheduler.py
+	$(PY) bench/pods.py
 
 # the Docker nodes' pods keep running after `make down` (as pods outlive a stopped kubelet);
 # `make clean` removes them, their pod networks, the venv and ./run
