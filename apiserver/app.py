@@ -17,9 +17,10 @@ from kubeling.api.errors import StatusError
 from kubeling.api.resources import Resource, lookup
 
 from . import discovery
-from .auth import bearer
+from .auth import Authenticator, bearer
 from .codec import negotiate, dumps
 from .handlers import TRUE, Handler, Request
+from .streaming import Streaming
 
 log = logging.getLogger("apiserver")
 
@@ -76,9 +77,10 @@ class FastPath:
     """Resource requests skip FastAPI's routing and middleware stack (a third of the CPU of a create);
     everything else (health, discovery roots, OpenAPI, metrics, websockets) goes through FastAPI."""
 
-    def __init__(self, app: FastAPI, api) -> None:
+    def __init__(self, app: FastAPI, api, streaming: Streaming) -> None:
         self.app = app
         self.api = api
+        self.streaming = streaming   # its uvicorn protocol takes SPDY upgrades (cli.py)
 
     async def __call__(self, scope, receive, send) -> None:
         path = scope.get("path", "")
@@ -115,20 +117,20 @@ class InFlight:
         self.current[mutating] -= 1
 
 
-def build_app(handler: Handler, tokens: dict[str, dict], advertise: str, cache, proxy,
-              max_inflight: int = 400, max_mutating_inflight: int = 200, sa_auth=None) -> FastPath:
+def build_app(handler: Handler, authenticator: Authenticator, advertise: str, cache, proxy,
+              max_inflight: int = 400, max_mutating_inflight: int = 200) -> FastPath:
     app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
     metrics = Metrics()
     inflight = InFlight(max_inflight, max_mutating_inflight)
 
     def authenticate(req: HttpRequest | WebSocket) -> dict:
         tok = bearer(req.headers.get("authorization"))
-        user = tokens.get(tok) if tok else None
-        if user is None and tok and sa_auth is not None:
-            user = sa_auth.authenticate(tok)
-        if user is None:
+        found = authenticator.authenticate(tok) if tok else None
+        if found is None:
             raise E.unauthorized()
-        return user
+        return found[0]
+
+    streaming = Streaming(proxy, authenticate)
 
     def json_reply(obj: Any, code: int = 200, media: str = "application/json") -> Response:
         return Response(orjson.dumps(obj), status_code=code, media_type=media)
@@ -207,9 +209,12 @@ def build_app(handler: Handler, tokens: dict[str, dict], advertise: str, cache, 
     async def pod_stream(websocket: WebSocket, namespace: str, name: str, sub: str) -> None:
         try:
             authenticate(websocket)
-            if sub not in ("exec", "attach"):
+            if sub == "portforward":
+                await streaming.portforward_ws(websocket, namespace, name)
+            elif sub in ("exec", "attach"):
+                await proxy.exec_ws(websocket, namespace, name, sub, list(websocket.query_params.multi_items()))
+            else:
                 raise E.bad_request(f"{sub} does not support websockets")
-            await proxy.exec_ws(websocket, namespace, name, sub, list(websocket.query_params.multi_items()))
         except StatusError as e:
             await websocket.send_denial_response(status_response(e))
 
@@ -326,4 +331,4 @@ def build_app(handler: Handler, tokens: dict[str, dict], advertise: str, cache, 
             media = ct
         return Response(data, status_code=reply.code, media_type=media, headers=headers), labels
 
-    return FastPath(app, api)
+    return FastPath(app, api, streaming)

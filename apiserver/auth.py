@@ -114,22 +114,27 @@ class ServiceAccountAuthenticator:
         self.keys = [(key_id(k), k) for k in public_keys]
         self.issuers, self.api_audiences, self.cache = issuers, api_audiences, cache
 
-    def authenticate(self, token: str) -> dict | None:
+    def authenticate(self, token: str, audiences: list[str] | None = None) -> tuple[dict, list[str]] | None:
+        """(user, the token's audiences among the wanted ones); wanted: the API audiences unless a
+        TokenReview names others."""
         claims = self._verified_claims(token)
         if claims is None:
             return None
+        wanted = audiences or self.api_audiences
         auds = claims.get("aud") or self.api_audiences   # tokens without one are for the API only
         if isinstance(auds, str):
             auds = [auds]
-        if not isinstance(auds, list) or not any(a in self.api_audiences for a in auds):
-            log.debug("token audiences %s are invalid for the target audiences %s", auds, self.api_audiences)
+        matched = [a for a in wanted if isinstance(auds, list) and a in auds]
+        if not matched:
+            log.debug("token audiences %s are invalid for the target audiences %s", auds, wanted)
             return None
         k8s = claims.get("kubernetes.io")
         if not isinstance(k8s, dict) or not self._objects_live(k8s):
             return None
         ns, sa = k8s["namespace"], k8s["serviceaccount"]
-        return {"username": f"system:serviceaccount:{ns}:{sa['name']}", "uid": sa["uid"],
-                "groups": ["system:serviceaccounts", f"system:serviceaccounts:{ns}", "system:authenticated"]}
+        return ({"username": f"system:serviceaccount:{ns}:{sa['name']}", "uid": sa["uid"],
+                 "groups": ["system:serviceaccounts", f"system:serviceaccounts:{ns}", "system:authenticated"]},
+                matched)
 
     def _verified_claims(self, token: str) -> dict | None:
         """The claims of a token of ours whose signature, issuer and times check out."""
@@ -174,3 +179,46 @@ class ServiceAccountAuthenticator:
                 log.debug("service account token invalidated: %s %s/%s gone or replaced", plural, namespace, ref.get("name"))
                 return False
         return True
+
+
+class Authenticator:
+    """Who a bearer token is: the static token file first, then ServiceAccount JWTs. Used for every
+    request and by TokenReview (which the kubelets call to check tokens sent to them)."""
+
+    def __init__(self, tokens: dict[str, dict], service_accounts: ServiceAccountAuthenticator | None) -> None:
+        self.tokens, self.service_accounts = tokens, service_accounts
+
+    def authenticate(self, token: str, audiences: list[str] | None = None) -> tuple[dict, list[str]] | None:
+        """(user, audiences the token is valid for) or None. Static tokens are audience-agnostic:
+        they are valid for whatever was asked (the API audiences by default)."""
+        user = self.tokens.get(token)
+        if user is not None:
+            default = self.service_accounts.api_audiences if self.service_accounts else []
+            return user, list(audiences or default)
+        if self.service_accounts is not None:
+            return self.service_accounts.authenticate(token, audiences)
+        return None
+
+
+class TokenReviews:
+    """authentication.k8s.io/v1 TokenReview: create-only, answered from the authenticator."""
+
+    warning = ""
+
+    def __init__(self, authenticator: Authenticator) -> None:
+        self.authenticator = authenticator
+
+    async def create(self, body: dict) -> dict:
+        spec = body.get("spec") or {}
+        token, audiences = spec.get("token"), spec.get("audiences") or None
+        if not isinstance(token, str) or not token:
+            from kubeling.api.errors import invalid_error, required
+            raise invalid_error("authentication.k8s.io", "TokenReview", "", [required("spec.token")])
+        result = self.authenticator.authenticate(token, audiences)
+        status: dict = {"user": {}}
+        if result is not None:
+            user, auds = result
+            status = {"authenticated": True, "user": {k: user[k] for k in ("username", "uid", "groups") if user.get(k)},
+                      "audiences": auds}
+        return {"kind": "TokenReview", "apiVersion": "authentication.k8s.io/v1",
+                "metadata": {"creationTimestamp": None}, "spec": spec, "status": status}

@@ -136,7 +136,8 @@ async def _run(a: argparse.Namespace) -> int:
     metrics = ResourceMetrics(cache, proxy)
     handler.virtual[lookup("metrics.k8s.io", "v1beta1", "nodes")] = metrics.nodes
     handler.virtual[lookup("metrics.k8s.io", "v1beta1", "pods")] = metrics.pods
-    from .auth import ServiceAccountAuthenticator, ensure_keypair, load_private, load_public
+    from .auth import (Authenticator, ServiceAccountAuthenticator, TokenReviews, ensure_keypair, load_private,
+                       load_public)
     signing = Path(a.service_account_signing_key_file) if a.service_account_signing_key_file else cert_dir / "sa.key"
     if not a.service_account_signing_key_file:
         ensure_keypair(signing, cert_dir / "sa.pub")
@@ -147,12 +148,14 @@ async def _run(a: argparse.Namespace) -> int:
         print(f"error: service account keys: {e}", file=sys.stderr)
         return 1
     handler.sa_issuer, handler.sa_audiences = a.service_account_issuer[0], a.api_audiences
-    sa_auth = ServiceAccountAuthenticator(public, a.service_account_issuer, a.api_audiences, cache)
-    app = build_app(handler, tokens, f"{advertise}:{a.secure_port}", cache, proxy,
-                    a.max_requests_inflight, a.max_mutating_requests_inflight, sa_auth)
+    authenticator = Authenticator(tokens, ServiceAccountAuthenticator(public, a.service_account_issuer,
+                                                                      a.api_audiences, cache))
+    handler.virtual[lookup("authentication.k8s.io", "v1", "tokenreviews")] = TokenReviews(authenticator)
+    app = build_app(handler, authenticator, f"{advertise}:{a.secure_port}", cache, proxy,
+                    a.max_requests_inflight, a.max_mutating_requests_inflight)
     config = uvicorn.Config(app, host=a.bind_address, port=a.secure_port, ssl_certfile=str(crt), ssl_keyfile=str(key),
                             log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=2, proxy_headers=False,
-                            ws_per_message_deflate=False)
+                            ws_per_message_deflate=False, http=app.streaming.protocol)
     server = Server(config)
     log.info("serving on https://%s:%d (etcd %s)", a.bind_address, a.secure_port, a.etcd_servers)
     reconciling = asyncio.create_task(reconciler.run())
@@ -160,6 +163,7 @@ async def _run(a: argparse.Namespace) -> int:
         await server.serve(sockets=[listener])
     finally:
         reconciling.cancel()
+        app.streaming.close()
         await cache.stop()
         await proxy.close()
         await etcd.close()

@@ -478,6 +478,11 @@ class Handler:
     # ---- create -------------------------------------------------------------
     async def create(self, req: Request) -> Reply:
         check_dry_run(req)
+        virtual = self.virtual.get(req.resource)
+        if virtual is not None:   # a review answered from request data, never stored
+            body = self._decode(req)
+            self._check_type(req, body)
+            return Reply(201, await virtual.create(body))
         if req.subresource:
             return await self._create_subresource(req)
         obj = self._decode(req)

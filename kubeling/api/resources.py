@@ -116,6 +116,7 @@ RESOURCES: tuple[Resource, ...] = (
        categories=(ALL,), subresources=("status",), has_generation=True,
        storage=("autoscaling", "horizontalpodautoscalers"), storage_version="v2"),
     _r("batch", "v1", "Job", "jobs", categories=(ALL,), subresources=("status",), has_generation=True),
+    _r("authentication.k8s.io", "v1", "TokenReview", "tokenreviews", False, verbs=("create",)),
     _r("coordination.k8s.io", "v1", "Lease", "leases"),
     _r("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices"),
     _r("events.k8s.io", "v1", "Event", "events", short_names=("ev",),
@@ -126,7 +127,8 @@ RESOURCES: tuple[Resource, ...] = (
 )
 
 # Preferred version first per group, in the order Kubernetes lists groups.
-GROUP_ORDER = ("", "apps", "events.k8s.io", "autoscaling", "batch", "coordination.k8s.io", "discovery.k8s.io",
+GROUP_ORDER = ("", "apps", "events.k8s.io", "authentication.k8s.io", "autoscaling", "batch", "coordination.k8s.io",
+               "discovery.k8s.io",
                "metrics.k8s.io")
 
 

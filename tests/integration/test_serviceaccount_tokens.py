@@ -175,3 +175,28 @@ def test_bound_tokens_die_with_their_pod_and_serviceaccount(control_plane, ns):
     create_sa(api, ns)   # same name, new UID: tokens of the old one stay refused
     wait_for(lambda: status_with(api, unbound, ns) == 401, 10, "the old ServiceAccount's token refused")
     assert status_with(api, api.kubectl("-n", ns, "create", "token", "default").stdout.strip(), ns) == 200
+
+
+def test_token_review_answers_who_a_token_is_for_an_audience(control_plane, ns):
+    """What a kubelet asks the apiserver about a token sent to it (authentication.k8s.io/v1)."""
+    api = control_plane
+    uid = create_sa(api, ns)
+    own = api.kubectl("-n", ns, "create", "token", "default").stdout.strip()
+    foreign = api.kubectl("-n", ns, "create", "token", "default", "--audience", "foo").stdout.strip()
+    review = client.AuthenticationV1Api(as_token(api, api.token).api_client)
+
+    def ask(token: str, audiences: list[str] | None = None):
+        return review.create_token_review(client.V1TokenReview(
+            spec=client.V1TokenReviewSpec(token=token, audiences=audiences))).status
+    got = ask(own)
+    assert got.authenticated and got.user.username == f"system:serviceaccount:{ns}:default"
+    assert got.user.uid == uid and f"system:serviceaccounts:{ns}" in got.user.groups
+    assert got.audiences == [ISSUER]
+    assert not ask(foreign).authenticated and ask(foreign).user.username is None
+    assert ask(foreign, ["foo"]).audiences == ["foo"]
+    assert not ask(own, ["foo"]).authenticated
+    admin = ask(api.token)
+    assert admin.authenticated and admin.user.username == "admin" and "system:masters" in admin.user.groups
+    assert not ask("not-a-token").authenticated
+    code, body, _ = api.http("POST", "/apis/authentication.k8s.io/v1/tokenreviews", {"spec": {}})
+    assert code == 422 and body["message"] == 'TokenReview.authentication.k8s.io "" is invalid: spec.token: Required value'

@@ -1,12 +1,10 @@
-"""Fire-and-forget work of the scheduler and the kubelet: each task is held until it finishes and its
+"""Fire-and-forget work of the scheduler (bindings): each task is held until it finishes and its
 failure is logged when it happens, naming what failed (not lost, nor 'Task exception was never
 retrieved' whenever the garbage collector gets to it)."""
 import asyncio
 import gc
 import logging
 
-from kubelet.node import NodeAgent
-from kubelet.runtime import HollowRuntime, PodState
 from scheduler.framework import NodeInfo, node_allocatable
 from scheduler.scheduler import Scheduler
 
@@ -21,11 +19,6 @@ class BrokenClient:
 
     async def create(self, *args: object, **kwargs: object) -> dict:
         raise RuntimeError("boom")
-
-
-class BrokenRuntime(HollowRuntime):
-    async def kill_pod(self, state: PodState) -> None:
-        raise RuntimeError("cannot stop sandbox")
 
 
 async def settle(tasks: set[asyncio.Task]) -> None:
@@ -48,17 +41,3 @@ def test_a_failing_binding_is_held_and_logged(caplog):
         asyncio.run(main())
     assert [r.getMessage() for r in caplog.records if r.name == "scheduler"] == \
         ["binding default/p to n1 failed: boom"]
-
-
-def test_a_failing_kill_of_a_deleted_pod_is_held_and_logged(caplog):
-    async def main() -> None:
-        agent = NodeAgent(BrokenClient(), "n1", BrokenRuntime())   # type: ignore[arg-type]
-        agent.states["uid-1"] = PodState("uid-1")
-        agent.pod_deleted(POD)
-        assert len(agent.tasks.tasks) == 1
-        await settle(agent.tasks.tasks)
-
-    with caplog.at_level(logging.ERROR, logger="kubelet"):
-        asyncio.run(main())
-    assert [r.getMessage() for r in caplog.records if r.name == "kubelet"] == \
-        ["node n1: killing pod default/p failed: cannot stop sandbox"]
