@@ -210,7 +210,7 @@ def build_app(handler: Handler, authenticator: Authenticator, advertise: str, ca
         try:
             authenticate(websocket)
             if sub == "portforward":
-                await streaming.portforward_ws(websocket, namespace, name)
+                await proxy.portforward_ws(websocket, namespace, name, list(websocket.query_params.multi_items()))
             elif sub in ("exec", "attach"):
                 await proxy.exec_ws(websocket, namespace, name, sub, list(websocket.query_params.multi_items()))
             else:

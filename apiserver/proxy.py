@@ -1,4 +1,5 @@
-"""pods/log and pods/exec: find the pod's kubelet and relay to it (HTTPS; exec over websocket)."""
+"""pods/log, exec, attach and portforward: find the pod's kubelet and relay to it (HTTPS; websockets for
+the streams; apiserver/streaming.py terminates SPDY and the SPDY-over-websocket tunnel)."""
 from __future__ import annotations
 
 import asyncio
@@ -14,6 +15,7 @@ from kubeling.api.errors import StatusError, bad_request
 LOG_PARAMS = ("follow", "tailLines", "timestamps", "previous", "sinceSeconds", "sinceTime", "limitBytes")
 EXEC_PROTOCOLS = ("v5.channel.k8s.io", "v4.channel.k8s.io", "v3.channel.k8s.io", "v2.channel.k8s.io",
                   "channel.k8s.io")
+PORTFORWARD_PROTOCOLS = ("v4.channel.k8s.io", "v4.base64.channel.k8s.io")
 
 
 def _insecure() -> ssl.SSLContext:
@@ -55,15 +57,25 @@ class KubeletProxy:
                                   f"[{' '.join(names)}]" + (f" or one of the init containers: [{' '.join(init)}]" if init else ""))
         if container not in names + init:
             raise bad_request(f"container {container} is not valid for pod {name}")
-        node_name = spec.get("nodeName")
-        if not node_name:
-            raise bad_request(f"pod {name} does not have a host assigned")
         if for_logs:
             for st in ((pod.get("status") or {}).get("containerStatuses") or []) + \
                       ((pod.get("status") or {}).get("initContainerStatuses") or []):
                 if st.get("name") == container and "waiting" in (st.get("state") or {}) and not st.get("lastState"):
                     reason = st["state"]["waiting"].get("reason", "")
                     raise bad_request(f'container "{container}" in pod "{name}" is waiting to start: {reason}')
+        return await self.node_url(pod), container
+
+    async def kubelet_url(self, namespace: str, name: str) -> str:
+        """The base URL of the kubelet running pod namespace/name (port-forward needs no container)."""
+        pod = await self.storage.get(f"/registry/pods/{namespace}/{name}")
+        if pod is None:
+            raise E.not_found("", "pods", name)
+        return await self.node_url(pod)
+
+    async def node_url(self, pod: dict) -> str:
+        name, node_name = pod["metadata"]["name"], (pod.get("spec") or {}).get("nodeName")
+        if not node_name:
+            raise bad_request(f"pod {name} does not have a host assigned")
         node = await self.storage.get(f"/registry/nodes/{node_name}")
         if node is None:
             raise E.not_found("", "nodes", node_name)
@@ -74,14 +86,27 @@ class KubeletProxy:
         if not host:
             raise StatusError(500, "InternalError", f"Internal error occurred: node {node_name} has no address")
         host = f"[{host}]" if ":" in host else host
-        return f"https://{host}:{port}", container
+        return f"https://{host}:{port}"
+
+    async def dial(self, url: str, protocols: list[str] | tuple[str, ...]) -> aiohttp.ClientWebSocketResponse:
+        """A websocket to the kubelet (https URL), offering `protocols`; a refusal is a Status."""
+        try:
+            return await self.session().ws_connect(url.replace("https://", "wss://", 1), protocols=protocols)
+        except aiohttp.WSServerHandshakeError as e:
+            code = e.status if e.status in (400, 403, 404) else 500
+            raise StatusError(code, {400: "BadRequest", 403: "Forbidden", 404: "NotFound"}.get(code, "InternalError"),
+                              f"error dialing backend: {e.status} {e.message}") from None
+        except (aiohttp.ClientError, OSError) as e:
+            raise StatusError(500, "InternalError", f"error dialing backend: {e}") from None
 
     async def handle(self, req, handler) -> Any:
         from .handlers import Reply
-        if req.subresource != "log":
-            await self.locate(req.namespace, req.name, req.q("container"), False)
-            raise bad_request(f"{req.subresource} needs a websocket upgrade (v5.channel.k8s.io or v4.channel.k8s.io); "
-                              "SPDY is not supported by this server")
+        if req.subresource != "log":   # an upgrade never gets here (SPDY: streaming.py; websockets: app.py)
+            if req.subresource == "portforward":
+                await self.kubelet_url(req.namespace, req.name)
+            else:
+                await self.locate(req.namespace, req.name, req.q("container"), False)
+            raise bad_request("Upgrade request required")
         base, container = await self.locate(req.namespace, req.name, req.q("container"), True)
         params = {k: req.q(k) for k in LOG_PARAMS if req.q(k)}
         url = f"{base}/containerLogs/{req.namespace}/{req.name}/{container}"
@@ -107,46 +132,68 @@ class KubeletProxy:
 
     async def exec_ws(self, websocket, namespace: str, name: str, subresource: str, query: list[tuple[str, str]]) -> None:
         """Relay a websocket exec/attach session to the kubelet's endpoint of the same shape."""
-        from starlette.websockets import WebSocketDisconnect
-        offered = [p.strip() for p in (websocket.headers.get("sec-websocket-protocol") or "").split(",") if p.strip()]
+        offered = offered_protocols(websocket.headers)
+        url = await self.command_url(namespace, name, subresource, query)
+        upstream = await self.dial(url, [p for p in offered if p in EXEC_PROTOCOLS] or list(EXEC_PROTOCOLS))
+        await relay(websocket, upstream)
+
+    async def command_url(self, namespace: str, name: str, subresource: str, query: list[tuple[str, str]]) -> str:
+        """The kubelet's exec or attach URL for a pods/exec|attach request's query."""
         container = next((v for k, v in query if k == "container"), None)
         base, container = await self.locate(namespace, name, container, False)
-        url = f"{base}/{subresource}/{namespace}/{name}/{container}?" + urlencode([(k, v) for k, v in query if k != "container"])
-        protos = [p for p in offered if p in EXEC_PROTOCOLS] or list(EXEC_PROTOCOLS)
-        try:
-            upstream = await self.session().ws_connect(url.replace("https://", "wss://", 1), protocols=protos)
-        except (aiohttp.ClientError, OSError) as e:
-            raise StatusError(500, "InternalError", f"error dialing backend: {e}") from None
-        await websocket.accept(subprotocol=upstream.protocol)
+        return f"{base}/{subresource}/{namespace}/{name}/{container}?" + \
+            urlencode([(k, v) for k, v in query if k != "container"])
 
-        async def down() -> None:
-            async for msg in upstream:
-                if msg.type == aiohttp.WSMsgType.BINARY:
-                    await websocket.send_bytes(msg.data)
-                elif msg.type == aiohttp.WSMsgType.TEXT:
-                    await websocket.send_text(msg.data)
-                else:
+    async def portforward_ws(self, websocket, namespace: str, name: str, query: list[tuple[str, str]]) -> None:
+        """Relay a websocket port-forward (the Python client's: two channels per port) to the
+        kubelet's /portForward, which speaks the same protocol."""
+        offered = [p for p in offered_protocols(websocket.headers) if p in PORTFORWARD_PROTOCOLS]
+        if websocket.headers.get("sec-websocket-protocol") and not offered:
+            raise bad_request(f"requested protocol(s) are not supported: {websocket.headers['sec-websocket-protocol']}")
+        base = await self.kubelet_url(namespace, name)
+        upstream = await self.dial(f"{base}/portForward/{namespace}/{name}?{urlencode(query)}", offered)
+        await relay(websocket, upstream)
+
+
+def offered_protocols(headers) -> list[str]:
+    """The websocket subprotocols a client offers, in its order."""
+    return [p.strip() for p in (headers.get("sec-websocket-protocol") or "").split(",") if p.strip()]
+
+
+async def relay(websocket, upstream: aiohttp.ClientWebSocketResponse) -> None:
+    """Accept the client's websocket with the protocol the kubelet chose and copy messages both
+    ways until either side closes."""
+    from starlette.websockets import WebSocketDisconnect
+    await websocket.accept(subprotocol=upstream.protocol)
+
+    async def down() -> None:
+        async for msg in upstream:
+            if msg.type == aiohttp.WSMsgType.BINARY:
+                await websocket.send_bytes(msg.data)
+            elif msg.type == aiohttp.WSMsgType.TEXT:
+                await websocket.send_text(msg.data)
+            else:
+                break
+
+    async def up() -> None:
+        try:
+            while True:
+                m = await websocket.receive()
+                if m["type"] == "websocket.disconnect":
                     break
-
-        async def up() -> None:
-            try:
-                while True:
-                    m = await websocket.receive()
-                    if m["type"] == "websocket.disconnect":
-                        break
-                    if m.get("bytes") is not None:
-                        await upstream.send_bytes(m["bytes"])
-                    elif m.get("text") is not None:
-                        await upstream.send_str(m["text"])
-            except WebSocketDisconnect:
-                pass
-
-        tasks = [asyncio.create_task(down()), asyncio.create_task(up())]
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-        for t in tasks:
-            t.cancel()
-        await upstream.close()
-        try:
-            await websocket.close()
-        except RuntimeError:
+                if m.get("bytes") is not None:
+                    await upstream.send_bytes(m["bytes"])
+                elif m.get("text") is not None:
+                    await upstream.send_str(m["text"])
+        except WebSocketDisconnect:
             pass
+
+    tasks = [asyncio.create_task(down()), asyncio.create_task(up())]
+    await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    for t in tasks:
+        t.cancel()
+    await upstream.close()
+    try:
+        await websocket.close()
+    except RuntimeError:
+        pass
