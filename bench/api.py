@@ -197,10 +197,32 @@ async def main_async(a: argparse.Namespace) -> None:
     ]
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
           f"Python {platform.python_version()}; medians of {a.rounds} rounds")
+    print_rows(rows)
+
+
+def print_rows(rows: list[tuple[str, str, str]]) -> None:
+    """The benchmarks' table: workload, kubeling's figure, the anchor it is judged against."""
     w = max(len(r[0]) for r in rows)
     print(f"{'workload':<{w}}  {'kubeling':>14}  anchor")
     for r in rows:
         print(f"{r[0]:<{w}}  {r[1]:>14}  {r[2]}")
+
+
+async def watch_pods(api, c: "Client", ns: str, want: int, seen: dict[str, float], predicate) -> None:
+    """Record when each pod of ns first satisfies predicate (seen: name -> perf_counter), until `want` have."""
+    url = f"{api.url}/api/v1/namespaces/{ns}/pods?watch=true&timeoutSeconds=3600"
+    async with c.http.get(url, headers=c.headers) as r:
+        buf = b""
+        async for chunk in r.content.iter_any():
+            now = time.perf_counter()
+            buf += chunk
+            *lines, buf = buf.split(b"\n")
+            for line in lines:
+                obj = orjson.loads(line)["object"]
+                if predicate(obj) and obj["metadata"]["name"] not in seen:
+                    seen[obj["metadata"]["name"]] = now
+            if len(seen) >= want:
+                return
 
 
 def main() -> None:

@@ -27,7 +27,7 @@ import orjson
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.api import Client, pct  # noqa: E402
+from bench.api import Client, pct, print_rows, watch_pods  # noqa: E402
 from tests.support.clusters import EtcdnodeCluster, free_port  # noqa: E402
 from tests.support.control_plane import ApiServer, Component  # noqa: E402
 
@@ -36,22 +36,6 @@ def ready(pod: dict) -> bool:
     st = pod.get("status") or {}
     return st.get("phase") == "Running" and any(
         c.get("type") == "Ready" and c.get("status") == "True" for c in st.get("conditions") or [])
-
-
-async def watch_ready(api: ApiServer, c: Client, ns: str, want: int, seen: dict[str, float]) -> None:
-    url = f"{api.url}/api/v1/namespaces/{ns}/pods?watch=true&timeoutSeconds=1800"
-    async with c.http.get(url, headers=c.headers) as r:
-        buf = b""
-        async for chunk in r.content.iter_any():
-            now = time.perf_counter()
-            buf += chunk
-            *lines, buf = buf.split(b"\n")
-            for line in lines:
-                obj = orjson.loads(line)["object"]
-                if ready(obj) and obj["metadata"]["name"] not in seen:
-                    seen[obj["metadata"]["name"]] = now
-            if len(seen) >= want:
-                return
 
 
 def rss_mb(pid: int) -> float:
@@ -93,7 +77,7 @@ async def startup(api: ApiServer, c: Client, ns: str, n: int, image: str) -> lis
     await c.post("/api/v1/namespaces", orjson.dumps({"metadata": {"name": ns}}))
     seen: dict[str, float] = {}
     created: dict[str, float] = {}
-    watcher = asyncio.create_task(watch_ready(api, c, ns, n, seen))
+    watcher = asyncio.create_task(watch_pods(api, c, ns, n, seen, ready))
     await asyncio.sleep(0.5)   # the watch is established before the first create
     for i in range(n):
         name = f"p{i}"
@@ -139,7 +123,7 @@ async def main_async(a: argparse.Namespace) -> None:
             await asyncio.sleep(10)
             await c.post("/api/v1/namespaces", orjson.dumps({"metadata": {"name": "scale"}}))
             seen: dict[str, float] = {}
-            watcher = asyncio.create_task(watch_ready(api, c, "scale", a.hollow_pods, seen))
+            watcher = asyncio.create_task(watch_pods(api, c, "scale", a.hollow_pods, seen, ready))
             await asyncio.sleep(0.5)
             t0 = time.perf_counter()
             await c.post("/apis/apps/v1/namespaces/scale/deployments", orjson.dumps({
@@ -165,10 +149,7 @@ async def main_async(a: argparse.Namespace) -> None:
         store.stop()
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
           f"Python {platform.python_version()}, {datetime.now():%Y-%m-%d}")
-    w = max(len(r[0]) for r in rows)
-    print(f"{'workload':<{w}}  {'kubeling':>14}  anchor")
-    for r in rows:
-        print(f"{r[0]:<{w}}  {r[1]:>14}  {r[2]}")
+    print_rows(rows)
 
 
 def main() -> None:

@@ -25,7 +25,7 @@ import orjson
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.api import Client, pct  # noqa: E402
+from bench.api import Client, pct, print_rows, watch_pods  # noqa: E402
 from tests.support.clusters import EtcdnodeCluster, free_port  # noqa: E402
 from tests.support.control_plane import ApiServer, Component  # noqa: E402
 
@@ -43,20 +43,8 @@ def pod(name: str) -> bytes:
         "name": "c", "image": "pause", "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}}}]}})
 
 
-async def watch_bound(api: ApiServer, c: Client, ns: str, want: int, bound: dict[str, float]) -> None:
-    url = f"{api.url}/api/v1/namespaces/{ns}/pods?watch=true&timeoutSeconds=600"
-    async with c.http.get(url, headers=c.headers) as r:
-        buf = b""
-        async for chunk in r.content.iter_any():
-            now = time.perf_counter()
-            buf += chunk
-            *lines, buf = buf.split(b"\n")
-            for line in lines:
-                obj = orjson.loads(line)["object"]
-                if obj.get("spec", {}).get("nodeName") and obj["metadata"]["name"] not in bound:
-                    bound[obj["metadata"]["name"]] = now
-            if len(bound) >= want:
-                return
+def is_bound(pod: dict) -> bool:
+    return bool(pod.get("spec", {}).get("nodeName"))
 
 
 async def main_async(a: argparse.Namespace) -> None:
@@ -78,7 +66,7 @@ async def main_async(a: argparse.Namespace) -> None:
         await asyncio.sleep(3)   # informers synced
         created: dict[str, float] = {}
         bound: dict[str, float] = {}
-        watcher = asyncio.create_task(watch_bound(api, c, "sched", a.pods, bound))
+        watcher = asyncio.create_task(watch_pods(api, c, "sched", a.pods, bound, is_bound))
         await asyncio.sleep(0.5)
 
         async def make(i: int) -> None:
@@ -102,7 +90,7 @@ async def main_async(a: argparse.Namespace) -> None:
         await c.post("/api/v1/namespaces", orjson.dumps({"metadata": {"name": "deploy"}}))
         await asyncio.sleep(3)
         dbound: dict[str, float] = {}
-        dwatch = asyncio.create_task(watch_bound(api, c, "deploy", a.replicas, dbound))
+        dwatch = asyncio.create_task(watch_pods(api, c, "deploy", a.replicas, dbound, is_bound))
         await asyncio.sleep(0.5)
         d0 = time.perf_counter()
         await c.post("/apis/apps/v1/namespaces/deploy/deployments", orjson.dumps({
@@ -129,10 +117,7 @@ async def main_async(a: argparse.Namespace) -> None:
         ("Scheduled events written when all were bound", f"{len(events['items'])}",
          "best effort: a full queue (1,000) drops, as client-go's recorder does"),
     ]
-    w = max(len(r[0]) for r in rows)
-    print(f"{'workload':<{w}}  {'kubeling':>12}  anchor")
-    for r in rows:
-        print(f"{r[0]:<{w}}  {r[1]:>12}  {r[2]}")
+    print_rows(rows)
 
 
 def main() -> None:
