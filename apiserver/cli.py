@@ -16,7 +16,7 @@ from kubeling.api.resources import lookup
 from kubeling.component import run_main
 from kubeling.etcd import EtcdClient
 from kubeling.etcd.errors import EtcdError
-from kubeling.pki import ensure_serving_cert
+from kubeling.pki import ensure_client_cert, ensure_serving_cert
 from kubeling.serving import Server, listen
 
 log = logging.getLogger("apiserver")
@@ -51,6 +51,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--api-audiences", action="append", default=[],
                    help="comma-separated identifiers of the API: ServiceAccount tokens must be bound to at least "
                         "one of them; repeatable (default: the service account issuers)")
+    p.add_argument("--kubelet-client-certificate", default="",
+                   help="client certificate presented to kubelets (default: CERT_DIR/apiserver-kubelet-client.crt, "
+                        "issued by the cluster CA when absent)")
+    p.add_argument("--kubelet-client-key", default="", help="its key")
     p.add_argument("--max-requests-inflight", type=int, default=400,
                    help="maximum concurrent non-mutating requests (watches excluded); 0 means no limit")
     p.add_argument("--max-mutating-requests-inflight", type=int, default=200,
@@ -130,7 +134,10 @@ async def _run(a: argparse.Namespace) -> int:
     gc.collect()
     gc.freeze()
     gc.set_threshold(50_000, 50, 100)
-    proxy = KubeletProxy(cache, storage)
+    kubelet_client = ((Path(a.kubelet_client_certificate), Path(a.kubelet_client_key)) if a.kubelet_client_certificate
+                      else ensure_client_cert(cert_dir, "apiserver-kubelet-client", "kube-apiserver-kubelet-client",
+                                              "system:masters"))
+    proxy = KubeletProxy(cache, storage, kubelet_client)
     handler = Handler(storage, cache, alloc, proxy=proxy)
     handler.virtual[lookup("", "v1", "componentstatuses")] = ComponentStatuses(etcd_urls)
     metrics = ResourceMetrics(cache, proxy)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+from pathlib import Path
 from typing import Any, AsyncIterator
 from urllib.parse import urlencode
 
@@ -18,22 +19,27 @@ EXEC_PROTOCOLS = ("v5.channel.k8s.io", "v4.channel.k8s.io", "v3.channel.k8s.io",
 PORTFORWARD_PROTOCOLS = ("v4.channel.k8s.io", "v4.base64.channel.k8s.io")
 
 
-def _insecure() -> ssl.SSLContext:
+def _kubelet_tls(client_cert: tuple[Path, Path] | None) -> ssl.SSLContext:
+    """The apiserver's TLS towards kubelets: its kubelet-client certificate as identity; kubelet
+    serving certificates are not verified (kube-apiserver without --kubelet-certificate-authority)."""
     ctx = ssl.create_default_context()
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
+    if client_cert is not None:
+        ctx.load_cert_chain(str(client_cert[0]), str(client_cert[1]))
     return ctx
 
 
 class KubeletProxy:
-    def __init__(self, cache, storage):
+    def __init__(self, cache, storage, client_cert: tuple[Path, Path] | None = None):
         self.cache = cache
         self.storage = storage
+        self.client_cert = client_cert
         self._session: aiohttp.ClientSession | None = None
 
     def session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=_insecure()),
+            self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=_kubelet_tls(self.client_cert)),
                                                   timeout=aiohttp.ClientTimeout(total=None, sock_connect=5))
         return self._session
 

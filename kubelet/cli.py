@@ -18,12 +18,16 @@ from kubeling.client.workqueue import run_workers
 from kubeling.component import load_client, run_main
 from kubeling.health import health_server
 
+from .auth import KubeletAuth
+from .containers import DockerContainers
 from .docker_runtime import DockerRuntime
 from .hollow import HollowRuntime
 from .node import NodeAgent
 from .podconfig import ConfigBuilder, DNSSettings
 from .podsync import PodSyncer
 from .runtime import Runtime, RuntimeUnavailable
+from .server import KubeletServer
+from .stats import DockerStats
 
 log = logging.getLogger("kubelet")
 PODS, NODES = lookup("", "v1", "pods"), lookup("", "v1", "nodes")
@@ -59,7 +63,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--node-lease-duration", type=int, default=40, help="seconds; the Lease is renewed every quarter")
     p.add_argument("--node-status-update-frequency", type=float, default=10.0,
                    help="seconds between checks that the Node's status is what this kubelet reports")
-    p.add_argument("--port", type=int, default=10250, help="kubelet API port advertised in the Node")
+    p.add_argument("--port", type=int, default=10250, help="HTTPS port of the kubelet API (logs, exec, attach, "
+                   "port-forward, stats), advertised in the Node")
+    p.add_argument("--address", default="0.0.0.0", help="IP address the kubelet API serves on (docker runtime)")
+    p.add_argument("--cert-dir", default="", help="the kubelet API's serving certificate (self-signed when absent, "
+                   "as upstream's); default ROOT_DIR/pki")
+    p.add_argument("--client-ca-file", default="", help="CA whose client certificates may use the kubelet API "
+                   "(the apiserver's kubelet-client certificate); default: the kubeconfig's cluster CA")
+    p.add_argument("--anonymous-auth", default="false", choices=["true", "false"],
+                   help="serve the kubelet API to unauthenticated clients (otherwise: a client certificate from "
+                        "--client-ca-file or a bearer token the apiserver's TokenReview accepts)")
     p.add_argument("--healthz-bind-address", default="127.0.0.1")
     p.add_argument("--healthz-port", type=int, default=10248, help="plain-HTTP /healthz and /metrics; 0 disables")
     p.add_argument("--v", "-v", dest="verbosity", type=int, default=0)
@@ -123,7 +136,10 @@ async def _serve(a: argparse.Namespace, client: Client) -> int:
         node_name.labels(name).set(1)
         running.labels(name).set_function(lambda agent=agent: len(agent.syncer.running))
     tasks: list[asyncio.Task] = []
+    server, stats = _api_server(a, client, names[0], runtimes[names[0]], agents[names[0]])
     try:
+        if server is not None:   # before registering: a taken port is one line, nothing registered
+            await server.start()
         if a.healthz_port:   # first: it also turns SIGTERM into a clean exit, even while registering
             tasks.append(asyncio.create_task(health_server(a.healthz_bind_address, a.healthz_port, registry).serve()))
         registering = asyncio.gather(*(agent.register() for agent in agents.values()))
@@ -137,9 +153,26 @@ async def _serve(a: argparse.Namespace, client: Client) -> int:
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        if server is not None:
+            await server.stop()
+            stats.close()
         for rt in runtimes.values():
             await rt.close()
     return 0
+
+
+def _api_server(a: argparse.Namespace, client: Client, name: str, runtime: Runtime,
+                agent: NodeAgent) -> tuple[KubeletServer | None, DockerStats | None]:
+    """The kubelet API over the Docker runtime's containers (hollow nodes serve none)."""
+    if not isinstance(runtime, DockerRuntime):
+        return None, None
+    containers = DockerContainers(runtime.api, name)
+    stats = DockerStats(containers, name)
+    client_ca = Path(a.client_ca_file).read_bytes() if a.client_ca_file else client.config.ca_data
+    auth = KubeletAuth(client_ca, client, a.anonymous_auth == "true")
+    return KubeletServer(containers, a.address, a.port, Path(a.cert_dir or Path(a.root_dir) / "pki"),
+                         pods=lambda: list(agent.syncer.pods.values()), stats=stats.summary, node_name=name,
+                         sans=[a.node_ip], auth=auth), stats
 
 
 async def _run_nodes(a: argparse.Namespace, client: Client, agents: dict[str, NodeAgent], names: list[str],

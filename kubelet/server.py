@@ -22,6 +22,8 @@ from cryptography import x509
 from kubeling import pki
 from kubeling.serving import listen
 
+from . import portforward
+from .auth import KubeletAuth
 from .containers import ContainerLocator, LocateError, Session
 from .streams import CLOSE, ERROR, PROTOCOLS, RESIZE, STDERR, STDIN, STDOUT, BadRequest, Channels, LogOptions, \
     ResizeDecoder, client_frames, negotiate, parse_bool, send
@@ -65,7 +67,8 @@ class KubeletServer:
 
     def __init__(self, containers: ContainerLocator, bind_address: str, port: int, cert_dir: Path | str, *,
                  pods: Callable[[], list[dict]] = list, stats: Callable[[], Awaitable[dict]] | None = None,
-                 node_name: str = "", sans: Sequence[str] = (), ca: tuple[Path, Path] | None = None) -> None:
+                 node_name: str = "", sans: Sequence[str] = (), ca: tuple[Path, Path] | None = None,
+                 auth: KubeletAuth | None = None) -> None:
         self.containers = containers
         self.bind_address, self.port = bind_address, port
         self.cert_dir = Path(cert_dir)
@@ -74,6 +77,7 @@ class KubeletServer:
         self.sans = list(dict.fromkeys([*sans, *([node_name] if node_name else []), "localhost", "127.0.0.1",
                                         *([bind_address] if bind_address not in ("", "0.0.0.0", "::") else [])]))
         self.ca = ca
+        self.auth = auth     # None: anyone who reaches the port (in-process tests)
         self.runner: web.AppRunner | None = None
         self.streams: set[asyncio.Task] = set()     # handlers of open log, exec and attach streams
 
@@ -85,10 +89,14 @@ class KubeletServer:
             crt, key = await asyncio.to_thread(ensure_serving_cert, self.cert_dir, self.node_name, self.sans, self.ca)
             context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             context.load_cert_chain(crt, key)
-            app = web.Application()
+            if self.auth is not None:
+                self.auth.configure(context)
+            app = web.Application(middlewares=[self.auth.middleware] if self.auth is not None else [])
             routes = [web.get("/healthz", self._healthz), web.get("/pods", self._pods), web.get("/pods/", self._pods),
                       web.get("/containerLogs/{namespace}/{pod}/{container}", self._logs),
-                      web.get("/stats/summary", self._summary)]
+                      web.get("/stats/summary", self._summary),
+                      web.get("/portForward/{namespace}/{pod}", portforward.handler(self.pods, self.streams)),
+                      web.get("/portForward/{namespace}/{pod}/{uid}", portforward.handler(self.pods, self.streams))]
             for kind, handler in (("exec", self._exec), ("attach", self._attach)):
                 # with or without the pod's uid, as upstream; POST is how SPDY clients ask (refused)
                 for path in (f"/{kind}/{{namespace}}/{{pod}}/{{container}}",

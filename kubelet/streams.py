@@ -74,13 +74,15 @@ class Channels:
     def decode(self, message: bytes | str) -> tuple[int, bytes] | None:
         """(channel, payload) of a client message, or None for an empty one. The CLOSE signal comes
         back as (CLOSE, bytes([channel])), on v5 only; before v5 255 is an ordinary channel number."""
-        if isinstance(message, str):
-            if not message:
-                return None
-            return ord(message[0]) - ord("0"), base64.b64decode(message[1:])
         if not message:
             return None
-        return message[0], message[1:]
+        if self.base64:
+            text = message if isinstance(message, str) else message.decode()
+            return ord(text[0]) - ord("0"), base64.b64decode(text[1:])
+        # upstream reads text frames of binary protocols as bytes too: the Python client's
+        # write_stdin("...") sends chr(0) + "..." as a text frame
+        data = message.encode() if isinstance(message, str) else message
+        return data[0], data[1:]
 
     def status(self, exit_code: int | None, error: str = "") -> bytes | None:
         """What goes on the error channel when the process ends: a metav1.Status JSON from v4 on

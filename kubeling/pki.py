@@ -94,18 +94,37 @@ def ensure_serving_cert(cert_dir: Path, base: str, common_name: str, sans: list[
         cert = x509.load_pem_x509_certificate(crt.read_bytes())
         if _has_sans(cert, sans) and cert.issuer == ca_cert.subject:
             return crt, key
+    usages = [ExtendedKeyUsageOID.SERVER_AUTH] + ([ExtendedKeyUsageOID.CLIENT_AUTH] if client else [])
+    _issue(ca_cert, ca_key, crt, key, [x509.NameAttribute(NameOID.COMMON_NAME, common_name)], usages, sans)
+    return crt, key
+
+
+def ensure_client_cert(cert_dir: Path, base: str, common_name: str, organization: str) -> tuple[Path, Path]:
+    """(cert, key) paths of a client certificate from the cluster CA (e.g. the apiserver's identity
+    towards kubelets: CN kube-apiserver-kubelet-client, O system:masters), issued once."""
+    ca_cert, ca_key = ensure_ca(cert_dir)
+    crt, key = cert_dir / f"{base}.crt", cert_dir / f"{base}.key"
+    if crt.exists() and key.exists() and x509.load_pem_x509_certificate(crt.read_bytes()).issuer == ca_cert.subject:
+        return crt, key
+    _issue(ca_cert, ca_key, crt, key, [x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization),
+                                       x509.NameAttribute(NameOID.COMMON_NAME, common_name)],
+           [ExtendedKeyUsageOID.CLIENT_AUTH], [])
+    return crt, key
+
+
+def _issue(ca_cert: x509.Certificate, ca_key: ec.EllipticCurvePrivateKey, crt: Path, key: Path,
+           subject: list[x509.NameAttribute], usages: list, sans: list[str]) -> None:
+    """A one-year leaf certificate from the CA, written with a new key."""
     k = _key()
     now = dt.datetime.now(dt.timezone.utc)
-    usages = [ExtendedKeyUsageOID.SERVER_AUTH] + ([ExtendedKeyUsageOID.CLIENT_AUTH] if client else [])
-    cert = (x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
-            .issuer_name(ca_cert.subject).public_key(k.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=365))
-            .add_extension(x509.SubjectAlternativeName(_san_entries(sans)), critical=False)
-            .add_extension(x509.ExtendedKeyUsage(usages), critical=False)
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .sign(ca_key, hashes.SHA256()))
+    builder = (x509.CertificateBuilder().subject_name(x509.Name(subject))
+               .issuer_name(ca_cert.subject).public_key(k.public_key())
+               .serial_number(x509.random_serial_number())
+               .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=365))
+               .add_extension(x509.ExtendedKeyUsage(usages), critical=False)
+               .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True))
+    if sans:
+        builder = builder.add_extension(x509.SubjectAlternativeName(_san_entries(sans)), critical=False)
+    cert = builder.sign(ca_key, hashes.SHA256())
     _write(key, _pem_key(k), private=True)
     _write(crt, cert.public_bytes(serialization.Encoding.PEM))
-    return crt, key

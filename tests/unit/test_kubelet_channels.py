@@ -35,6 +35,8 @@ def test_binary_framing():
     assert ch.decode(b"\x00in") == (0, b"in")
     assert ch.decode(bytes([CLOSE, 0])) == (CLOSE, b"\x00")
     assert ch.decode(b"") is None
+    # the Python client's write_stdin("...") sends a text frame on binary protocols: raw, not base64
+    assert Channels("v4.channel.k8s.io").decode("\x00echo hi\n") == (0, b"echo hi\n")
 
 
 def test_base64_framing():
