@@ -66,6 +66,7 @@ def cluster(tmp_path_factory):
             "--kubeconfig", str(api.kubeconfig), "--hostname-override", node, "--node-ip", "127.0.0.1",
             "--runtime", "docker", "--root-dir", str(tmp / "kubelet"), "--cluster-dns", "10.96.0.10",
             "--cluster-domain", "cluster.local", "--pod-cidr", api.cidr, "--healthz-port", str(free_port()),
+            "--port", str(free_port()),
             "--node-status-update-frequency", "2", "--sync-frequency", "2"]).start()
         api.kubelet = kubelet
         wait_for(lambda: api.http("GET", f"/api/v1/nodes/{node}")[0] == 200, 60, "the docker node registered")
@@ -84,8 +85,13 @@ _count = iter(range(10_000))
 
 @pytest.fixture
 def ns(cluster, request):
+    """A namespace with what the controller-manager (not run here) would put in it: the default
+    ServiceAccount and kube-root-ca.crt, which every pod's kube-api-access volume needs."""
     name = f"d{next(_count)}-" + "".join(ch for ch in request.node.name.lower() if ch.isalnum())[:40]
     assert cluster.http("POST", "/api/v1/namespaces", {"metadata": {"name": name}})[0] == 201
+    assert cluster.http("POST", f"/api/v1/namespaces/{name}/serviceaccounts", {"metadata": {"name": "default"}})[0] == 201
+    ca = {"metadata": {"name": "kube-root-ca.crt"}, "data": {"ca.crt": cluster.ca.read_text()}}
+    assert cluster.http("POST", f"/api/v1/namespaces/{name}/configmaps", ca)[0] == 201
     return name
 
 
