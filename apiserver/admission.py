@@ -32,12 +32,55 @@ def check_namespace(cache, namespace: str) -> None:
                                                                       "field": "metadata.namespace"}]})
 
 
+TOKEN_MOUNT_PATH = "/var/run/secrets/kubernetes.io/serviceaccount"   # upstream's DefaultAPITokenMountPath
+TOKEN_VOLUME_PREFIX = "kube-api-access-"
+NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"    # apimachinery's rand.String alphabet (no vowels, no 0/1/3)
+
+
+def token_volume_source() -> dict:
+    """upstream's TokenVolumeSource: a token for the API (3607 s, which an apiserver may extend), the
+    cluster CA from kube-root-ca.crt and the namespace, in one projected volume (mode 0644)."""
+    return {"defaultMode": 420, "sources": [
+        {"serviceAccountToken": {"expirationSeconds": 3607, "path": "token"}},
+        {"configMap": {"name": "kube-root-ca.crt", "items": [{"key": "ca.crt", "path": "ca.crt"}]}},
+        {"downwardAPI": {"items": [{"path": "namespace",
+                                    "fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.namespace"}}]}}]}
+
+
+def _mount_service_account_token(spec: dict) -> None:
+    """upstream's mountServiceAccountToken; a malformed spec is left alone for validation to refuse."""
+    def dicts(x: object) -> list[dict]:
+        return [d for d in x if isinstance(d, dict)] if isinstance(x, list) else []
+    volumes = spec.get("volumes")
+    if volumes is not None and not isinstance(volumes, list):
+        return
+    name = next((str(v["name"]) for v in dicts(volumes) if str(v.get("name", "")).startswith(TOKEN_VOLUME_PREFIX)), "")
+    has_volume = bool(name)
+    name = name or TOKEN_VOLUME_PREFIX + "".join(random.choice(NAME_CHARS) for _ in range(5))
+    needed = False
+    for c in dicts(spec.get("initContainers")) + dicts(spec.get("containers")):
+        mounts = c.get("volumeMounts")
+        if mounts is not None and not isinstance(mounts, list):
+            continue
+        if not any(m.get("mountPath") == TOKEN_MOUNT_PATH for m in dicts(mounts)):
+            c["volumeMounts"] = [*(mounts or []), {"name": name, "readOnly": True, "mountPath": TOKEN_MOUNT_PATH}]
+            needed = True
+    if needed and not has_volume:
+        spec["volumes"] = [*(volumes or []), {"name": name, "projected": token_volume_source()}]
+
+
 def admit_pod(pod: dict) -> None:
-    """ServiceAccount and DefaultTolerationSeconds admission plus the status a new pod starts with."""
+    """ServiceAccount and DefaultTolerationSeconds admission plus the status a new pod starts with.
+    Unless the pod opts out (automountServiceAccountToken: false), every init and app container
+    without a mount at /var/run/secrets/kubernetes.io/serviceaccount gets the kube-api-access-xxxxx
+    projected volume there, read-only (upstream's mountServiceAccountToken). A ServiceAccount's own
+    automountServiceAccountToken is not looked at: the account is not read here."""
     spec = pod.setdefault("spec", {})
     sa = spec.get("serviceAccountName") or spec.get("serviceAccount") or "default"
     spec["serviceAccountName"] = sa
     spec["serviceAccount"] = sa
+    if spec.get("automountServiceAccountToken") is not False:
+        _mount_service_account_token(spec)
     tols = spec.setdefault("tolerations", [])
     for taint in ("node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"):
         if not any(t.get("key") == taint and t.get("effect") in ("NoExecute", None, "")

@@ -14,6 +14,9 @@ import functools
 import ipaddress
 import logging
 import os
+import signal
+import socket
+import struct
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
@@ -24,10 +27,11 @@ import docker.errors
 import requests.exceptions
 from docker.types import IPAMConfig, IPAMPool
 
+from kubeling.api.gofmt import quote
+
 from .runtime import (CREATED, EXITED, RUNNING, UNKNOWN, ContainerConfig, ContainerStatus, CreateContainerError,
-                      ImagePullError, NetworkNotReady, PodRuntimeStatus, Runtime, RuntimeFailure, RuntimeUnavailable,
-                      SandboxConfig,
-                      SandboxStatus)
+                      ExecTimeout, ImagePullError, NetworkNotReady, PodRuntimeStatus, Runtime, RuntimeFailure,
+                      RuntimeUnavailable, SandboxConfig, SandboxStatus)
 
 log = logging.getLogger("kubelet.docker")
 
@@ -40,6 +44,7 @@ L_GRACE = "io.kubernetes.pod.terminationGracePeriod"
 L_NODE, L_CIDR = "kubeling.io/node", "kubeling.io/pod-cidr"
 SANDBOX, CONTAINER = "podsandbox", "container"
 MAX_TERMINATION_MESSAGE = 4096
+MAX_EXEC_OUTPUT = 64 * 1024     # per stream; the prober reads 10 KiB of it, as upstream
 STATES = {"running": RUNNING, "exited": EXITED, "dead": EXITED, "created": CREATED}
 ENGINE_ERRORS = (docker.errors.DockerException, requests.exceptions.RequestException)
 
@@ -391,9 +396,10 @@ class DockerRuntime(Runtime):
             limits.update(cpu_period=100_000, cpu_quota=max(1000, config.cpu_millis_limit * 100))
         if config.memory_limit:
             limits["mem_limit"] = config.memory_limit
+        pid = config.pid_target or (sandbox_id if spec.get("shareProcessNamespace") else "")
         host = self.api.create_host_config(
             network_mode=f"container:{sandbox_id}", ipc_mode=f"container:{sandbox_id}",
-            pid_mode=f"container:{sandbox_id}" if spec.get("shareProcessNamespace") else None,
+            pid_mode=f"container:{pid}" if pid else None,
             binds=[f"{m.host_path}:{m.container_path}:{'ro' if m.read_only else 'rw'}" for m in config.mounts],
             restart_policy={"Name": "no"}, init=True, read_only=config.read_only_rootfs,
             privileged=config.privileged, cap_add=config.cap_add or None, cap_drop=config.cap_drop or None, **limits)
@@ -427,6 +433,91 @@ class DockerRuntime(Runtime):
         except docker.errors.NotFound:
             pass
         self.inspected.pop(container_id, None)
+
+    # ---- exec -------------------------------------------------------------------------
+    async def exec_sync(self, container_id: str, cmd: list[str], timeout: float | None) -> tuple[int, bytes, bytes]:
+        """docker exec without a tty; the hijacked connection is read by the event loop itself, so a
+        slow command holds no thread. On timeout the command's process is killed (as containerd
+        does; Docker alone would leave it running)."""
+        try:
+            exec_id = (await self._call(self.api.exec_create, container_id, cmd, stdout=True, stderr=True))["Id"]
+            sio = await self._call(self.api.exec_start, exec_id, socket=True)
+        except docker.errors.APIError as e:
+            raise RuntimeFailure(str(e.explanation or e)) from None
+        sock, buf = _hijacked(sio)
+        out = {1: bytearray(), 2: bytearray()}
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout(timeout):
+                while True:
+                    buf = _demux(buf, out)
+                    chunk = await loop.sock_recv(sock, 65536)
+                    if not chunk:
+                        break
+                    buf += chunk
+            _demux(buf, out)
+            return await self._exit_code(exec_id), bytes(out[1]), bytes(out[2])
+        except TimeoutError:
+            await self._kill_exec(exec_id)
+            raise ExecTimeout(f"command {quote(' '.join(cmd))} timed out") from None
+        except docker.errors.APIError as e:      # the container went away meanwhile
+            raise RuntimeFailure(str(e.explanation or e)) from None
+        except OSError as e:
+            raise RuntimeFailure(f"exec {exec_id[:12]}: {e}") from None
+        finally:
+            sock.close()
+
+    async def _exit_code(self, exec_id: str) -> int:
+        """The exec's exit code, once Docker recorded it (a moment after its output ended)."""
+        delay = 0.005
+        for _ in range(40):
+            info = await self._call(self.api.exec_inspect, exec_id)
+            if not info.get("Running"):
+                return int(info.get("ExitCode") or 0)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.1)
+        raise RuntimeFailure(f"exec {exec_id[:12]} still running after its output ended")
+
+    async def _kill_exec(self, exec_id: str) -> None:
+        try:
+            info = await self._call(self.api.exec_inspect, exec_id)
+        except docker.errors.APIError:
+            return       # gone with its container
+        pid = int(info.get("Pid") or 0)
+        if info.get("Running") and pid:
+            try:
+                os.kill(pid, signal.SIGKILL)     # the engine's host PID: the kubelet shares its PID namespace
+            except ProcessLookupError:
+                pass
+            except PermissionError as e:
+                log.warning("exec %s timed out and cannot be killed: %s", exec_id[:12], e)
+
+
+def _hijacked(sio: Any) -> tuple[socket.socket, bytearray]:
+    """The socket of a connection Docker hijacked, non-blocking and our own (a dup; the SDK's
+    wrapper is closed, not its response, which would return the connection to the SDK's pool),
+    with whatever the SDK's HTTP reader had already buffered past the response headers."""
+    raw: socket.socket = sio._sock
+    raw.setblocking(False)
+    fp = sio._response.raw._fp.fp
+    early = bytearray(fp.peek() or b"")     # the buffer, or one non-blocking read of the socket
+    own = raw.dup()
+    sio.close()
+    raw.close()
+    return own, early
+
+
+def _demux(buf: bytearray, out: dict[int, bytearray]) -> bytearray:
+    """Docker's multiplexed stream: frames of an 8-byte header (stream, 0, 0, 0, big-endian size)
+    and a payload; complete frames go to out[1] (stdout) or out[2] (stderr), the rest is returned."""
+    while len(buf) >= 8:
+        size = struct.unpack(">I", buf[4:8])[0]
+        if len(buf) < 8 + size:
+            break
+        target = out[2 if buf[0] == 2 else 1]
+        target += buf[8:8 + size][:max(0, MAX_EXEC_OUTPUT - len(target))]
+        del buf[:8 + size]
+    return buf
 
 
 def _arch(machine: str) -> str:

@@ -44,6 +44,7 @@ class Script:
 class HollowRuntime(Runtime):
     type = "hollow"
     host_volumes = False
+    probes = False          # readiness comes from the annotations; probes and hooks would reach nothing
 
     def __init__(self, node_name: str, ready_delay: float = 0.0) -> None:
         super().__init__()

@@ -20,6 +20,7 @@ from kubeling.api import quantity
 from kubeling.api.resources import lookup
 from kubeling.client import ApiError, Client
 
+from .downward import FieldError, field_value, resource_value
 from .runtime import ContainerConfig, Mount, SandboxConfig
 from .volumes import VolumeManager
 
@@ -149,7 +150,7 @@ class ConfigBuilder:
         self.root = Path(root_dir)
         self.host_files = host_files
         self.allocatable = allocatable
-        self.volumes = VolumeManager(client, self.root / "pods")
+        self.volumes = VolumeManager(client, self.root / "pods", allocatable)
 
     def pod_dir(self, uid: str) -> Path:
         return self.root / "pods" / uid
@@ -167,7 +168,9 @@ class ConfigBuilder:
             await self.volumes.setup(pod)
 
     async def remove_pod_dir(self, uid: str) -> None:
+        """Unmount the pod's memory volumes, then remove its directory (volumes, hosts, logs)."""
         if self.host_files:
+            await self.volumes.teardown(uid)
             await asyncio.to_thread(shutil.rmtree, self.pod_dir(uid), True)
 
     async def container_config(self, pod: dict, c: dict, attempt: int, pod_ip: str) -> ContainerConfig:
@@ -248,42 +251,14 @@ class ConfigBuilder:
                         return None
                     raise ContainerConfigError(f"couldn't find key {ref['key']} in {title} {ns}/{ref.get('name', '')}")
                 return data[ref["key"]]
-        if "fieldRef" in src:
-            return self._field(pod, src["fieldRef"]["fieldPath"], pod_ip)
-        if "resourceFieldRef" in src:
-            return self._resource(pod, c, src["resourceFieldRef"])
+        try:
+            if "fieldRef" in src:
+                return field_value(pod, src["fieldRef"]["fieldPath"], self.node_ip, pod_ip)
+            if "resourceFieldRef" in src:
+                return resource_value(pod, c, src["resourceFieldRef"], self.allocatable)
+        except FieldError as e:
+            raise ContainerConfigError(str(e)) from None
         return None
-
-    def _field(self, pod: dict, path: str, pod_ip: str) -> str:
-        meta, spec = pod["metadata"], pod.get("spec") or {}
-        m = re.fullmatch(r"metadata\.(labels|annotations)\['(.+)'\]", path)
-        if m:
-            return (meta.get(m.group(1)) or {}).get(m.group(2), "")
-        fields = {"metadata.name": meta.get("name", ""), "metadata.namespace": meta.get("namespace", ""),
-                  "metadata.uid": meta.get("uid", ""), "spec.nodeName": spec.get("nodeName", ""),
-                  "spec.serviceAccountName": spec.get("serviceAccountName", ""),
-                  "status.hostIP": self.node_ip, "status.hostIPs": self.node_ip,
-                  "status.podIP": pod_ip, "status.podIPs": pod_ip}
-        if path not in fields:
-            raise ContainerConfigError(f"unsupported fieldPath: {path}")
-        return fields[path]
-
-    def _resource(self, pod: dict, c: dict, ref: dict) -> str:
-        """limits/requests of cpu, memory or ephemeral-storage over the divisor, rounded up; a
-        missing limit is the node's allocatable, as upstream."""
-        target = c
-        if ref.get("containerName"):
-            target = next((x for x in (pod.get("spec") or {}).get("containers") or [] if x["name"] == ref["containerName"]), c)
-        kind, _, res = ref["resource"].partition(".")
-        res_map = (target.get("resources") or {}).get(kind) or {}
-        raw = res_map.get(res)
-        if raw is None and kind == "requests":
-            raw = ((target.get("resources") or {}).get("limits") or {}).get(res)
-        if raw is None:
-            raw = self.allocatable.get(res, "0") if kind == "limits" else "0"
-        divisor = quantity.parse(ref.get("divisor") or "1") or 1
-        value = quantity.parse(raw) / divisor
-        return str(int(value.to_integral_value(rounding="ROUND_CEILING")))
 
     # ---- mounts -------------------------------------------------------------------
     async def _mounts(self, pod: dict, c: dict, pod_ip: str) -> list[Mount]:

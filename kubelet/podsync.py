@@ -1,8 +1,9 @@
 """The kubelet core's pod sync: one de-duplicating work queue of pod uids, fed by the pod watch,
-the runtime's events and a periodic relist. Each sync compares the pod's spec with what the
-runtime reports and acts (sandbox, init containers in order, app containers, restarts with
-CrashLoopBackOff, image pulls with ImagePullBackOff, graceful deletion), then posts the status
-built by status.py when it changed. Runtimes only execute; every decision is made here.
+the runtime's events, probe results and a periodic relist. Each sync compares the pod's spec with
+what the runtime reports and acts (sandbox, ephemeral containers, init containers in order, app
+containers, restarts with CrashLoopBackOff, liveness and startup probe kills, postStart and preStop
+hooks, image pulls with ImagePullBackOff, graceful deletion), then posts the status built by
+status.py when it changed. Runtimes only execute; every decision is made here.
 """
 from __future__ import annotations
 
@@ -15,7 +16,9 @@ from kubeling.client import ApiError, Client
 from kubeling.client.events import EventRecorder
 from kubeling.client.workqueue import WorkQueue
 
+from .handlers import Handlers, format_pod, go_duration
 from .podconfig import ConfigBuilder, ContainerConfigError, spec_hash
+from .prober import ProbeManager
 from .runtime import (EXITED, RUNNING, ContainerStatus, ImagePullError, NetworkNotReady, PodRuntimeStatus,
                       Runtime, RuntimeFailure, RuntimeUnavailable, SandboxStatus)
 from .status import next_change, pod_status, should_restart
@@ -26,12 +29,6 @@ PODS = lookup("", "v1", "pods")
 TERMINAL = ("Succeeded", "Failed")
 MIN_GRACE = 2          # upstream's minimumGracePeriodInSeconds
 RETRY = 10.0           # upstream's backOffPeriod: a pod whose sync could not start something is retried
-
-
-def go_duration(seconds: float) -> str:
-    """Go's time.Duration formatting of whole seconds: 10s, 1m20s, 5m0s."""
-    s = int(seconds)
-    return f"{s}s" if s < 60 else f"{s // 60}m{s % 60}s"
 
 
 class Backoff:
@@ -67,12 +64,23 @@ class Backoff:
         self.entries.pop(uid, None)
 
 
-def grace_period(pod: dict) -> int:
-    """deletionGracePeriodSeconds, else terminationGracePeriodSeconds (30), at least 2 s."""
+def grace_period(pod: dict, container: dict | None = None, probe: str = "") -> int:
+    """upstream's setTerminationGracePeriod: deletionGracePeriodSeconds, else (a container killed
+    for failing its liveness or startup probe) that probe's terminationGracePeriodSeconds, else
+    terminationGracePeriodSeconds (30); at least 2 s."""
     g = pod["metadata"].get("deletionGracePeriodSeconds")
+    if g is None and probe and container is not None:
+        g = (container.get(f"{probe}Probe") or {}).get("terminationGracePeriodSeconds")
     if g is None:
         g = (pod.get("spec") or {}).get("terminationGracePeriodSeconds")
     return max(MIN_GRACE, 30 if g is None else int(g))
+
+
+def container_spec(pod: dict, name: str) -> dict | None:
+    """The app, init or ephemeral container of that name."""
+    spec = pod.get("spec") or {}
+    return next((c for key in ("containers", "initContainers", "ephemeralContainers") for c in spec.get(key) or []
+                 if c["name"] == name), None)
 
 
 def _signature(st: PodRuntimeStatus) -> tuple:
@@ -95,6 +103,8 @@ class PodSyncer:
         self.seen: dict[str, tuple] = {}                      # relist: uid -> containers and states
         self.synced = False      # the pod watch delivered its first list: unknown runtime pods are orphans
         runtime.on_change = self.queue.add
+        self.handlers = Handlers(runtime) if runtime.probes else None     # hollow: no probes, no hooks
+        self.probes = ProbeManager(self.handlers, self.queue.add, self._event) if self.handlers else None
 
     # ---- inputs -------------------------------------------------------------------
     def pod_changed(self, pod: dict) -> None:
@@ -161,6 +171,8 @@ class PodSyncer:
             await self._delete(pod, rt)
             return
         if (pod.get("status") or {}).get("phase") in TERMINAL:
+            if self.probes is not None:
+                self.probes.remove_pod(uid)
             if rt is not None:
                 await self._stop(pod, rt)
             self.running.discard(uid)
@@ -168,9 +180,14 @@ class PodSyncer:
         if rt is None and (pod.get("status") or {}).get("containerStatuses"):
             await self.runtime.recover(pod)
             rt = await self.runtime.pod_status(uid)
+        if self.probes is not None:
+            self.probes.add_pod(pod)
         wake = await self._converge(pod, rt)
         rt = await self.runtime.pod_status(uid)
-        status = pod_status(pod, rt, self.reasons.get(uid, {}), self.runtime.type, self.node_ip)
+        status = pod_status(pod, rt, self.reasons.get(uid, {}), self.runtime.type, self.node_ip,
+                            probe=self.probes.view(uid) if self.probes is not None else None)
+        if self.probes is not None:
+            self.probes.set_status(pod, status)
         old = pod.get("status") or {}
         if any(old.get(k) != v for k, v in status.items()):
             try:
@@ -193,6 +210,8 @@ class PodSyncer:
         """Graceful deletion: stop the containers within the grace period, remove them and the
         sandbox, then delete the pod for good (grace 0, only this uid)."""
         meta = pod["metadata"]
+        if self.probes is not None:
+            self.probes.remove_pod(meta["uid"])     # no liveness kill of a container on its way out
         if rt is not None:
             await self._teardown(pod, rt, grace_period(pod))
         await self._forget(meta["uid"])
@@ -204,8 +223,26 @@ class PodSyncer:
                 raise
 
     async def _kill(self, pod: dict | None, c: ContainerStatus, grace: int, why: str = "") -> None:
+        """upstream's killContainer: the Killing event, the preStop hook within the grace period,
+        then the stop signal with what is left of it (at least 2 s), SIGKILL after."""
+        spec = container_spec(pod, c.name) if pod is not None else None
         if pod is not None:
             self._event(pod, "Normal", "Killing", why or f"Stopping container {c.name}")
+        hook = ((spec or {}).get("lifecycle") or {}).get("preStop")
+        if pod is not None and spec is not None and hook and self.handlers is not None:
+            started = time.monotonic()
+            pod_ip = (pod.get("status") or {}).get("podIP", "")
+            try:
+                async with asyncio.timeout(grace):
+                    message = await self.handlers.hook(hook, pod, spec, pod_ip, c.id)
+            except TimeoutError:
+                log.info("node %s: preStop hook of %s in %s not completed in the grace period (%ds)", self.node,
+                         c.name, format_pod(pod), grace)
+            else:
+                if message is not None:
+                    log.warning("node %s: %s", self.node, message)
+                    self._event(pod, "Warning", "FailedPreStopHook", "PreStopHook failed")
+            grace = max(MIN_GRACE, grace - int(time.monotonic() - started))
         await self.runtime.stop_container(c.id, grace)
 
     async def _teardown(self, pod: dict | None, rt: PodRuntimeStatus, grace: int) -> None:
@@ -231,6 +268,8 @@ class PodSyncer:
         self.backoff.forget(uid)
         self.image_backoff.forget(uid)
         self.running.discard(uid)
+        if self.probes is not None:
+            self.probes.remove_pod(uid)
         await self.config.remove_pod_dir(uid)
 
     async def _converge(self, pod: dict, rt: PodRuntimeStatus | None) -> float | None:
@@ -270,34 +309,53 @@ class PodSyncer:
 
         def latest(name: str) -> ContainerStatus | None:
             return next((c for c in current if c.name == name), None)
+        wakes = []
+        for c in spec.get("ephemeralContainers") or []:    # first, so a broken init container can be debugged
+            if not self._ran(pod, c["name"], rt):
+                target = latest(c.get("targetContainerName") or "")
+                wakes.append(await self._start(pod, c, rt, sandbox, None, target))
         for c in spec.get("initContainers") or []:    # one at a time, in order, each to success
             cur = latest(c["name"])
-            if cur is not None and cur.state == RUNNING:
-                return None
             if cur is not None and cur.state == EXITED and cur.exit_code == 0:
                 continue
-            if cur is not None and cur.state == EXITED and policy == "Never":
-                return None
-            return await self._start(pod, c, rt, sandbox, cur)
-        wakes = []
+            if cur is None or not (cur.state == RUNNING or cur.state == EXITED and policy == "Never"):
+                wakes.append(await self._start(pod, c, rt, sandbox, cur))
+            return min((w for w in wakes if w is not None), default=None)
         for c in spec.get("containers") or []:
             cur = latest(c["name"])
             if cur is not None and cur.state == RUNNING:
-                if not cur.spec_hash or cur.spec_hash == spec_hash(c):
+                if cur.spec_hash and cur.spec_hash != spec_hash(c):
+                    await self._kill(pod, cur, grace_period(pod),
+                                     f"Container {c['name']} definition changed, will be restarted")
+                    cur = None
+                elif self.probes is not None and (probe := self.probes.failed(cur.id)):
+                    restart = policy != "Never"
+                    why = f"Container {c['name']} failed {probe} probe" + (", will be restarted" if restart else "")
+                    await self._kill(pod, cur, grace_period(pod, c, probe), why)
+                    if not restart:
+                        continue
+                    # back-off is judged by the container that ended before this one, as upstream's doBackOff
+                    cur = next((h for h in rt.history(c["name"])[1:] if h.state == EXITED), None) if rt else None
+                else:
                     continue
-                await self._kill(pod, cur, grace_period(pod), f"Container {c['name']} definition changed, will be restarted")
-                cur = None
             elif not should_restart(pod, c, cur):
                 continue
-            w = await self._start(pod, c, rt, sandbox, cur)
-            if w is not None:
-                wakes.append(w)
-        return min(wakes, default=None)
+            wakes.append(await self._start(pod, c, rt, sandbox, cur))
+        return min((w for w in wakes if w is not None), default=None)
+
+    @staticmethod
+    def _ran(pod: dict, name: str, rt: PodRuntimeStatus | None) -> bool:
+        """An ephemeral container is started once: never again once the runtime or the API saw it."""
+        if rt is not None and rt.history(name):
+            return True
+        return any(s.get("name") == name and s.get("containerID")
+                   for s in (pod.get("status") or {}).get("ephemeralContainerStatuses") or [])
 
     async def _start(self, pod: dict, c: dict, rt: PodRuntimeStatus | None, sandbox: SandboxStatus,
-                     cur: ContainerStatus | None) -> float | None:
-        """Start (or restart) one container unless it is in back-off; why it could not start is
-        kept as its waiting reason."""
+                     cur: ContainerStatus | None, target: ContainerStatus | None = None) -> float | None:
+        """Start (or restart) one container unless it is in back-off (judged from `cur`, the one
+        that ended), then run its postStart hook; why it could not start is kept as its waiting
+        reason. An ephemeral container with a targetContainerName joins `target`'s PIDs."""
         meta, name, now = pod["metadata"], c["name"], time.time()
         uid = meta["uid"]
         reasons = self.reasons.setdefault(uid, {})
@@ -305,7 +363,7 @@ class PodSyncer:
             ended = cur.finished_at or cur.created_at
             if self.backoff.in_backoff_since(uid, name, ended, now):
                 d = self.backoff.duration(uid, name)
-                who = f"{meta['name']}_{meta.get('namespace', '')}({uid})"
+                who = format_pod(pod)
                 reasons[name] = ("CrashLoopBackOff", f"back-off {go_duration(d)} restarting failed container={name} pod={who}")
                 self._event(pod, "Warning", "BackOff", f"Back-off restarting failed container {name} in pod {who}")
                 return ended + d
@@ -315,11 +373,15 @@ class PodSyncer:
             return wait
         attempt = self._next_attempt(pod, name, rt)
         try:
+            if c.get("targetContainerName") and target is None:
+                raise ContainerConfigError(f"unable to find target container {c['targetContainerName']}")
             config = await self.config.container_config(pod, c, attempt, sandbox.ip)
         except ContainerConfigError as e:
             reasons[name] = ("CreateContainerConfigError", str(e))
             self._event(pod, "Warning", "Failed", f"Error: {e}")
             return now + RETRY
+        if target is not None:
+            config.pid_target = target.id
         history = rt.history(name) if rt else []
         keep = history[0].id if history and history[0].state == EXITED else ""   # the lastState to report
         for old in history:
@@ -340,6 +402,16 @@ class PodSyncer:
             return now + RETRY
         self._event(pod, "Normal", "Started", f"Started container {name}")
         reasons.pop(name, None)
+        hook = (c.get("lifecycle") or {}).get("postStart")
+        if hook and self.handlers is not None:
+            message = await self.handlers.hook(hook, pod, c, sandbox.ip, cid)
+            if message is not None:
+                log.warning("node %s: %s", self.node, message)
+                # the event leaves the hook's output out, as upstream's, so no secret leaks through it
+                self._event(pod, "Warning", "FailedPostStartHook", "PostStartHook failed")
+                await self._kill(pod, ContainerStatus(cid, name, attempt, RUNNING, c.get("image", ""), ""),
+                                 grace_period(pod), "FailedPostStartHook")
+                reasons[name] = ("PostStartHookError", message)
         return None
 
     async def _ensure_image(self, pod: dict, c: dict, reasons: dict[str, tuple[str, str]]) -> float | None:
@@ -382,7 +454,8 @@ class PodSyncer:
         history = rt.history(name) if rt else []
         n = history[0].attempt + 1 if history else 0
         st = pod.get("status") or {}
-        for s in (st.get("containerStatuses") or []) + (st.get("initContainerStatuses") or []):
+        for s in (st.get("containerStatuses") or []) + (st.get("initContainerStatuses") or []) + \
+                (st.get("ephemeralContainerStatuses") or []):
             if s.get("name") == name and s.get("containerID"):
                 n = max(n, s.get("restartCount", 0) + 1)
         return n

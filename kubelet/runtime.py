@@ -37,6 +37,11 @@ class CreateContainerError(RuntimeFailure):
     reason = "CreateContainerError"
 
 
+class ExecTimeout(RuntimeFailure):
+    """An exec_sync command outlived its timeout (it was killed); the message is upstream's
+    `command "..." timed out`."""
+
+
 @dataclass
 class ContainerStatus:
     """One container as the runtime sees it (a CRI ContainerStatus)."""
@@ -131,6 +136,7 @@ class ContainerConfig:
     cap_drop: list[str] = field(default_factory=list)
     termination_message_path: str = ""
     termination_message_policy: str = "File"    # FallbackToLogsOnError: a failure's log end is the message
+    pid_target: str = ""              # runtime id of an ephemeral container's target: it joins that one's PIDs
 
 
 class Runtime:
@@ -140,6 +146,7 @@ class Runtime:
     type = ""              # the containerID/imageID scheme: docker, hollow
     host_volumes = True    # whether volumes are real directories on this host (hollow: none)
     relist_period = 0.0    # seconds between safety-net relists; 0 when events are complete
+    probes = True          # probes and lifecycle hooks reach real processes (hollow: simulated, none run)
 
     def __init__(self) -> None:
         self.on_change: Callable[[str], None] = lambda uid: None   # set by the kubelet: a pod's containers changed
@@ -208,4 +215,9 @@ class Runtime:
         raise NotImplementedError
 
     async def remove_container(self, container_id: str) -> None:
+        raise NotImplementedError
+
+    async def exec_sync(self, container_id: str, cmd: list[str], timeout: float | None) -> tuple[int, bytes, bytes]:
+        """Run `cmd` in the container (CRI's ExecSync): its exit code, stdout and stderr.
+        ExecTimeout after `timeout` seconds (None: no limit), RuntimeFailure when it cannot run."""
         raise NotImplementedError

@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import time
 from datetime import datetime, timezone
+from typing import Callable
 
 from .runtime import EXITED, RUNNING, ContainerStatus, PodRuntimeStatus
+
+ProbeView = Callable[[str, str], tuple[bool, bool]]
+"""(container name, runtime id) of a running app container -> (started, ready) as its startup and
+readiness probes say (upstream's prober UpdatePodStatus); without one both are true."""
+APP, INIT, EPHEMERAL = "app", "init", "ephemeral"
 
 UNKNOWN_TERMINATION = {"exitCode": 137, "reason": "ContainerStatusUnknown",
                        "message": "The container could not be located when the pod was deleted.  "
@@ -46,10 +52,14 @@ def _state(c: ContainerStatus, runtime_type: str) -> dict:
 
 
 def container_statuses(pod: dict, specs: list[dict], rt: PodRuntimeStatus | None, old_list: list[dict] | None,
-                       reasons: dict[str, tuple[str, str]], runtime_type: str, now: float) -> list[dict]:
-    """Upstream's convertToAPIContainerStatuses for app or init containers: the newest container
-    of each name gives state, restartCount and ids, the one before it lastState; a container that
-    failed to start (reasons: waiting reason and message by name) is waiting with that reason."""
+                       reasons: dict[str, tuple[str, str]], runtime_type: str, now: float, kind: str = APP,
+                       probe: ProbeView | None = None) -> list[dict]:
+    """Upstream's convertToAPIContainerStatuses for app, init or ephemeral containers: the newest
+    container of each name gives state, restartCount and ids, the one before it lastState; a
+    container that failed to start (reasons: waiting reason and message by name) is waiting with
+    that reason. started and ready as upstream's prober sets them: an app container is started once
+    its startup probe succeeded and ready once its readiness probe did, an init container is ready
+    when it completed, an ephemeral one is never ready and has no `started`."""
     has_init = bool((pod.get("spec") or {}).get("initContainers"))
     default = {"waiting": {"reason": "PodInitializing" if has_init else "ContainerCreating"}}
     old = {s["name"]: s for s in old_list or []}
@@ -64,8 +74,12 @@ def container_statuses(pod: dict, specs: list[dict], rt: PodRuntimeStatus | None
         if cur is not None:
             cid = f"{runtime_type}://{cur.id}"
             st.update(state=_state(cur, runtime_type), restartCount=cur.attempt, image=cur.image or st["image"],
-                      imageID=cur.image_id, containerID=cid, started=cur.state == RUNNING,
-                      ready=cur.state == RUNNING and now >= cur.ready_at)
+                      imageID=cur.image_id, containerID=cid)
+            if kind == INIT:
+                st.update(started=cur.state == RUNNING, ready=cur.state == EXITED and cur.exit_code == 0)
+            elif kind == APP and cur.state == RUNNING:
+                started, ready = probe(name, cur.id) if probe is not None else (True, True)
+                st.update(started=started, ready=started and ready and now >= cur.ready_at)
             if len(history) > 1 and history[1].state == EXITED:
                 st["lastState"] = {"terminated": _terminated(history[1], runtime_type)}
             elif prev.get("containerID") == cid:
@@ -87,6 +101,8 @@ def container_statuses(pod: dict, specs: list[dict], rt: PodRuntimeStatus | None
             reason, message = reasons[name]
             st["state"] = {"waiting": {"reason": reason, **({"message": message} if message else {})}}
             st["ready"] = st["started"] = False
+        if kind == EPHEMERAL:
+            st.pop("started", None)
         out.append(st)
     return out
 
@@ -181,14 +197,14 @@ def conditions(pod: dict, init: list[dict], app: list[dict], pod_phase: str, san
 
 
 def pod_status(pod: dict, rt: PodRuntimeStatus | None, reasons: dict[str, tuple[str, str]], runtime_type: str,
-               node_ip: str, now: float | None = None) -> dict:
+               node_ip: str, now: float | None = None, probe: ProbeView | None = None) -> dict:
     """The status the kubelet posts: phase, conditions, IPs, start time and container statuses."""
     now = time.time() if now is None else now
     spec, old = pod.get("spec") or {}, pod.get("status") or {}
     init = container_statuses(pod, spec.get("initContainers") or [], rt, old.get("initContainerStatuses"),
-                              reasons, runtime_type, now)
+                              reasons, runtime_type, now, INIT)
     app = container_statuses(pod, spec.get("containers") or [], rt, old.get("containerStatuses"), reasons,
-                             runtime_type, now)
+                             runtime_type, now, APP, probe)
     sandbox = rt.sandbox if rt else None
     ready_sandbox = sandbox is not None and sandbox.ready and bool(sandbox.ip)
     ip = sandbox.ip if ready_sandbox else old.get("podIP", "")
@@ -200,6 +216,10 @@ def pod_status(pod: dict, rt: PodRuntimeStatus | None, reasons: dict[str, tuple[
         status.update(podIP=ip, podIPs=[{"ip": ip}])
     if init:
         status["initContainerStatuses"] = init
+    if spec.get("ephemeralContainers"):
+        status["ephemeralContainerStatuses"] = container_statuses(
+            pod, spec["ephemeralContainers"], rt, old.get("ephemeralContainerStatuses"), reasons, runtime_type, now,
+            EPHEMERAL)
     return status
 
 

@@ -1,8 +1,11 @@
-"""Pod volumes as host directories the runtime bind-mounts: emptyDir, hostPath, configMap and secret.
+"""Pod volumes as host directories the runtime bind-mounts: emptyDir (on disk, or a tmpfs for
+medium Memory), hostPath, configMap, secret, downwardAPI and projected (serviceAccountToken,
+configMap, secret, downwardAPI sources in one directory).
 
-ConfigMap and Secret volumes are written as upstream's AtomicWriter does: the files live in a
+Every volume made of files is written as upstream's AtomicWriter does: the files live in a
 timestamped `..<time>` directory, `..data` points at it and each top-level name is a symlink
-through `..data`, so a new version appears to the container at once (one rename of `..data`).
+through `..data`, so a new version appears to the container at once (one rename of `..data`). Each
+sync writes them again when something changed (a ConfigMap, a label, a token due for refresh).
 """
 from __future__ import annotations
 
@@ -11,16 +14,23 @@ import base64
 import os
 import shutil
 import stat
+import subprocess
 import time
 from pathlib import Path
 
+from kubeling.api import quantity
 from kubeling.api.resources import lookup
 from kubeling.client import ApiError, Client
 
+from .downward import FieldError, metadata_field, resource_value
+from .tokens import TokenError, TokenManager
+
 CONFIGMAPS, SECRETS = lookup("", "v1", "configmaps"), lookup("", "v1", "secrets")
 PLUGIN_DIRS = {"emptyDir": "kubernetes.io~empty-dir", "configMap": "kubernetes.io~configmap",
-               "secret": "kubernetes.io~secret"}
+               "secret": "kubernetes.io~secret", "downwardAPI": "kubernetes.io~downward-api",
+               "projected": "kubernetes.io~projected"}
 DEFAULT_MODE = 0o644
+Files = dict[str, tuple[bytes, int]]      # relative path -> (content, mode)
 
 
 class VolumeError(Exception):
@@ -28,8 +38,9 @@ class VolumeError(Exception):
 
 
 class VolumeManager:
-    def __init__(self, client: Client, pods_dir: Path) -> None:
-        self.client, self.pods_dir = client, pods_dir
+    def __init__(self, client: Client, pods_dir: Path, allocatable: dict[str, str]) -> None:
+        self.client, self.pods_dir, self.allocatable = client, pods_dir, allocatable
+        self.tokens = TokenManager(client)
 
     def _dir(self, uid: str, kind: str, name: str) -> Path:
         return self.pods_dir / uid / "volumes" / PLUGIN_DIRS[kind] / name
@@ -60,7 +71,9 @@ class VolumeManager:
         for vol in (pod.get("spec") or {}).get("volumes") or []:
             name = vol["name"]
             try:
-                if "emptyDir" in vol:
+                if "emptyDir" in vol and (vol["emptyDir"] or {}).get("medium") == "Memory":
+                    await asyncio.to_thread(_tmpfs, self._dir(uid, "emptyDir", name), self._memory_size(pod, vol))
+                elif "emptyDir" in vol:
                     await asyncio.to_thread(_empty_dir, self._dir(uid, "emptyDir", name))
                 elif "hostPath" in vol:
                     await asyncio.to_thread(_host_path, vol["hostPath"])
@@ -71,10 +84,86 @@ class VolumeManager:
                     src = {**vol["secret"], "name": vol["secret"].get("secretName", "")}
                     files = await self._projection(ns, src, "secret")
                     await asyncio.to_thread(atomic_write, self._dir(uid, "secret", name), files)
+                elif "downwardAPI" in vol:
+                    src = vol["downwardAPI"] or {}
+                    files = self._downward(pod, src.get("items") or [], src.get("defaultMode", DEFAULT_MODE))
+                    await asyncio.to_thread(atomic_write, self._dir(uid, "downwardAPI", name), files)
+                elif "projected" in vol:
+                    files = await self._projected(pod, vol["projected"] or {})
+                    await asyncio.to_thread(atomic_write, self._dir(uid, "projected", name), files)
                 else:
                     raise VolumeError("volume type not supported")
             except (VolumeError, OSError) as e:
                 raise VolumeError(f'MountVolume.SetUp failed for volume "{name}" : {e}') from None
+
+    async def teardown(self, uid: str) -> None:
+        """The pod is gone: unmount its memory volumes (so its directory can be removed) and forget
+        its tokens."""
+        self.tokens.forget(uid)
+        await asyncio.to_thread(_unmount_under, self.pods_dir / uid)
+
+    def _memory_size(self, pod: dict, vol: dict) -> int:
+        """upstream's calculateEmptyDirMemorySize: the node's allocatable memory, else the pod's
+        memory limit when every container has one, else the volume's sizeLimit, whichever is least."""
+        size = quantity.value(self.allocatable.get("memory", "0"))
+        spec = pod.get("spec") or {}
+
+        def limit(c: dict) -> int | None:
+            raw = ((c.get("resources") or {}).get("limits") or {}).get("memory")
+            return None if raw is None else quantity.value(raw)
+        app = [limit(c) for c in spec.get("containers") or []]
+        init = [limit(c) for c in spec.get("initContainers") or []]
+        if app and None not in app and None not in init:
+            pod_limit = max([sum(app), *init])     # type: ignore[list-item]
+            if 0 < pod_limit <= size or not size:
+                size = pod_limit
+        raw = (vol["emptyDir"] or {}).get("sizeLimit")
+        if raw is not None and 0 < quantity.value(raw) and (quantity.value(raw) <= size or not size):
+            size = quantity.value(raw)
+        return size
+
+    def _downward(self, pod: dict, items: list[dict], mode: int) -> Files:
+        """downwardAPI items: metadata fields and container resources as files (errors aggregated,
+        as upstream's CollectData)."""
+        files: Files = {}
+        errors = []
+        for item in items:
+            try:
+                if item.get("fieldRef"):
+                    value = metadata_field(pod, item["fieldRef"]["fieldPath"])
+                else:
+                    value = resource_value(pod, None, item.get("resourceFieldRef") or {}, self.allocatable)
+            except FieldError as e:
+                errors.append(str(e))
+                continue
+            files[os.path.normpath(item["path"])] = (value.encode(), item.get("mode", mode))
+        if errors:
+            raise VolumeError(_aggregate(errors))
+        return files
+
+    async def _projected(self, pod: dict, src: dict) -> Files:
+        """All sources of a projected volume in one directory; every source's error is reported."""
+        ns, mode = pod["metadata"].get("namespace", "default"), src.get("defaultMode", DEFAULT_MODE)
+        files: Files = {}
+        errors = []
+        for source in src.get("sources") or []:
+            try:
+                if source.get("serviceAccountToken"):
+                    tp = source["serviceAccountToken"]
+                    lifetime = int(tp.get("expirationSeconds") or 3600)
+                    token = await self.tokens.token(pod, tp.get("audience") or "", lifetime)
+                    files[tp["path"]] = (token.encode(), mode)
+                elif source.get("configMap") or source.get("secret"):
+                    kind = "configmap" if source.get("configMap") else "secret"
+                    files.update(await self._projection(ns, {**(source.get("configMap") or source["secret"]),
+                                                             "defaultMode": mode}, kind))
+                elif source.get("downwardAPI"):
+                    files.update(self._downward(pod, source["downwardAPI"].get("items") or [], mode))
+            except (VolumeError, TokenError) as e:
+                errors.append(str(e))
+        if errors:
+            raise VolumeError(_aggregate(errors))
+        return files
 
     async def _projection(self, ns: str, src: dict, kind: str) -> dict[str, tuple[bytes, int]]:
         """The files of a configMap or secret volume: every key, or the listed items, with modes."""
@@ -105,10 +194,43 @@ class VolumeManager:
         return files
 
 
+def _aggregate(errors: list[str]) -> str:
+    """utilerrors.NewAggregate's text: one error as it is, several as [a, b]."""
+    return errors[0] if len(errors) == 1 else "[" + ", ".join(errors) + "]"
+
+
 def _empty_dir(path: Path) -> None:
     if not path.is_dir():
         path.mkdir(parents=True, exist_ok=True)
         os.chmod(path, 0o777)   # upstream's emptyDir permissions: any container user may write
+
+
+def _tmpfs(path: Path, size: int) -> None:
+    """emptyDir medium Memory: a tmpfs mounted on the volume's host directory, as upstream does, so
+    every container of the pod shares it (Docker's per-container --tmpfs would not); `size` bytes
+    (0: the kernel's default, half the memory)."""
+    _empty_dir(path)
+    if os.path.ismount(path):
+        return
+    options = ["-o", f"size={size}"] if size else []
+    done = subprocess.run(["mount", "-t", "tmpfs", *options, "tmpfs", str(path)], capture_output=True, text=True,
+                          check=False)
+    if done.returncode != 0:
+        raise VolumeError(f"mount failed: {done.stderr.strip() or done.returncode}")
+
+
+def _unmount_under(pod_dir: Path) -> None:
+    """Unmount every mount below the pod's directory (its memory volumes), deepest first."""
+    prefix = str(pod_dir) + "/"
+    try:
+        with open("/proc/self/mounts") as f:
+            points = [line.split()[1] for line in f]
+    except OSError:
+        return
+    for point in sorted((p for p in points if p.startswith(prefix)), key=len, reverse=True):
+        done = subprocess.run(["umount", point], capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise OSError(f"umount {point}: {done.stderr.strip()}")
 
 
 def _host_path(src: dict) -> None:

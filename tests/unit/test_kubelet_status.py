@@ -120,3 +120,36 @@ def test_oom_and_termination_message_reach_the_status():
     c.message = "bye"
     term = status(pod("Never"), rt(c))["containerStatuses"][0]["state"]["terminated"]
     assert (term["reason"], term["exitCode"], term["message"], term["containerID"]) == ("OOMKilled", 137, "bye", "docker://a0")
+
+
+def test_completed_init_containers_are_ready_running_ones_started():
+    st = status(pod(init=("i1", "i2")), rt(exited("i1", 0), running("i2")))
+    i1, i2 = st["initContainerStatuses"]
+    assert (i1["ready"], i1["started"], i2["ready"], i2["started"]) == (True, False, False, True)
+
+
+def test_probes_decide_started_and_ready():
+    def view(answer):
+        return lambda name, cid: answer
+    p = pod(containers=("a", "b"))
+    st = pod_status(p, rt(running("a"), running("b")), {}, "docker", "192.168.1.2", now=T0 + 100,
+                    probe=view((False, False)))
+    assert [(c["started"], c["ready"]) for c in st["containerStatuses"]] == [(False, False), (False, False)]
+    st = pod_status(p, rt(running("a"), running("b")), {}, "docker", "192.168.1.2", now=T0 + 100,
+                    probe=view((True, False)))
+    assert [(c["started"], c["ready"]) for c in st["containerStatuses"]] == [(True, False), (True, False)]
+    assert conds(st)["Ready"] == ("False", "ContainersNotReady", "containers with unready status: [a b]")
+    assert st["phase"] == "Running"
+
+
+def test_ephemeral_containers_report_without_started_and_never_ready():
+    p = pod()
+    p["spec"]["ephemeralContainers"] = [{"name": "dbg", "image": "busybox", "targetContainerName": "a"}]
+    st = status(p, rt(running("a")))
+    assert st["ephemeralContainerStatuses"] == [{"name": "dbg", "state": {"waiting": {"reason": "ContainerCreating"}},
+                                                 "lastState": {}, "ready": False, "restartCount": 0,
+                                                 "image": "busybox", "imageID": ""}]
+    st = status(p, rt(running("a"), exited("dbg", 0)))
+    dbg = st["ephemeralContainerStatuses"][0]
+    assert "terminated" in dbg["state"] and not dbg["ready"] and "started" not in dbg
+    assert st["phase"] == "Running" and conds(st)["Ready"][0] == "True"      # not counted in readiness
