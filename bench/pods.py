@@ -75,6 +75,10 @@ def cleanup(nodes: list[str]) -> None:
 async def startup(api: ApiServer, c: Client, ns: str, n: int, image: str) -> list[float]:
     """Create n pods one after another (as a Deployment's would trickle in) and measure each to Ready."""
     await c.post("/api/v1/namespaces", orjson.dumps({"metadata": {"name": ns}}))
+    # what the controller-manager (not run here) puts in every namespace: pods mount both
+    await c.post(f"/api/v1/namespaces/{ns}/serviceaccounts", orjson.dumps({"metadata": {"name": "default"}}))
+    await c.post(f"/api/v1/namespaces/{ns}/configmaps", orjson.dumps(
+        {"metadata": {"name": "kube-root-ca.crt"}, "data": {"ca.crt": api.ca.read_text()}}))
     seen: dict[str, float] = {}
     created: dict[str, float] = {}
     watcher = asyncio.create_task(watch_pods(api, c, ns, n, seen, ready))

@@ -338,15 +338,19 @@ class DockerRuntime(Runtime):
         meta = pod["metadata"]
         return f"k8s_{container}_{meta['name']}_{meta.get('namespace', '')}_{meta['uid']}_{attempt}"
 
-    async def _create(self, name: str, **kwargs: Any) -> str:
-        """Create a container; a leftover of the same name (a half-finished earlier try) is removed first."""
+    async def _create(self, name: str, stdin_once: bool = False, **kwargs: Any) -> str:
+        """Create a container; a leftover of the same name (a half-finished earlier try) is removed first.
+        The SDK's create_container turns stdin_open into StdinOnce too, which would close a container's
+        stdin after its first attach: the config is built here with the pod's own stdinOnce."""
+        config = self.api.create_container_config(command=kwargs.pop("command", None), **kwargs)
+        config["StdinOnce"] = stdin_once
         try:
-            return (await self._call(self.api.create_container, name=name, use_config_proxy=False, **kwargs))["Id"]
+            return (await self._call(self.api.create_container_from_config, config, name))["Id"]
         except docker.errors.APIError as e:
             if e.status_code != 409:
                 raise
         await self._call(self.api.remove_container, name, force=True)
-        return (await self._call(self.api.create_container, name=name, use_config_proxy=False, **kwargs))["Id"]
+        return (await self._call(self.api.create_container_from_config, config, name))["Id"]
 
     async def run_sandbox(self, pod: dict, config: SandboxConfig, attempt: int) -> str:
         name = self._name(pod, "POD", attempt)
@@ -408,7 +412,7 @@ class DockerRuntime(Runtime):
                 self._name(pod, config.name, config.attempt), image=config.image, command=config.cmd,
                 entrypoint=config.entrypoint, environment=[f"{k}={v}" for k, v in config.env],
                 working_dir=config.working_dir or None, labels=labels, host_config=host, tty=config.tty,
-                stdin_open=config.stdin, user=config.user or None)
+                stdin_open=config.stdin, stdin_once=config.stdin_once, user=config.user or None)
         except docker.errors.APIError as e:
             raise CreateContainerError(str(e.explanation or e)) from None
 

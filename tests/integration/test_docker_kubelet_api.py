@@ -103,3 +103,17 @@ def test_python_client_exec(cluster, ns):
     resp.write_stdin("hello\n")
     resp.run_forever(timeout=20)
     assert resp.read_stdout().strip() == "got hello" and resp.returncode == 2
+
+
+def test_stdin_stays_open_across_attaches_unless_stdin_once(cluster, ns):
+    """`stdin: true` keeps the container's stdin open for every attach; `stdinOnce` closes it after the first."""
+    create_pod(cluster, ns, "tty", [busybox("keep", "exec cat", stdin=True),
+                                    busybox("once", "exec cat", stdin=True, stdinOnce=True)])
+    status_when(cluster, ns, "tty", ready, "stdin pod Running")
+    for name, once in (("keep", False), ("once", True)):
+        ids = subprocess.run(["docker", "ps", "-q", "--filter", f"label=io.kubernetes.pod.namespace={ns}",
+                              "--filter", f"label=io.kubernetes.container.name={name}"],
+                             capture_output=True, text=True, check=True).stdout.split()
+        out = subprocess.run(["docker", "inspect", "-f", "{{.Config.OpenStdin}} {{.Config.StdinOnce}}", *ids],
+                             capture_output=True, text=True, check=True).stdout.split()
+        assert out == ["true", str(once).lower()], (name, out)
