@@ -16,7 +16,7 @@ EVENT_SOURCES = {
     "horizontalpodautoscaling": "horizontal-pod-autoscaler", "nodelifecycle": "node-controller",
     "endpoint": "endpoint-controller", "garbagecollector": "garbage-collector-controller",
     "nodeipam": "cidrAllocator", "namespace": "namespace-controller", "serviceaccount": "serviceaccount-controller",
-    "ttl-after-finished": "ttl-after-finished-controller",
+    "ttl-after-finished": "ttl-after-finished-controller", "persistentvolume-binder": "persistentvolume-controller",
 }
 
 

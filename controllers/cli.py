@@ -19,6 +19,7 @@ from .garbagecollector import GarbageCollector
 from .hpa import HPAController
 from .namespace import NamespaceController
 from .nodelifecycle import NodeIpamController, NodeLifecycleController, ServiceAccountController
+from .persistentvolume import PersistentVolumeBinder
 from .replicaset import ReplicaSetController
 from .rootcacert import RootCACertPublisher, read_root_ca
 from .workloads import DaemonSetController, JobController, TTLAfterFinishedController
@@ -29,7 +30,7 @@ CONTROLLERS = {"replicaset": ReplicaSetController, "deployment": DeploymentContr
                "nodeipam": NodeIpamController, "serviceaccount": ServiceAccountController,
                "horizontalpodautoscaling": HPAController, "daemonset": DaemonSetController,
                "job": JobController, "ttl-after-finished": TTLAfterFinishedController,
-               "root-ca-cert-publisher": RootCACertPublisher}
+               "root-ca-cert-publisher": RootCACertPublisher, "persistentvolume-binder": PersistentVolumeBinder}
 
 
 def enabled(spec: str) -> list[str]:

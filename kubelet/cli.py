@@ -30,7 +30,7 @@ from .server import KubeletServer
 from .stats import DockerStats
 
 log = logging.getLogger("kubelet")
-PODS, NODES = lookup("", "v1", "pods"), lookup("", "v1", "nodes")
+PODS, NODES, SERVICES = lookup("", "v1", "pods"), lookup("", "v1", "nodes"), lookup("", "v1", "services")
 WORKERS = {"docker": 8, "hollow": 2}    # pod syncs at once per node: Docker's wait on the engine
 
 
@@ -114,6 +114,8 @@ async def _serve(a: argparse.Namespace, client: Client) -> int:
     dns = DNSSettings([x for x in a.cluster_dns.split(",") if x], a.cluster_domain, a.resolv_conf)
     recorder = EventRecorder(client, "kubelet", host=names[0]) if a.runtime == "docker" else None
     agents: dict[str, NodeAgent] = {}
+    services = Informer(client, SERVICES)     # containers' service variables, one watch for every node here
+    services.add_indexer("namespace", lambda svc: [svc["metadata"].get("namespace", "")])
     runtimes = {n: _runtime(a, n) for n in names}
     try:
         for rt in runtimes.values():
@@ -123,7 +125,7 @@ async def _serve(a: argparse.Namespace, client: Client) -> int:
         return 1
     for n, rt in runtimes.items():
         capacity = _capacity(a, rt)
-        config = ConfigBuilder(client, a.node_ip, a.root_dir, dns, rt.host_volumes, capacity)
+        config = ConfigBuilder(client, a.node_ip, a.root_dir, dns, rt.host_volumes, capacity, services)
         syncer = PodSyncer(client, n, a.node_ip, rt, config, recorder)
         agents[n] = NodeAgent(client, n, rt, syncer, node_ip=a.node_ip, capacity=capacity, port=a.port,
                               lease_seconds=a.node_lease_duration, labels=labels,
@@ -148,7 +150,7 @@ async def _serve(a: argparse.Namespace, client: Client) -> int:
             registering.cancel()
             await asyncio.gather(registering, return_exceptions=True)
             return 0
-        await _run_nodes(a, client, agents, names, tasks)
+        await _run_nodes(a, client, agents, names, tasks, services)
     finally:
         for t in tasks:
             t.cancel()
@@ -176,9 +178,10 @@ def _api_server(a: argparse.Namespace, client: Client, name: str, runtime: Runti
 
 
 async def _run_nodes(a: argparse.Namespace, client: Client, agents: dict[str, NodeAgent], names: list[str],
-                     tasks: list[asyncio.Task]) -> None:
+                     tasks: list[asyncio.Task], services: Informer) -> None:
     """Watch the nodes' pods and Node objects (one watch per node, or one shared watch when a
-    process holds many), then run heartbeats, pod workers and relists until one ends."""
+    process holds many) and the Services, then run heartbeats, pod workers and relists until one
+    ends."""
     if len(agents) == 1:
         pods = Informer(client, PODS, field_selector=f"spec.nodeName={names[0]}")
         nodes = Informer(client, NODES, field_selector=f"metadata.name={names[0]}")
@@ -199,6 +202,7 @@ async def _run_nodes(a: argparse.Namespace, client: Client, agents: dict[str, No
         return handler
     nodes.add_handler(route("node_changed", "node"), route("node_changed", "node"))
     pods.add_handler(route("pod_changed", "pod"), route("pod_changed", "pod"), route("pod_deleted", "pod"))
+    services.start()     # first: its small list is usually in before the first pod asks for it
     nodes.start()
     pods.start()
     synced = asyncio.create_task(pods.synced.wait())
@@ -218,6 +222,7 @@ async def _run_nodes(a: argparse.Namespace, client: Client, agents: dict[str, No
         synced.cancel()
         await pods.stop()
         await nodes.stop()
+        await services.stop()
 
 
 def main(argv: list[str] | None = None) -> None:

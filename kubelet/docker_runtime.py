@@ -327,6 +327,15 @@ class DockerRuntime(Runtime):
         except docker.errors.APIError as e:
             raise ImagePullError(f'failed to pull and unpack image "{ref}": {e.explanation or e}') from None
 
+    async def image_user(self, image: str) -> tuple[int | None, str]:
+        """dockershim's getUserFromImageUser: the user part of the image's `user[:group]`, a uid
+        when numeric."""
+        info = await self._call(self.api.inspect_image, image)
+        user = ((info.get("Config") or {}).get("User") or "").split(":", 1)[0]
+        if not user:
+            return None, ""
+        return (int(user), "") if user.isdigit() else (None, user)
+
     # ---- sandboxes --------------------------------------------------------------------
     def _labels(self, pod: dict, kind: str, container: str, attempt: int) -> dict[str, str]:
         meta = pod["metadata"]

@@ -14,7 +14,7 @@ import aiohttp
 
 from kubeling.api.gofmt import go_value, quote
 
-from .podconfig import expand
+from .podconfig import expand, format_pod
 from .runtime import ExecTimeout, Runtime, RuntimeFailure, RuntimeUnavailable
 
 SUCCESS, FAILURE, WARNING = "success", "failure", "warning"
@@ -32,12 +32,6 @@ def go_duration(seconds: float) -> str:
     """Go's time.Duration formatting of whole seconds: 10s, 1m20s, 5m0s."""
     s = int(seconds)
     return f"{s}s" if s < 60 else f"{s // 60}m{s % 60}s"
-
-
-def format_pod(pod: dict) -> str:
-    """format.Pod: name_namespace(uid)."""
-    meta = pod["metadata"]
-    return f"{meta.get('name', '')}_{meta.get('namespace', '')}({meta.get('uid', '')})"
 
 
 def resolve_port(port: Any, container: dict) -> int:

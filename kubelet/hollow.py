@@ -142,6 +142,9 @@ class HollowRuntime(Runtime):
     async def pull_image(self, image: str) -> None:
         return None
 
+    async def image_user(self, image: str) -> tuple[int | None, str]:
+        return None, ""      # a simulated image names no user: it runs as root, as upstream's fake runtime's
+
     async def run_sandbox(self, pod: dict, config: SandboxConfig, attempt: int) -> str:
         st = self._pod(pod)
         sid = f"{st.uid[:8]}-sandbox-{attempt}"

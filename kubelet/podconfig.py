@@ -1,6 +1,7 @@
 """What the kubelet resolves before a runtime sees a pod: DNS settings, the hosts file, hostnames,
-environment (values, fieldRef, resourceFieldRef, ConfigMap and Secret keys), $(VAR) expansion,
-resources, security context and mounts (upstream's generateContainerConfig / makeMounts)."""
+environment (values, fieldRef, resourceFieldRef, ConfigMap and Secret keys, Services), $(VAR)
+expansion, resources, security context (runAsNonRoot) and mounts (upstream's
+generateContainerConfig / makeMounts)."""
 from __future__ import annotations
 
 import asyncio
@@ -11,14 +12,18 @@ import os
 import re
 import secrets
 import shutil
+from collections import ChainMap
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import orjson
 
 from kubeling.api import quantity
 from kubeling.api.resources import lookup
 from kubeling.client import ApiError, Client
+from kubeling.client.informer import Informer
 
 from .downward import FieldError, field_value, resource_value
 from .runtime import ContainerConfig, Mount, SandboxConfig
@@ -26,6 +31,7 @@ from .volumes import VolumeManager
 
 CONFIGMAPS, SECRETS = lookup("", "v1", "configmaps"), lookup("", "v1", "secrets")
 MAX_DNS_SERVERS, MAX_DNS_SEARCHES = 3, 32
+MASTER_SERVICES = ("kubernetes",)    # in `default`, their variables reach every pod, service links or not
 _VAR = re.compile(r"\$\$|\$\(([-._a-zA-Z][-._a-zA-Z0-9]*)\)")
 
 
@@ -131,7 +137,7 @@ def hosts_file(pod: dict, ip: str, domain: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def expand(text: str, env: dict[str, str]) -> str:
+def expand(text: str, env: Mapping[str, str]) -> str:
     """Kubernetes' $(VAR) expansion: defined variables are replaced, $$ escapes, others stay."""
     def sub(m: re.Match) -> str:
         if m.group(0) == "$$":
@@ -140,13 +146,92 @@ def expand(text: str, env: dict[str, str]) -> str:
     return _VAR.sub(sub, text)
 
 
+def format_pod(pod: dict) -> str:
+    """format.Pod: name_namespace(uid)."""
+    meta = pod["metadata"]
+    return f"{meta.get('name', '')}_{meta.get('namespace', '')}({meta.get('uid', '')})"
+
+
+def _env_name(name: str) -> str:
+    return name.upper().replace("-", "_")
+
+
+def _service_variables(svc: dict) -> dict[str, str]:
+    """upstream's envvars.FromServices for one Service: the Kubernetes and Docker-link variables."""
+    spec = svc["spec"]
+    ip, ports = spec["clusterIP"], spec["ports"]
+    prefix = _env_name(svc["metadata"]["name"])
+    env = {f"{prefix}_SERVICE_HOST": ip, f"{prefix}_SERVICE_PORT": str(ports[0]["port"])}
+    for p in ports:
+        if p.get("name"):
+            env[f"{prefix}_SERVICE_PORT_{_env_name(p['name'])}"] = str(p["port"])
+    host = f"[{ip}]" if ":" in ip else ip
+    for i, p in enumerate(ports):
+        proto = (p.get("protocol") or "TCP").lower()
+        url = f"{proto}://{host}:{p['port']}"
+        if i == 0:
+            env[f"{prefix}_PORT"] = url     # Docker special-cases the first port
+        key = f"{prefix}_PORT_{p['port']}_{proto.upper()}"
+        env.update({key: url, f"{key}_PROTO": proto, f"{key}_PORT": str(p["port"]), f"{key}_ADDR": ip})
+    return env
+
+
+def service_env(services: Iterable[dict], namespace: str, links: bool) -> dict[str, str]:
+    """upstream's getServiceEnvVarMap: the master services of `default` always, every Service of
+    the pod's namespace with enableServiceLinks (a namespace's own wins over a master one of the
+    same name); Services without a cluster IP (headless, ExternalName) give none."""
+    chosen: dict[str, dict] = {}
+    for svc in services:
+        ip = (svc.get("spec") or {}).get("clusterIP")
+        if not ip or ip == "None":
+            continue
+        meta = svc["metadata"]
+        if meta.get("namespace") == "default" and meta["name"] in MASTER_SERVICES:
+            chosen.setdefault(meta["name"], svc)
+        elif meta.get("namespace") == namespace and links:
+            chosen[meta["name"]] = svc
+    env: dict[str, str] = {}
+    for svc in chosen.values():
+        env.update(_service_variables(svc))
+    return env
+
+
+def _effective(pod: dict, c: dict, field: str) -> Any:
+    """A securityContext field as the container sees it: its own, else the pod's."""
+    sc = c.get("securityContext") or {}
+    return sc[field] if sc.get(field) is not None else ((pod.get("spec") or {}).get("securityContext") or {}).get(field)
+
+
+def requires_non_root(pod: dict, c: dict) -> bool:
+    return bool(_effective(pod, c, "runAsNonRoot"))
+
+
+def verify_run_as_non_root(pod: dict, c: dict, image_uid: int | None, image_user: str) -> None:
+    """upstream's verifyRunAsNonRoot against the image's user (a uid, else a name; neither: root),
+    CreateContainerConfigError with upstream's messages."""
+    if not requires_non_root(pod, c):
+        return
+    who = f'(pod: "{format_pod(pod)}", container: {c["name"]})'
+    run_as = _effective(pod, c, "runAsUser")
+    if run_as is not None:
+        if int(run_as) == 0:
+            raise ContainerConfigError(f"container's runAsUser breaks non-root policy {who}")
+        return
+    if image_uid is None and image_user:
+        raise ContainerConfigError(f"container has runAsNonRoot and image has non-numeric user ({image_user}), "
+                                   f"cannot verify user is non-root {who}")
+    if not image_uid:
+        raise ContainerConfigError(f"container has runAsNonRoot and image will run as root {who}")
+
+
 class ConfigBuilder:
     """Turns a pod's spec into SandboxConfig and ContainerConfig, writing the pod's files (hosts,
     resolv.conf, termination logs, volumes) under the root dir when the runtime uses host files."""
 
     def __init__(self, client: Client, node_ip: str, root_dir: str, dns: DNSSettings, host_files: bool,
-                 allocatable: dict[str, str]) -> None:
+                 allocatable: dict[str, str], services: Informer | None = None) -> None:
         self.client, self.node_ip, self.dns = client, node_ip, dns
+        self.services = services     # None: no service variables, as a kubelet without an apiserver
         self.root = Path(root_dir)
         self.host_files = host_files
         self.allocatable = allocatable
@@ -219,9 +304,22 @@ class ConfigBuilder:
         binary = {k: base64.b64decode(v).decode(errors="replace") for k, v in (obj.get("binaryData") or {}).items()}
         return {**binary, **(obj.get("data") or {})}
 
-    async def _env(self, pod: dict, c: dict, pod_ip: str) -> list[tuple[str, str]]:
-        """envFrom, then env in order, each value $(VAR)-expanded against the ones before it."""
+    def _service_env(self, pod: dict) -> dict[str, str]:
+        """The Services' variables as the container starts (upstream reads its service lister)."""
+        if self.services is None:
+            return {}
+        if not self.services.synced.is_set():
+            raise ContainerConfigError("services have not yet been read at least once, cannot construct envvars")
         ns = pod["metadata"].get("namespace", "default")
+        links = (pod.get("spec") or {}).get("enableServiceLinks") is not False
+        candidates = self.services.list("default") + (self.services.list(ns) if links and ns != "default" else [])
+        return service_env(candidates, ns, links)
+
+    async def _env(self, pod: dict, c: dict, pod_ip: str) -> list[tuple[str, str]]:
+        """envFrom, then env in order, each value $(VAR)-expanded against the ones before it and the
+        Services' variables, then those Service variables the container does not set itself."""
+        ns = pod["metadata"].get("namespace", "default")
+        services = self._service_env(pod)
         env: dict[str, str] = {}
         for src in c.get("envFrom") or []:
             ref = src.get("configMapRef") or src.get("secretRef") or {}
@@ -231,12 +329,12 @@ class ConfigBuilder:
                 env[src.get("prefix", "") + k] = v
         for e in c.get("env") or []:
             if "valueFrom" not in e:
-                env[e["name"]] = expand(e.get("value", ""), env)
+                env[e["name"]] = expand(e.get("value", ""), ChainMap(env, services))
                 continue
             value = await self._value_from(pod, c, e["valueFrom"], pod_ip)
             if value is not None:
                 env[e["name"]] = value
-        return list(env.items())
+        return list(env.items()) + [(k, v) for k, v in services.items() if k not in env]
 
     async def _value_from(self, pod: dict, c: dict, src: dict, pod_ip: str) -> str | None:
         ns = pod["metadata"].get("namespace", "default")
@@ -273,7 +371,8 @@ class ConfigBuilder:
     def _prepare_mounts(self, pod: dict, c: dict, files: dict[str, str]) -> list[Mount]:
         pdir = self.pod_dir(pod["metadata"]["uid"])
         mounts = [Mount(self.volumes.host_path(pod, vm["name"], vm.get("subPath", "")), vm["mountPath"],
-                        bool(vm.get("readOnly"))) for vm in c.get("volumeMounts") or []]
+                        bool(vm.get("readOnly")) or self.volumes.read_only(pod, vm["name"]))
+                  for vm in c.get("volumeMounts") or []]
         targets = {m.container_path for m in mounts}
         for name, text in files.items():
             _write_if_changed(pdir / name, text)

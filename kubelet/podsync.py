@@ -16,8 +16,9 @@ from kubeling.client import ApiError, Client
 from kubeling.client.events import EventRecorder
 from kubeling.client.workqueue import WorkQueue
 
-from .handlers import Handlers, format_pod, go_duration
-from .podconfig import ConfigBuilder, ContainerConfigError, spec_hash
+from .handlers import Handlers, go_duration
+from .podconfig import (ConfigBuilder, ContainerConfigError, format_pod, requires_non_root, spec_hash,
+                        verify_run_as_non_root)
 from .prober import ProbeManager
 from .runtime import (EXITED, RUNNING, ContainerStatus, ImagePullError, NetworkNotReady, PodRuntimeStatus,
                       Runtime, RuntimeFailure, RuntimeUnavailable, SandboxStatus)
@@ -376,6 +377,8 @@ class PodSyncer:
             if c.get("targetContainerName") and target is None:
                 raise ContainerConfigError(f"unable to find target container {c['targetContainerName']}")
             config = await self.config.container_config(pod, c, attempt, sandbox.ip)
+            if requires_non_root(pod, c):     # only then does the image's user matter
+                verify_run_as_non_root(pod, c, *await self.runtime.image_user(c.get("image", "")))
         except ContainerConfigError as e:
             reasons[name] = ("CreateContainerConfigError", str(e))
             self._event(pod, "Warning", "Failed", f"Error: {e}")

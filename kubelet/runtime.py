@@ -194,6 +194,11 @@ class Runtime:
         """Raises ImagePullError."""
         raise NotImplementedError
 
+    async def image_user(self, image: str) -> tuple[int | None, str]:
+        """The user a present image runs as (CRI's ImageStatus uid and username): a uid, else a
+        user name, else neither (the image names none)."""
+        raise NotImplementedError
+
     async def run_sandbox(self, pod: dict, config: SandboxConfig, attempt: int) -> str:
         """Create and start the pod's sandbox; return its id."""
         raise NotImplementedError

@@ -1,6 +1,7 @@
 """Pod volumes as host directories the runtime bind-mounts: emptyDir (on disk, or a tmpfs for
-medium Memory), hostPath, configMap, secret, downwardAPI and projected (serviceAccountToken,
-configMap, secret, downwardAPI sources in one directory).
+medium Memory), hostPath, configMap, secret, downwardAPI, projected (serviceAccountToken,
+configMap, secret, downwardAPI sources in one directory) and persistentVolumeClaim (the hostPath or
+local PersistentVolume its claim is bound to).
 
 Every volume made of files is written as upstream's AtomicWriter does: the files live in a
 timestamped `..<time>` directory, `..data` points at it and each top-level name is a symlink
@@ -26,6 +27,7 @@ from .downward import FieldError, metadata_field, resource_value
 from .tokens import TokenError, TokenManager
 
 CONFIGMAPS, SECRETS = lookup("", "v1", "configmaps"), lookup("", "v1", "secrets")
+PVCS, PVS = lookup("", "v1", "persistentvolumeclaims"), lookup("", "v1", "persistentvolumes")
 PLUGIN_DIRS = {"emptyDir": "kubernetes.io~empty-dir", "configMap": "kubernetes.io~configmap",
                "secret": "kubernetes.io~secret", "downwardAPI": "kubernetes.io~downward-api",
                "projected": "kubernetes.io~projected"}
@@ -41,6 +43,7 @@ class VolumeManager:
     def __init__(self, client: Client, pods_dir: Path, allocatable: dict[str, str]) -> None:
         self.client, self.pods_dir, self.allocatable = client, pods_dir, allocatable
         self.tokens = TokenManager(client)
+        self.claims: dict[str, dict[str, str]] = {}    # pod uid -> claim volume -> its PersistentVolume's path
 
     def _dir(self, uid: str, kind: str, name: str) -> Path:
         return self.pods_dir / uid / "volumes" / PLUGIN_DIRS[kind] / name
@@ -52,6 +55,8 @@ class VolumeManager:
             raise VolumeError(f'volume "{volume}" not found in the pod spec')
         if "hostPath" in vol:
             base = Path(vol["hostPath"]["path"])
+        elif "persistentVolumeClaim" in vol:
+            base = Path(self.claims[pod["metadata"]["uid"]][volume])
         else:
             kind = next((k for k in PLUGIN_DIRS if k in vol), None)
             if kind is None:
@@ -65,11 +70,29 @@ class VolumeManager:
         target.mkdir(parents=True, exist_ok=True)
         return str(target)
 
+    @staticmethod
+    def read_only(pod: dict, volume: str) -> bool:
+        """A claim the pod mounts `readOnly` is read-only in every container."""
+        vol = next((v for v in (pod.get("spec") or {}).get("volumes") or [] if v["name"] == volume), {})
+        return bool((vol.get("persistentVolumeClaim") or {}).get("readOnly"))
+
     async def setup(self, pod: dict) -> None:
-        """Prepare every volume of the pod; raises VolumeError with upstream's FailedMount message."""
+        """Prepare every volume of the pod; raises VolumeError with upstream's FailedMount message.
+        Claims that cannot be used yet (unbound, missing) are reported together once the other
+        volumes are ready, as upstream's volume manager does."""
         uid, ns = pod["metadata"]["uid"], pod["metadata"].get("namespace", "default")
+        unprocessed: dict[str, str] = {}
         for vol in (pod.get("spec") or {}).get("volumes") or []:
             name = vol["name"]
+            if "persistentVolumeClaim" in vol:
+                if name not in self.claims.get(uid, {}):    # a claim's volume, once found, stays for the pod's life
+                    try:
+                        pv = await self._bound_volume(pod, vol)
+                    except VolumeError as e:
+                        unprocessed[name] = str(e)
+                        continue
+                    self.claims.setdefault(uid, {})[name] = await asyncio.to_thread(_persistent_volume, pv)
+                continue
             try:
                 if "emptyDir" in vol and (vol["emptyDir"] or {}).get("medium") == "Memory":
                     await asyncio.to_thread(_tmpfs, self._dir(uid, "emptyDir", name), self._memory_size(pod, vol))
@@ -95,11 +118,52 @@ class VolumeManager:
                     raise VolumeError("volume type not supported")
             except (VolumeError, OSError) as e:
                 raise VolumeError(f'MountVolume.SetUp failed for volume "{name}" : {e}') from None
+        if unprocessed:
+            names = "[" + " ".join(sorted(unprocessed)) + "]"
+            raise VolumeError(f"Unable to attach or mount volumes: unmounted volumes={names}, unattached volumes=[], "
+                              f"failed to process volumes={names}: " + "; ".join(unprocessed.values()))
+
+    async def _bound_volume(self, pod: dict, vol: dict) -> dict:
+        """upstream's getPVCExtractPV and getPVSpec: the PersistentVolume the pod's claim is bound to,
+        or VolumeError with their messages."""
+        ns, claim = pod["metadata"].get("namespace", "default"), vol["persistentVolumeClaim"]["claimName"]
+        prefix = f"error processing PVC {ns}/{claim}: "
+        try:
+            pvc = await self.client.get(PVCS, claim, ns)
+        except ApiError as e:
+            if not e.not_found:
+                raise
+            raise VolumeError(f"{prefix}failed to fetch PVC from API server: {e.status.get('message')}") from None
+        name = (pvc.get("spec") or {}).get("volumeName") or ""
+        if pvc["metadata"].get("deletionTimestamp"):
+            raise VolumeError(prefix + "PVC is being deleted")
+        if (pvc.get("status") or {}).get("phase") != "Bound":
+            raise VolumeError(prefix + "PVC is not bound")
+        if not name:
+            raise VolumeError(prefix + "PVC has empty pvc.Spec.VolumeName")
+        try:
+            pv = await self.client.get(PVS, name)
+        except ApiError as e:
+            if not e.not_found:
+                raise
+            raise VolumeError(f"{prefix}failed to fetch PV {name} from API server: {e.status.get('message')}") from None
+        ref = (pv.get("spec") or {}).get("claimRef")
+        if not ref:
+            raise VolumeError(f"{prefix}found PV object {name} but it has a nil pv.Spec.ClaimRef indicating it is "
+                              "not yet bound to the claim")
+        if ref.get("uid") != pvc["metadata"]["uid"]:
+            raise VolumeError(f"{prefix}found PV object {name} but its pv.Spec.ClaimRef.UID {ref.get('uid', '')} "
+                              f"does not point to claim.UID {pvc['metadata']['uid']}")
+        if (pv["spec"].get("volumeMode") or "Filesystem") != "Filesystem":
+            raise VolumeError(f"volume {vol['name']} has volumeMode {pv['spec']['volumeMode']}, but is specified in "
+                              "volumeMounts")
+        return pv
 
     async def teardown(self, uid: str) -> None:
         """The pod is gone: unmount its memory volumes (so its directory can be removed) and forget
-        its tokens."""
+        its tokens and claims."""
         self.tokens.forget(uid)
+        self.claims.pop(uid, None)
         await asyncio.to_thread(_unmount_under, self.pods_dir / uid)
 
     def _memory_size(self, pod: dict, vol: dict) -> int:
@@ -249,6 +313,25 @@ def _host_path(src: dict) -> None:
         ok, what = checks[kind]
         if not ok(path):
             raise VolumeError(f"hostPath type check failed: {path} is not {what}")
+
+
+def _persistent_volume(pv: dict) -> str:
+    """Set up a bound PersistentVolume on this node and return its path: a hostPath one as a
+    hostPath volume (type checks, DirectoryOrCreate), a local one must exist."""
+    name, spec = pv["metadata"]["name"], pv["spec"]
+    if "local" in spec:
+        path = spec["local"]["path"]
+        if not os.path.exists(path):
+            raise VolumeError(f'MountVolume.NewMounter initialization failed for volume "{name}" : '
+                              f'path "{path}" does not exist')
+        return path
+    try:
+        if "hostPath" not in spec:
+            raise VolumeError("volume type not supported")
+        _host_path(spec["hostPath"])
+    except (VolumeError, OSError) as e:
+        raise VolumeError(f'MountVolume.SetUp failed for volume "{name}" : {e}') from None
+    return spec["hostPath"]["path"]
 
 
 def atomic_write(target: Path, files: dict[str, tuple[bytes, int]]) -> None:

@@ -78,6 +78,17 @@ def test_deployment_converges_spread_over_nodes(cluster, ns):
     assert "Running" in wide and "node-0" in wide and "node-1" in wide
 
 
+def test_hundred_replica_deployment_reaches_ready_on_hollow_nodes(cluster, ns):
+    k = cluster.kubectl
+    k("-n", ns, "create", "deployment", "hundred", "--image=nginx", "--replicas=100")
+    ready = wait_for(lambda: running_ready(cluster, ns, 100), 120, "100 running and ready pods", interval=0.5)
+    assert {p["spec"]["nodeName"] for p in ready} == {"node-0", "node-1"}
+    k("-n", ns, "rollout", "status", "deployment/hundred", "--timeout=60s")
+    assert json.loads(k("-n", ns, "get", "deploy", "hundred", "-o", "json").stdout)["status"]["readyReplicas"] == 100
+    k("-n", ns, "delete", "deployment", "hundred")           # the hollow nodes' pod slots are for the other tests
+    wait_for(lambda: not pods(cluster, ns), 60, "the 100 pods gone", interval=0.5)
+
+
 def test_rollout_set_image_history_undo_scale(cluster, ns):
     k = cluster.kubectl
     k("-n", ns, "create", "deployment", "web", "--image=nginx:1", "--replicas=3")

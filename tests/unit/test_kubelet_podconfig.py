@@ -1,13 +1,16 @@
 """What the kubelet resolves before the runtime: DNS per dnsPolicy, the hosts file, $(VAR)
-expansion, env from the API with upstream's errors, image references."""
+expansion, env from the API with upstream's errors, Service variables, runAsNonRoot, image
+references."""
 from __future__ import annotations
 
+import asyncio
 import base64
 
 import pytest
 
 from kubelet.docker_runtime import reference
-from kubelet.podconfig import ConfigBuilder, ContainerConfigError, DNSSettings, dns_config, expand, hosts_file
+from kubelet.podconfig import (ConfigBuilder, ContainerConfigError, DNSSettings, dns_config, expand, hosts_file,
+                               service_env, verify_run_as_non_root)
 from kubeling.client import ApiError
 
 
@@ -61,6 +64,8 @@ def test_expand():
 
 
 class FakeClient:
+    """Objects by (plural, name); others are NotFound in the apiserver's words."""
+
     def __init__(self, objects: dict) -> None:
         self.objects = objects
 
@@ -68,7 +73,7 @@ class FakeClient:
         try:
             return self.objects[(resource.plural, name)]
         except KeyError:
-            raise ApiError(404, {"reason": "NotFound"}) from None
+            raise ApiError(404, {"reason": "NotFound", "message": f'{resource.plural} "{name}" not found'}) from None
 
 
 def builder(objects: dict, dns: DNSSettings) -> ConfigBuilder:
@@ -111,3 +116,80 @@ def test_image_references():
         ("gcr.io", "gcr.io/google-samples/kubernetes-bootcamp:v1")
     assert reference("localhost:5000/app") == ("localhost:5000", "localhost:5000/app:latest")
     assert reference("me/app@sha256:ab") == ("docker.io", "docker.io/me/app@sha256:ab")
+
+
+def service(name: str, ns: str, ip: str, *ports: dict, **spec) -> dict:
+    return {"metadata": {"name": name, "namespace": ns}, "spec": {"clusterIP": ip, "ports": list(ports), **spec}}
+
+
+MASTER = service("kubernetes", "default", "10.96.0.1", {"name": "https", "port": 443, "protocol": "TCP"})
+
+
+def test_service_variables_are_upstreams():
+    web = service("my-web", "shop", "10.96.5.6", {"port": 80, "protocol": "TCP"},
+                  {"name": "metrics-udp", "port": 9090, "protocol": "UDP"})
+    headless = service("db", "shop", "None", {"port": 5432})
+    external = {"metadata": {"name": "ext", "namespace": "shop"}, "spec": {"type": "ExternalName",
+                                                                         "externalName": "example.com"}}
+    other = service("elsewhere", "other", "10.96.7.7", {"port": 1})
+    env = service_env([MASTER, web, headless, external, other], "shop", True)
+    assert env == {
+        "KUBERNETES_SERVICE_HOST": "10.96.0.1", "KUBERNETES_SERVICE_PORT": "443",
+        "KUBERNETES_SERVICE_PORT_HTTPS": "443", "KUBERNETES_PORT": "tcp://10.96.0.1:443",
+        "KUBERNETES_PORT_443_TCP": "tcp://10.96.0.1:443", "KUBERNETES_PORT_443_TCP_PROTO": "tcp",
+        "KUBERNETES_PORT_443_TCP_PORT": "443", "KUBERNETES_PORT_443_TCP_ADDR": "10.96.0.1",
+        "MY_WEB_SERVICE_HOST": "10.96.5.6", "MY_WEB_SERVICE_PORT": "80", "MY_WEB_SERVICE_PORT_METRICS_UDP": "9090",
+        "MY_WEB_PORT": "tcp://10.96.5.6:80",
+        "MY_WEB_PORT_80_TCP": "tcp://10.96.5.6:80", "MY_WEB_PORT_80_TCP_PROTO": "tcp",
+        "MY_WEB_PORT_80_TCP_PORT": "80", "MY_WEB_PORT_80_TCP_ADDR": "10.96.5.6",
+        "MY_WEB_PORT_9090_UDP": "udp://10.96.5.6:9090", "MY_WEB_PORT_9090_UDP_PROTO": "udp",
+        "MY_WEB_PORT_9090_UDP_PORT": "9090", "MY_WEB_PORT_9090_UDP_ADDR": "10.96.5.6"}
+    # enableServiceLinks: false keeps only the master service's
+    assert set(service_env([MASTER, web], "shop", False)) == {k for k in env if k.startswith("KUBERNETES_")}
+    assert service_env([service("v6", "shop", "fd00::1", {"port": 80})], "shop", True)["V6_PORT"] == "tcp://[fd00::1]:80"
+
+
+class Services:
+    """A synced service informer's view."""
+
+    def __init__(self, *items: dict) -> None:
+        self.items = items
+        self.synced = asyncio.Event()
+        self.synced.set()
+
+    def list(self, namespace=None):
+        return [s for s in self.items if namespace is None or s["metadata"]["namespace"] == namespace]
+
+
+async def test_service_variables_in_the_container_env_explicit_env_wins(dns):
+    web = service("web", "shop", "10.96.5.6", {"port": 80})
+    b = ConfigBuilder(FakeClient({}), "192.168.1.2", "/nonexistent", dns, False, {}, Services(MASTER, web))
+    c = {"name": "c", "env": [{"name": "WEB_SERVICE_PORT", "value": "8080"},
+                              {"name": "URL", "value": "http://$(WEB_SERVICE_HOST):$(WEB_SERVICE_PORT)"}]}
+    env = dict((await b.container_config(pod(), c, 0, "")).env)
+    assert env["WEB_SERVICE_PORT"] == "8080" and env["URL"] == "http://10.96.5.6:8080"
+    assert env["WEB_PORT_80_TCP_ADDR"] == "10.96.5.6" and env["KUBERNETES_SERVICE_HOST"] == "10.96.0.1"
+    unsynced = Services()
+    unsynced.synced.clear()
+    b = ConfigBuilder(FakeClient({}), "192.168.1.2", "/nonexistent", dns, False, {}, unsynced)
+    with pytest.raises(ContainerConfigError, match="^services have not yet been read at least once, cannot construct envvars$"):
+        await b.container_config(pod(), {"name": "c"}, 0, "")
+
+
+def test_run_as_non_root_messages():
+    p = pod(securityContext={"runAsNonRoot": True})
+    who = '(pod: "web-0_shop(u1)", container: c)'
+    c = {"name": "c"}
+    for uid, user, message in ((None, "", f"container has runAsNonRoot and image will run as root {who}"),
+                               (0, "", f"container has runAsNonRoot and image will run as root {who}"),
+                               (None, "nobody", ("container has runAsNonRoot and image has non-numeric user (nobody), "
+                                                 f"cannot verify user is non-root {who}"))):
+        with pytest.raises(ContainerConfigError) as e:
+            verify_run_as_non_root(p, c, uid, user)
+        assert str(e.value) == message
+    verify_run_as_non_root(p, c, 1000, "")
+    verify_run_as_non_root(p, {"name": "c", "securityContext": {"runAsUser": 1000}}, None, "")
+    verify_run_as_non_root(p, {"name": "c", "securityContext": {"runAsNonRoot": False}}, None, "")
+    verify_run_as_non_root(pod(), c, None, "")
+    with pytest.raises(ContainerConfigError, match=r"^container's runAsUser breaks non-root policy \(pod"):
+        verify_run_as_non_root(pod(securityContext={"runAsNonRoot": True, "runAsUser": 0}), c, 1000, "")

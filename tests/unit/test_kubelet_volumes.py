@@ -15,6 +15,7 @@ from kubeling.client import ApiError
 from kubelet.downward import format_map
 from kubelet.tokens import TokenManager, needs_refresh
 from kubelet.volumes import VolumeError, VolumeManager
+from tests.unit.test_kubelet_podconfig import FakeClient as ObjectClient
 
 SA = "/var/run/secrets/kubernetes.io/serviceaccount"
 
@@ -194,3 +195,55 @@ def test_admission_leaves_a_malformed_spec_to_validation():
     admit_pod(p)
     assert p["spec"]["containers"] == [{"name": "a", "volumeMounts": "x"}] and "volumes" not in p["spec"]
 
+
+
+def claim(phase: str = "Bound", volume: str = "pv1") -> dict:
+    return {"metadata": {"name": "data", "namespace": "ns", "uid": "claim-uid"}, "spec": {"volumeName": volume},
+            "status": {"phase": phase}}
+
+
+def volume(source: dict, ref_uid: str | None = "claim-uid") -> dict:
+    ref = {"name": "data", "namespace": "ns", "uid": ref_uid} if ref_uid is not None else None
+    return {"metadata": {"name": "pv1"}, "spec": {**source, "claimRef": ref, "volumeMode": "Filesystem"}}
+
+
+async def test_a_claim_mounts_its_bound_volume(tmp_path):
+    target = tmp_path / "data" / "made"
+    client = ObjectClient({("persistentvolumeclaims", "data"): claim(),
+                          ("persistentvolumes", "pv1"): volume({"hostPath": {"path": str(target),
+                                                                             "type": "DirectoryOrCreate"}})})
+    m = VolumeManager(client, tmp_path / "pods", {})
+    p = pod([{"name": "v", "persistentVolumeClaim": {"claimName": "data", "readOnly": True}}])
+    await m.setup(p)
+    assert target.is_dir() and m.host_path(p, "v") == str(target) and m.read_only(p, "v")
+    assert m.host_path(p, "v", "sub") == str(target / "sub") and (target / "sub").is_dir()
+    del client.objects[("persistentvolumeclaims", "data")]
+    await m.setup(p)          # found once, kept for the pod's life (a running pod keeps its volume)
+    await m.teardown("u1")
+    assert m.claims == {}
+
+
+async def test_claims_that_cannot_be_used_wait_with_upstreams_messages(tmp_path):
+    p = pod([{"name": "v", "persistentVolumeClaim": {"claimName": "data"}},
+             {"name": "e", "emptyDir": {}}])
+    head = ("Unable to attach or mount volumes: unmounted volumes=[v], unattached volumes=[], "
+            "failed to process volumes=[v]: error processing PVC ns/data: ")
+    local = {"local": {"path": str(tmp_path / "absent")}}
+    for objects, message in (
+            ({}, 'failed to fetch PVC from API server: persistentvolumeclaims "data" not found'),
+            ({("persistentvolumeclaims", "data"): claim("Pending", "")}, "PVC is not bound"),
+            ({("persistentvolumeclaims", "data"): claim()},
+             'failed to fetch PV pv1 from API server: persistentvolumes "pv1" not found'),
+            ({("persistentvolumeclaims", "data"): claim(), ("persistentvolumes", "pv1"): volume(local, None)},
+             "found PV object pv1 but it has a nil pv.Spec.ClaimRef indicating it is not yet bound to the claim"),
+            ({("persistentvolumeclaims", "data"): claim(), ("persistentvolumes", "pv1"): volume(local, "other")},
+             "found PV object pv1 but its pv.Spec.ClaimRef.UID other does not point to claim.UID claim-uid")):
+        with pytest.raises(VolumeError) as e:
+            await VolumeManager(ObjectClient(objects), tmp_path / "pods", {}).setup(p)
+        assert str(e.value) == head + message
+    assert (tmp_path / "pods/u1/volumes/kubernetes.io~empty-dir/e").is_dir()     # the other volumes are ready
+    objects = {("persistentvolumeclaims", "data"): claim(), ("persistentvolumes", "pv1"): volume(local)}
+    with pytest.raises(VolumeError) as e:
+        await VolumeManager(ObjectClient(objects), tmp_path / "pods", {}).setup(p)
+    assert str(e.value) == (f'MountVolume.NewMounter initialization failed for volume "pv1" : '
+                            f'path "{tmp_path / "absent"}" does not exist')
