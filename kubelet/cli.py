@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import logging
 import shutil
 import sys
@@ -25,6 +26,7 @@ from .hollow import HollowRuntime
 from .node import NodeAgent
 from .podconfig import ConfigBuilder, DNSSettings
 from .podsync import PodSyncer
+from .pressure import host_pressure
 from .runtime import Runtime, RuntimeUnavailable
 from .server import KubeletServer
 from .stats import DockerStats
@@ -130,6 +132,8 @@ async def _serve(a: argparse.Namespace, client: Client) -> int:
         agents[n] = NodeAgent(client, n, rt, syncer, node_ip=a.node_ip, capacity=capacity, port=a.port,
                               lease_seconds=a.node_lease_duration, labels=labels,
                               status_every=a.node_status_update_frequency, pod_cidr=a.pod_cidr)
+        if isinstance(rt, DockerRuntime):   # hollow nodes have no host to be short of
+            agents[n].pressure = functools.partial(host_pressure, a.root_dir)
     registry = CollectorRegistry()
     running = Gauge("kubelet_running_pods", "Number of pods that have a running pod sandbox", ["node"],
                     registry=registry)

@@ -47,18 +47,34 @@ class NodeAgent:
         self.flag_cidr, self.applied_cidr = pod_cidr, ""
         self.nodes = None        # an Informer of this process's Node objects, set by the CLI
         self.tasks = TaskSet(log)
+        self.pressure: Callable[[], dict[str, bool]] | None = None   # the host's, for a real node (set by the CLI)
+        self.reported_pressure: dict[str, bool] = {}
+        self.transitions: dict[str, tuple[str, str]] = {}   # condition -> (status, since)
         self.machine_id = _host_id("/etc/machine-id", name)
         self.boot_id = _host_id("/proc/sys/kernel/random/boot_id", name)
 
     # ---- node object ----------------------------------------------------------
     def node_status(self) -> dict:
         t = now()
-        cond = lambda typ, st, reason, msg: {"type": typ, "status": st, "reason": reason, "message": msg,  # noqa: E731
-                                            "lastHeartbeatTime": t, "lastTransitionTime": t}
+
+        def cond(typ: str, st: str, reason: str, msg: str) -> dict:
+            """A condition whose lastTransitionTime moves only when its status does."""
+            before = self.transitions.get(typ)
+            since = before[1] if before is not None and before[0] == st else t
+            self.transitions[typ] = (st, since)
+            return {"type": typ, "status": st, "reason": reason, "message": msg,
+                    "lastHeartbeatTime": t, "lastTransitionTime": since}
+        pressure = self.pressure() if self.pressure is not None else {}
+        self.reported_pressure = pressure
+        memory, disk = pressure.get("MemoryPressure"), pressure.get("DiskPressure")
         return {
             "capacity": self.capacity, "allocatable": self.capacity,
-            "conditions": [cond("MemoryPressure", "False", "KubeletHasSufficientMemory", "kubelet has sufficient memory available"),
-                           cond("DiskPressure", "False", "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
+            "conditions": [cond("MemoryPressure", "True", "KubeletHasInsufficientMemory",
+                                "kubelet has insufficient memory available") if memory else
+                           cond("MemoryPressure", "False", "KubeletHasSufficientMemory",
+                                "kubelet has sufficient memory available"),
+                           cond("DiskPressure", "True", "KubeletHasDiskPressure", "kubelet has disk pressure") if disk
+                           else cond("DiskPressure", "False", "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
                            cond("PIDPressure", "False", "KubeletHasSufficientPID", "kubelet has sufficient PID available"),
                            self._ready(cond)],
             "addresses": [{"type": "InternalIP", "address": self.node_ip}, {"type": "Hostname", "address": self.name}],
@@ -128,10 +144,12 @@ class NodeAgent:
 
     def _status_stale(self, since_report: float) -> bool:
         """Post status when the Node no longer shows this kubelet's Ready=True (the node lifecycle
-        controller marked it Unknown, say) or at least every 5 minutes, as the kubelet does."""
+        controller marked it Unknown, say), when pressure changed, or at least every 5 minutes."""
         node = self._node()
         if node is None or since_report > 300:
             return True
+        if self.pressure is not None and self.pressure() != self.reported_pressure:
+            return True    # memory or disk pressure began or ended
         ready = next((c for c in (node.get("status") or {}).get("conditions") or [] if c.get("type") == "Ready"), {})
         return ready.get("status") != "True"
 

@@ -25,6 +25,7 @@ from kubeling.serving import listen
 from . import portforward
 from .auth import KubeletAuth
 from .containers import ContainerLocator, LocateError, Session
+from .stats import resource_metrics
 from .streams import CLOSE, ERROR, PROTOCOLS, RESIZE, STDERR, STDIN, STDOUT, BadRequest, Channels, LogOptions, \
     ResizeDecoder, client_frames, negotiate, parse_bool, send
 
@@ -95,6 +96,7 @@ class KubeletServer:
             routes = [web.get("/healthz", self._healthz), web.get("/pods", self._pods), web.get("/pods/", self._pods),
                       web.get("/containerLogs/{namespace}/{pod}/{container}", self._logs),
                       web.get("/stats/summary", self._summary),
+                      web.get("/metrics/resource", self._resource_metrics),
                       web.get("/portForward/{namespace}/{pod}", portforward.handler(self.pods, self.streams)),
                       web.get("/portForward/{namespace}/{pod}/{uid}", portforward.handler(self.pods, self.streams))]
             for kind, handler in (("exec", self._exec), ("attach", self._attach)):
@@ -132,6 +134,12 @@ class KubeletServer:
         if self.stats is None:
             return web.Response(status=404, text="404 page not found\n")
         return web.json_response(await self.stats())
+
+    async def _resource_metrics(self, request: web.Request) -> web.Response:
+        if self.stats is None:
+            return web.Response(status=404, text="404 page not found\n")
+        return web.Response(text=resource_metrics(await self.stats()), content_type="text/plain",
+                            headers={"X-Content-Type-Options": "nosniff"})
 
     # ---- logs --------------------------------------------------------------------------
     async def _logs(self, request: web.Request) -> web.StreamResponse:

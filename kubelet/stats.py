@@ -128,3 +128,47 @@ class DockerStats:
                          "cpu": _cpu(then, (node_cpu - first_cpu) / (then - first_t), node_cpu),
                          "memory": {"time": format_time(then), **memory}},
                 "pods": sorted(pods.values(), key=lambda p: (p["podRef"]["namespace"], p["podRef"]["name"]))}
+
+
+# /metrics/resource: (metric, type, help, scope, stats field, scale), upstream's stable names
+RESOURCE_METRICS = (
+    ("node_cpu_usage_seconds_total", "counter", "Cumulative cpu time consumed by the node in core-seconds",
+     "node", ("cpu", "usageCoreNanoSeconds"), 1e-9),
+    ("node_memory_working_set_bytes", "gauge", "Current working set of the node in bytes",
+     "node", ("memory", "workingSetBytes"), 1),
+    ("pod_cpu_usage_seconds_total", "counter", "Cumulative cpu time consumed by the pod in core-seconds",
+     "pod", ("cpu", "usageCoreNanoSeconds"), 1e-9),
+    ("pod_memory_working_set_bytes", "gauge", "Current working set of the pod in bytes",
+     "pod", ("memory", "workingSetBytes"), 1),
+    ("container_cpu_usage_seconds_total", "counter", "Cumulative cpu time consumed by the container in core-seconds",
+     "container", ("cpu", "usageCoreNanoSeconds"), 1e-9),
+    ("container_memory_working_set_bytes", "gauge", "Current working set of the container in bytes",
+     "container", ("memory", "workingSetBytes"), 1),
+)
+
+
+def _scoped(summary: dict, scope: str) -> list[tuple[str, dict]]:
+    """(Prometheus labels, stats) of every node, pod or container in a Summary."""
+    if scope == "node":
+        return [("", summary.get("node") or {})]
+    out = []
+    for p in summary.get("pods") or []:
+        ref = p.get("podRef") or {}
+        where = f'namespace="{ref.get("namespace", "")}",pod="{ref.get("name", "")}"'
+        if scope == "pod":
+            out.append((f"{{{where}}}", p))
+        else:
+            out += [(f'{{container="{c.get("name", "")}",{where}}}', c) for c in p.get("containers") or []]
+    return out
+
+
+def resource_metrics(summary: dict) -> str:
+    """The kubelet's /metrics/resource (Prometheus text) from a Summary."""
+    lines = []
+    for metric, kind, help_text, scope, (group, field), scale in RESOURCE_METRICS:
+        lines += [f"# HELP {metric} [STABLE] {help_text}", f"# TYPE {metric} {kind}"]
+        for labels, stats in _scoped(summary, scope):
+            lines.append(f"{metric}{labels} {((stats.get(group) or {}).get(field) or 0) * scale:g}")
+    lines += ["# HELP scrape_error [ALPHA] 1 if there was an error while getting container metrics, 0 otherwise",
+              "# TYPE scrape_error gauge", "scrape_error 0"]
+    return "\n".join(lines) + "\n"

@@ -72,6 +72,21 @@ def test_kubectl_logs_exec_and_top(cluster, ns, web):
     assert row[0] == web and row[1].endswith("m") and row[2].endswith("Mi")
 
 
+def test_node_pressure_conditions_and_resource_metrics(cluster, ns, web):
+    node = cluster.http("GET", f"/api/v1/nodes/{cluster.node}")[1]
+    conds = {c["type"]: c for c in node["status"]["conditions"]}
+    assert conds["MemoryPressure"]["reason"] in ("KubeletHasSufficientMemory", "KubeletHasInsufficientMemory")
+    assert conds["DiskPressure"]["reason"] in ("KubeletHasNoDiskPressure", "KubeletHasDiskPressure")
+    ctx = ssl.create_default_context()
+    ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+    req = urllib.request.Request(f"https://127.0.0.1:{kubelet_port(cluster)}/metrics/resource",
+                                 headers={"Authorization": f"Bearer {cluster.token}"})
+    with urllib.request.urlopen(req, context=ctx, timeout=10) as r:
+        text = r.read().decode()
+    assert "node_cpu_usage_seconds_total " in text and "scrape_error 0" in text
+    assert f'container_memory_working_set_bytes{{container="nginx",namespace="{ns}",pod="{web}"}}' in text
+
+
 @pytest.mark.parametrize("version", ["1.27", "1.33"])
 def test_kubectl_port_forward_to_nginx(cluster, ns, web, version):
     binary = plain_kubectl(version)
