@@ -63,6 +63,7 @@ class Records:
         self._owners: dict[str, set[Key]] = {}
         self.names: Names = {}
         self.serial = int(time.time())
+        self.generation = 0   # bumped on every change, so cached replies know they are stale
 
     # ---- objects in ----------------------------------------------------------
     def set_service(self, svc: dict) -> None:
@@ -178,6 +179,7 @@ class Records:
                     merged.setdefault(qtype, []).extend(rrs)
             self.names[name] = merged
         self.serial = int(time.time())
+        self.generation += 1
 
     # ---- answers -------------------------------------------------------------
     def soa(self) -> RR:

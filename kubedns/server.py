@@ -17,6 +17,7 @@ from .records import Records, refused, wire
 
 log = logging.getLogger("kubedns")
 FORWARD_TIMEOUT = 2.0
+CACHE_SIZE = 10_000   # cached replies; emptied when full
 
 
 def bind_udp(host: str, port: int) -> socket.socket:
@@ -51,6 +52,7 @@ class DnsServer:
         self.responses = Counter("coredns_dns_responses_total", "DNS responses, by response code.",
                                  ["rcode"], registry=registry)
         self.transport: asyncio.DatagramTransport | None = None
+        self.cache: dict[tuple[str, bytes], tuple[int, bytes, str, str]] = {}
 
     async def serve(self, udp: socket.socket, tcp: socket.socket) -> None:
         """Answer on the bound sockets until cancelled."""
@@ -66,20 +68,35 @@ class DnsServer:
             self.tasks.cancel()
 
     # ---- one query -----------------------------------------------------------
-    def local(self, data: bytes, proto: str) -> tuple[DNSRecord | None, bytes | None]:
-        """(request, reply bytes) when answered here; (request, None) to forward; (None, None) to drop."""
+    def local(self, data: bytes, proto: str) -> tuple[bytes | None, DNSRecord | None]:
+        """(reply bytes, None) when answered here; (None, request) to forward; (None, None) to drop.
+        Replies are cached by the query's bytes after its id until the records change: parsing and
+        packing with dnslib is most of a query's cost, and resolvers repeat the same few questions."""
+        key = (proto, data[2:])
+        hit = self.cache.get(key)
+        if hit is not None and hit[0] == self.records.generation:
+            _, body, qtype, rcode = hit
+            self.requests.labels(proto, qtype).inc()
+            self.responses.labels(rcode).inc()
+            return data[:2] + body, None
         try:
             request = DNSRecord.parse(data)
         except DNSError:
             return None, None
-        self.requests.labels(proto, _qtype(request)).inc()
+        qtype = _qtype(request)
+        self.requests.labels(proto, qtype).inc()
         reply = self.records.answer(request) if request.questions else None
         if reply is None:
             if self.upstream is not None and request.questions:
-                return request, None
+                return None, request
             reply = refused(request)
-        self.responses.labels(RCODE.get(reply.header.rcode)).inc()
-        return request, wire(reply, request, proto == "udp")
+        rcode = RCODE.get(reply.header.rcode)
+        self.responses.labels(rcode).inc()
+        packed = wire(reply, request, proto == "udp")
+        if len(self.cache) >= CACHE_SIZE:
+            self.cache.clear()
+        self.cache[key] = (self.records.generation, packed[2:], qtype, rcode)
+        return packed, None
 
     async def forward(self, request: DNSRecord, data: bytes, proto: str) -> bytes:
         """The upstream's reply, or SERVFAIL when it does not answer in time."""
@@ -107,11 +124,11 @@ class DnsServer:
             while True:
                 (size,) = struct.unpack("!H", await reader.readexactly(2))
                 data = await reader.readexactly(size)
-                request, reply = self.local(data, "tcp")
-                if request is None:
-                    break
-                if reply is None:
+                reply, request = self.local(data, "tcp")
+                if request is not None:
                     reply = await self.forward(request, data, "tcp")
+                if reply is None:
+                    break
                 writer.write(struct.pack("!H", len(reply)) + reply)
                 await writer.drain()
         except (asyncio.IncompleteReadError, ConnectionError):
@@ -129,7 +146,7 @@ class _Udp(asyncio.DatagramProtocol):
         self.server = server
 
     def datagram_received(self, data: bytes, addr: tuple) -> None:
-        request, reply = self.server.local(data, "udp")
+        reply, request = self.server.local(data, "udp")
         if reply is not None and self.server.transport is not None:
             self.server.transport.sendto(reply, addr)
         elif request is not None:
