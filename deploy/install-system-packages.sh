@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # System packages the tests and benchmarks need: real etcd 3.4 (the compatibility and
-# performance anchor). Idempotent: installs only what is missing.
+# performance anchor), iptables and iproute2 (kube-proxy). Idempotent: installs only what is missing.
 set -euo pipefail
 need=()
 command -v etcd >/dev/null 2>&1 || need+=(etcd-server)
 command -v etcdctl >/dev/null 2>&1 || need+=(etcd-client)
+# kube-proxy's rules and its network-namespace tests
+command -v iptables-restore >/dev/null 2>&1 || [ -x /usr/sbin/iptables-restore ] || need+=(iptables)
+command -v ip >/dev/null 2>&1 || [ -x /usr/sbin/ip ] || need+=(iproute2)
 if [ ${#need[@]} -gt 0 ]; then
     SUDO=""
     [ "$(id -u)" -eq 0 ] || SUDO="sudo"

@@ -1,0 +1,138 @@
+"""The proxier: Service and EndpointSlice informers feed a sync loop that renders the whole rule set
+(kubeproxy.rules) and applies it to the network namespace this process runs in."""
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import time
+
+from prometheus_client import CollectorRegistry, Histogram
+
+from kubeling.api.resources import lookup
+from kubeling.client import Client
+from kubeling.client.informer import InformerFactory
+
+from . import rules
+
+log = logging.getLogger("kubeproxy")
+SERVICES, SLICES = lookup("", "v1", "services"), lookup("discovery.k8s.io", "v1", "endpointslices")
+
+
+class CommandError(RuntimeError):
+    """An iptables (or ip) command that failed: its argv and stderr."""
+
+
+async def run(*argv: str, stdin: str | None = None, check: bool = True) -> tuple[int, str]:
+    """One command off the event loop; (exit code, stdout), CommandError on failure when `check`."""
+    proc = await asyncio.create_subprocess_exec(
+        *argv, stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await proc.communicate(stdin.encode() if stdin is not None else None)
+    if check and proc.returncode:
+        raise CommandError(f"{' '.join(argv)}: exit {proc.returncode}: {err.decode().strip()}")
+    return proc.returncode or 0, out.decode()
+
+
+async def existing_chains() -> dict[str, set[str]]:
+    _, out = await run("iptables-save", "-t", "filter")
+    _, nat = await run("iptables-save", "-t", "nat")
+    return rules.chains_in(out + nat)
+
+
+async def ensure_jumps() -> None:
+    """The jumps from the built-in chains (and their target chains), before the rules are restored
+    as upstream does, so a service is reachable as soon as its rules are live: checked with -C and
+    inserted only when missing, so a restart or a resync never duplicates them or touches anyone
+    else's rules."""
+    for table, chains in rules.STATIC_CHAINS.items():
+        for c in chains:   # exit code 1 when it exists already
+            await run("iptables", "-w", "-t", table, "-N", c, check=False)
+    for table, target, builtin, comment, extra in rules.JUMPS:
+        rule = rules.jump_rule(comment, extra, target)
+        code, _ = await run("iptables", "-w", "-t", table, "-C", builtin, *rule, check=False)
+        if code:
+            await run("iptables", "-w", "-t", table, "-I", builtin, *rule)
+
+
+async def cleanup() -> None:
+    """--cleanup: every jump, then every chain kube-proxy made; the namespace is as before it ran.
+    The static chains are created first so the jumps' targets exist whatever state we start from."""
+    for table, target, builtin, comment, extra in rules.JUMPS:
+        rule = rules.jump_rule(comment, extra, target)
+        while (await run("iptables", "-w", "-t", table, "-C", builtin, *rule, check=False))[0] == 0:
+            await run("iptables", "-w", "-t", table, "-D", builtin, *rule)
+    await run("iptables-restore", "--noflush", "-w", stdin=rules.render_cleanup(await existing_chains()))
+
+
+async def local_addresses(cidrs: list[str]) -> tuple[str, ...]:
+    """This namespace's IPv4 addresses inside --nodeport-addresses (upstream's GetNodeIPs)."""
+    if not cidrs:
+        return ()
+    _, out = await run("ip", "-4", "-o", "addr", "show")
+    nets = [ipaddress.ip_network(c, strict=False) for c in cidrs]
+    ips = sorted({f.split("/")[0] for line in out.splitlines() for f in line.split()[3:4]})
+    return tuple(ip for ip in ips if any(ipaddress.ip_address(ip) in n for n in nets))
+
+
+class Proxier:
+    def __init__(self, client: Client, node_name: str, cluster_cidr: str, service_cidr: str,
+                 nodeport_cidrs: list[str], masquerade_all: bool, sync_period: float, min_sync_period: float,
+                 registry: CollectorRegistry) -> None:
+        self.node_name, self.cluster_cidr, self.service_cidr = node_name, cluster_cidr, service_cidr
+        self.nodeport_cidrs, self.masquerade_all = nodeport_cidrs, masquerade_all
+        self.sync_period, self.min_sync_period = sync_period, min_sync_period
+        self.factory = InformerFactory(client)
+        self.services, self.slices = self.factory.get(SERVICES), self.factory.get(SLICES)
+        self.dirty = asyncio.Event()
+        for inf in (self.services, self.slices):
+            inf.add_handler(self._changed, self._updated, self._changed)
+        self.m_sync = Histogram("kubeproxy_sync_proxy_rules_duration_seconds",
+                                "SyncProxyRules latency in seconds.", registry=registry,
+                                buckets=(0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256, 0.512,
+                                         1.024, 2.048, 4.096, 8.192, 16.384))
+        self.last_sync = 0.0
+
+    def _changed(self, obj: dict) -> None:
+        self.dirty.set()
+
+    def _updated(self, old: dict, new: dict) -> None:
+        self.dirty.set()
+
+    async def sync(self) -> None:
+        """One full sync: render everything, apply in one iptables-restore transaction."""
+        start = time.monotonic()
+        opts = rules.Options(node_name=self.node_name, cluster_cidr=self.cluster_cidr,
+                             service_cidr=self.service_cidr, masquerade_all=self.masquerade_all,
+                             nodeport_ips=await local_addresses(self.nodeport_cidrs))
+        payload = rules.render(self.services.list(), self.slices.list(), opts, await existing_chains())
+        await ensure_jumps()
+        await run("iptables-restore", "--noflush", "-w", stdin=payload)
+        self.last_sync = time.monotonic()
+        self.m_sync.observe(self.last_sync - start)
+        log.debug("synced proxy rules in %.3fs", self.last_sync - start)
+
+    async def run(self) -> None:
+        """Sync after every change (no closer than --min-sync-period) and every --sync-period."""
+        if not self.nodeport_cidrs:
+            # localhost NodePorts, as upstream's default --iptables-localhost-nodeports
+            await run("sysctl", "-qw", "net.ipv4.conf.all.route_localnet=1")
+        self.factory.start()
+        await self.factory.wait_synced()
+        while True:
+            self.dirty.clear()
+            try:
+                await self.sync()
+            except CommandError as e:
+                # the rules are stale until a sync succeeds: say so and try again soon, as upstream does
+                log.error("sync failed, retrying: %s", e)
+                self.dirty.set()
+                await asyncio.sleep(1)
+                continue
+            try:
+                await asyncio.wait_for(self.dirty.wait(), self.sync_period)
+            except TimeoutError:
+                pass
+            wait = self.min_sync_period - (time.monotonic() - self.last_sync)
+            if wait > 0:
+                await asyncio.sleep(wait)

@@ -1,0 +1,308 @@
+"""Real traffic through kube-proxy's rules, without Docker: hosts made of `ip netns` namespaces.
+
+    client (192.168.77.2) --veth-- node (192.168.77.1; bridge kpbr 10.244.1.1/24) --veth-- pod0..pod2
+                                     |  default route                               (10.244.1.2-4, :8080)
+                                   sink (drops everything)
+
+`python -m kubeproxy` runs inside the node namespace (`ip netns exec`), so it programs that
+namespace's iptables only. The apiserver listens on 127.0.0.1 of the host namespace, which the node
+namespace cannot see: the test opens a listening socket on 127.0.0.1:<apiserver port> *inside* the
+node namespace (a thread enters it with setns(2) just to create the socket) and relays each
+connection to the host's apiserver, so the usual kubeconfig works unchanged. Nothing is created in
+the host namespace: every veth is created inside the namespaces, and deleting them removes it all."""
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.clusters import REPO, free_port, wait_for
+
+PODS = ("10.244.1.2", "10.244.1.3", "10.244.1.4")
+NODE_IP, CLIENT_IP = "192.168.77.1", "192.168.77.2"
+CLONE_NEWNET = 0x40000000
+
+SERVER = """
+import http.server, sys
+name = sys.argv[1].encode()
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200); self.send_header("Content-Length", str(len(name))); self.end_headers()
+        self.wfile.write(name)
+    def log_message(self, *a): pass
+http.server.ThreadingHTTPServer(("0.0.0.0", 8080), H).serve_forever()
+"""
+
+CLIENT = """
+import json, socket, sys, time
+host, port, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+out = []
+for _ in range(n):
+    t = time.monotonic()
+    try:
+        s = socket.create_connection((host, port), timeout=5)
+        s.sendall(b"GET / HTTP/1.0\\r\\nHost: x\\r\\n\\r\\n")
+        data = b""
+        while chunk := s.recv(4096):
+            data += chunk
+        s.close()
+        out.append(data.split(b"\\r\\n\\r\\n", 1)[1].decode())
+    except OSError as e:
+        out.append(f"{type(e).__name__} after {time.monotonic() - t:.3f}s: {e}")
+print(json.dumps(out))
+"""
+
+
+def sh(*argv: str, check: bool = True) -> subprocess.CompletedProcess:
+    p = subprocess.run(argv, capture_output=True, text=True, cwd=REPO, check=False)
+    if check and p.returncode:
+        raise AssertionError(f"{' '.join(argv)}: {p.returncode}: {p.stderr}")
+    return p
+
+
+def in_ns(ns: str, *argv: str, check: bool = True) -> subprocess.CompletedProcess:
+    return sh("ip", "netns", "exec", ns, *argv, check=check)
+
+
+def listen_in(ns: str, port: int) -> socket.socket:
+    """A listening socket on 127.0.0.1:port inside `ns`: setns(2) moves only the calling thread,
+    so a short-lived thread enters the namespace, creates the socket and ends."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    made: list[socket.socket | OSError] = []
+
+    def enter() -> None:
+        with open(f"/var/run/netns/{ns}") as f:
+            if libc.setns(f.fileno(), CLONE_NEWNET) != 0:
+                made.append(OSError(ctypes.get_errno(), "setns"))
+                return
+        made.append(socket.create_server(("127.0.0.1", port)))
+    t = threading.Thread(target=enter)
+    t.start()
+    t.join()
+    if isinstance(made[0], OSError):
+        raise made[0]
+    return made[0]
+
+
+def relay(listener: socket.socket, port: int) -> None:
+    """Each connection accepted in the node namespace, piped to the host's 127.0.0.1:port."""
+    def pipe(a: socket.socket, b: socket.socket) -> None:
+        try:
+            while data := a.recv(65536):
+                b.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (a, b):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return   # the listener was closed at teardown
+            upstream = socket.create_connection(("127.0.0.1", port))
+            for a, b in ((conn, upstream), (upstream, conn)):
+                threading.Thread(target=pipe, args=(a, b), daemon=True).start()
+    threading.Thread(target=serve, daemon=True).start()
+
+
+def saved(ns: str) -> str:
+    """`iptables-save` of a namespace without its timestamps and packet counters."""
+    text = in_ns(ns, "iptables-save").stdout
+    return "\n".join(re.sub(r"\[\d+:\d+\]", "[0:0]", line) for line in text.splitlines() if not line.startswith("#"))
+
+
+class Hosts:
+    def __init__(self) -> None:
+        tag = uuid.uuid4().hex[:6]
+        self.node, self.client, self.sink = f"kp-node-{tag}", f"kp-client-{tag}", f"kp-sink-{tag}"
+        self.pods = [f"kp-pod{i}-{tag}" for i in range(len(PODS))]
+        self.procs: list[subprocess.Popen] = []
+
+    @property
+    def namespaces(self) -> list[str]:
+        return [self.node, self.client, self.sink, *self.pods]
+
+    def build(self) -> None:
+        node = self.node
+        for ns in self.namespaces:
+            sh("ip", "netns", "add", ns)
+            in_ns(ns, "ip", "link", "set", "lo", "up")
+        in_ns(node, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+        # a default route, as a real node has, to a sink namespace that drops everything: what
+        # reaches it was "routed out", so kube-proxy's rejects must come first
+        in_ns(node, "ip", "link", "add", "uplink", "type", "veth", "peer", "name", "eth0", "netns", self.sink)
+        in_ns(node, "ip", "link", "set", "uplink", "up")
+        in_ns(self.sink, "ip", "link", "set", "eth0", "up")
+        in_ns(node, "ip", "route", "add", "default", "dev", "uplink")
+        in_ns(node, "ip", "link", "add", "kpbr", "type", "bridge")
+        in_ns(node, "ip", "addr", "add", "10.244.1.1/24", "dev", "kpbr")
+        in_ns(node, "ip", "link", "set", "kpbr", "up")
+        for i, (ns, ip) in enumerate(zip(self.pods, PODS)):
+            in_ns(node, "ip", "link", "add", f"veth{i}", "type", "veth", "peer", "name", "eth0", "netns", ns)
+            in_ns(node, "ip", "link", "set", f"veth{i}", "master", "kpbr", "up")
+            in_ns(ns, "ip", "addr", "add", f"{ip}/24", "dev", "eth0")
+            in_ns(ns, "ip", "link", "set", "eth0", "up")
+            in_ns(ns, "ip", "route", "add", "default", "via", "10.244.1.1")
+        in_ns(node, "ip", "link", "add", "vclient", "type", "veth", "peer", "name", "eth0", "netns", self.client)
+        in_ns(node, "ip", "addr", "add", f"{NODE_IP}/24", "dev", "vclient")
+        in_ns(node, "ip", "link", "set", "vclient", "up")
+        in_ns(self.client, "ip", "addr", "add", f"{CLIENT_IP}/24", "dev", "eth0")
+        in_ns(self.client, "ip", "link", "set", "eth0", "up")
+        in_ns(self.client, "ip", "route", "add", "default", "via", NODE_IP)
+        for i, ns in enumerate(self.pods):
+            self.spawn(ns, [sys.executable, "-c", SERVER, f"pod{i}"])
+
+    def spawn(self, ns: str, argv: list[str], log: Path | None = None) -> subprocess.Popen:
+        with open(log or os.devnull, "ab") as out:
+            p = subprocess.Popen(["ip", "netns", "exec", ns, *argv], stdout=out, stderr=subprocess.STDOUT,
+                                 stdin=subprocess.DEVNULL, cwd=REPO)
+        self.procs.append(p)
+        return p
+
+    def teardown(self) -> None:
+        for p in self.procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        for ns in self.namespaces:
+            sh("ip", "netns", "del", ns, check=False)
+
+    def get(self, host: str, port: int, n: int) -> list[str]:
+        return json.loads(in_ns(self.client, sys.executable, "-c", CLIENT, host, str(port), str(n)).stdout)
+
+
+@pytest.fixture(scope="module")
+def hosts() -> Iterator[Hosts]:
+    if os.geteuid() != 0:
+        pytest.skip("needs root for ip netns")
+    probe = f"kp-probe-{uuid.uuid4().hex[:6]}"
+    p = subprocess.run(["ip", "netns", "add", probe], capture_output=True, text=True, check=False)
+    if p.returncode:
+        pytest.skip(f"ip netns add is not permitted here: {p.stderr.strip()}")
+    sh("ip", "netns", "del", probe)
+    h = Hosts()
+    try:
+        h.build()
+        for i, ip in enumerate(PODS):   # the servers answer, and every neighbour is resolved
+            wait_for(lambda ip=ip, i=i: h.get(ip, 8080, 1) == [f"pod{i}"], 30, f"pod{i} to serve")
+        yield h
+    finally:
+        h.teardown()
+
+
+@pytest.fixture(scope="module")
+def proxy(hosts: Hosts, control_plane, tmp_path_factory) -> Iterator[dict]:
+    """kube-proxy in the node namespace, the node's iptables as they were before it, and the API."""
+    listener = listen_in(hosts.node, control_plane.port)
+    relay(listener, control_plane.port)
+    # a foreign rule and chain (as Docker's would be) that kube-proxy must leave alone
+    in_ns(hosts.node, "iptables", "-N", "FOREIGN")
+    in_ns(hosts.node, "iptables", "-A", "FORWARD", "-j", "FOREIGN")
+    in_ns(hosts.node, "iptables", "-t", "nat", "-A", "POSTROUTING", "-s", "172.31.0.0/16", "-j", "MASQUERADE")
+    before = saved(hosts.node)
+    log = tmp_path_factory.mktemp("kubeproxy") / "kubeproxy.log"
+    p = hosts.spawn(hosts.node, [sys.executable, "-m", "kubeproxy", "--kubeconfig", str(control_plane.kubeconfig),
+                                 "--hostname-override", "node-1", "--proxy-mode", "iptables",
+                                 "--cluster-cidr", "10.244.0.0/16", "--service-cidr", "10.96.0.0/16",
+                                 "--nodeport-addresses", "192.168.77.0/24", "--sync-period", "30",
+                                 "--min-sync-period", "0", "--bind-address", "127.0.0.1",
+                                 "--port", str(free_port())], log)
+    try:
+        yield {"api": control_plane, "before": before, "proc": p, "log": log}
+    finally:
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+            p.wait(10)
+        listener.close()
+
+
+def service(proxy: dict, name: str, ready: list[bool], **spec: object) -> dict:
+    """A selector-less Service and its EndpointSlice (pods on node-1), through the apiserver."""
+    api = proxy["api"]
+    code, svc, _ = api.http("POST", "/api/v1/namespaces/default/services", {
+        "apiVersion": "v1", "kind": "Service", "metadata": {"name": name},
+        "spec": {"ports": [{"port": 80, "targetPort": 8080}], **spec}})
+    assert code == 201, svc
+    code, body, _ = api.http("POST", "/apis/discovery.k8s.io/v1/namespaces/default/endpointslices", {
+        "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+        "metadata": {"name": f"{name}-x", "labels": {"kubernetes.io/service-name": name}},
+        "addressType": "IPv4", "ports": [{"name": "", "port": 8080, "protocol": "TCP"}],
+        "endpoints": [{"addresses": [ip], "nodeName": "node-1", "conditions": {"ready": r}}
+                      for ip, r in zip(PODS, ready)]})
+    assert code == 201, body
+    return svc
+
+
+def programmed(hosts: Hosts, proxy: dict, cluster_ip: str, mark: str = "-j KUBE-SVC-") -> None:
+    """Wait until the rule for `cluster_ip` ending in `mark` is live in the node namespace."""
+    def live() -> bool:
+        assert proxy["proc"].poll() is None, proxy["log"].read_text()[-3000:]
+        return any(f"-d {cluster_ip}/32" in line and mark in line
+                   for line in in_ns(hosts.node, "iptables-save").stdout.splitlines())
+    wait_for(live, 30, f"kube-proxy to program {cluster_ip}")
+
+
+def test_clusterip_spreads_over_endpoints(hosts: Hosts, proxy: dict) -> None:
+    svc = service(proxy, "spread", [True, True, True])
+    ip = svc["spec"]["clusterIP"]
+    programmed(hosts, proxy, ip)
+    answers = hosts.get(ip, 80, 300)
+    counts = {f"pod{i}": answers.count(f"pod{i}") for i in range(3)}
+    assert sum(counts.values()) == 300, answers[:5]
+    assert all(75 <= c <= 125 for c in counts.values()), counts
+    saved_nat = in_ns(hosts.node, "iptables-save", "-t", "nat").stdout
+    assert '"default/spread cluster IP"' in saved_nat and "KUBE-SVC-" in saved_nat
+
+
+def test_client_ip_affinity(hosts: Hosts, proxy: dict) -> None:
+    svc = service(proxy, "sticky", [True, True, True], sessionAffinity="ClientIP")
+    ip = svc["spec"]["clusterIP"]
+    programmed(hosts, proxy, ip)
+    answers = hosts.get(ip, 80, 30)
+    assert len(set(answers)) == 1 and answers[0].startswith("pod"), answers
+
+
+def test_nodeport_on_node_address(hosts: Hosts, proxy: dict) -> None:
+    svc = service(proxy, "np", [True, True, True], type="NodePort")
+    programmed(hosts, proxy, svc["spec"]["clusterIP"])
+    answers = hosts.get(NODE_IP, svc["spec"]["ports"][0]["nodePort"], 30)
+    assert set(answers) <= {"pod0", "pod1", "pod2"} and len(set(answers)) > 1, answers
+
+
+def test_no_ready_endpoint_and_unallocated_ip_refused(hosts: Hosts, proxy: dict) -> None:
+    svc = service(proxy, "none", [False, False, False])
+    ip = svc["spec"]["clusterIP"]
+    programmed(hosts, proxy, ip, "-j REJECT")
+    start = time.monotonic()
+    answers = hosts.get(ip, 80, 1) + hosts.get("10.96.255.254", 80, 1)
+    assert all(a.startswith("ConnectionRefusedError") for a in answers), answers
+    assert all(float(a.split()[2].rstrip("s:")) < 1 for a in answers), answers
+    assert time.monotonic() - start < 10
+
+
+def test_cleanup_restores_iptables(hosts: Hosts, proxy: dict) -> None:
+    p = proxy["proc"]
+    p.send_signal(signal.SIGTERM)
+    assert p.wait(10) == 0, proxy["log"].read_text()[-3000:]
+    assert "KUBE-SERVICES" in saved(hosts.node)
+    r = in_ns(hosts.node, sys.executable, "-m", "kubeproxy", "--hostname-override", "node-1", "--cleanup")
+    assert r.returncode == 0, r.stderr
+    assert saved(hosts.node) == proxy["before"]
