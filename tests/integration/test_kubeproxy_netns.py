@@ -158,6 +158,9 @@ class Hosts:
         for i, (ns, ip) in enumerate(zip(self.pods, PODS)):
             in_ns(node, "ip", "link", "add", f"veth{i}", "type", "veth", "peer", "name", "eth0", "netns", ns)
             in_ns(node, "ip", "link", "set", f"veth{i}", "master", "kpbr", "up")
+            # the kubelet's job (upstream's --hairpin-mode=hairpin-veth): with br_netfilter loaded
+            # (Docker loads it), a pod's DNAT back to itself is bridged out of its own port
+            in_ns(node, "ip", "link", "set", f"veth{i}", "type", "bridge_slave", "hairpin", "on")
             in_ns(ns, "ip", "addr", "add", f"{ip}/24", "dev", "eth0")
             in_ns(ns, "ip", "link", "set", "eth0", "up")
             in_ns(ns, "ip", "route", "add", "default", "via", "10.244.1.1")
@@ -185,8 +188,9 @@ class Hosts:
         for ns in self.namespaces:
             sh("ip", "netns", "del", ns, check=False)
 
-    def get(self, host: str, port: int, n: int) -> list[str]:
-        return json.loads(in_ns(self.client, sys.executable, "-c", CLIENT, host, str(port), str(n)).stdout)
+    def get(self, host: str, port: int, n: int, source: str = "") -> list[str]:
+        """n answers to GET http://host:port/ from the client namespace (or `source`)."""
+        return json.loads(in_ns(source or self.client, sys.executable, "-c", CLIENT, host, str(port), str(n)).stdout)
 
 
 @pytest.fixture(scope="module")
@@ -219,18 +223,18 @@ def proxy(hosts: Hosts, control_plane, tmp_path_factory) -> Iterator[dict]:
     in_ns(hosts.node, "iptables", "-t", "nat", "-A", "POSTROUTING", "-s", "172.31.0.0/16", "-j", "MASQUERADE")
     before = saved(hosts.node)
     log = tmp_path_factory.mktemp("kubeproxy") / "kubeproxy.log"
-    p = hosts.spawn(hosts.node, [sys.executable, "-m", "kubeproxy", "--kubeconfig", str(control_plane.kubeconfig),
-                                 "--hostname-override", "node-1", "--proxy-mode", "iptables",
-                                 "--cluster-cidr", "10.244.0.0/16", "--service-cidr", "10.96.0.0/16",
-                                 "--nodeport-addresses", "192.168.77.0/24", "--sync-period", "30",
-                                 "--min-sync-period", "0", "--bind-address", "127.0.0.1",
-                                 "--port", str(free_port())], log)
+    args = ["--kubeconfig", str(control_plane.kubeconfig), "--hostname-override", "node-1", "--proxy-mode", "iptables",
+            "--cluster-cidr", "10.244.0.0/16", "--service-cidr", "10.96.0.0/16",
+            "--nodeport-addresses", "192.168.77.0/24", "--sync-period", "30", "--min-sync-period", "0",
+            "--bind-address", "127.0.0.1", "--port", str(free_port())]
+    state = {"api": control_plane, "before": before, "log": log, "args": args,
+             "proc": hosts.spawn(hosts.node, [sys.executable, "-m", "kubeproxy", *args], log)}
     try:
-        yield {"api": control_plane, "before": before, "proc": p, "log": log}
+        yield state
     finally:
-        if p.poll() is None:
-            p.send_signal(signal.SIGTERM)
-            p.wait(10)
+        if state["proc"].poll() is None:
+            state["proc"].send_signal(signal.SIGTERM)
+            state["proc"].wait(10)
         listener.close()
 
 
@@ -296,6 +300,49 @@ def test_no_ready_endpoint_and_unallocated_ip_refused(hosts: Hosts, proxy: dict)
     assert all(a.startswith("ConnectionRefusedError") for a in answers), answers
     assert all(float(a.split()[2].rstrip("s:")) < 1 for a in answers), answers
     assert time.monotonic() - start < 10
+
+
+def test_not_ready_endpoint_dropped_within_1s(hosts: Hosts, proxy: dict) -> None:
+    svc = service(proxy, "flip", [True, True, True])
+    ip = svc["spec"]["clusterIP"]
+    programmed(hosts, proxy, ip)
+    api = proxy["api"]
+    path = "/apis/discovery.k8s.io/v1/namespaces/default/endpointslices/flip-x"
+    code, eps, _ = api.http("GET", path)
+    assert code == 200, eps
+    eps["endpoints"][2]["conditions"] = {"ready": False}
+    code, body, _ = api.http("PUT", path, eps)
+    assert code == 200, body
+    wait_for(lambda: f'"default/flip -> {PODS[2]}:8080"' not in in_ns(hosts.node, "iptables-save", "-t", "nat").stdout,
+             1.0, "the not-ready endpoint's rules to go", interval=0.01)
+    answers = hosts.get(ip, 80, 60)
+    assert "pod2" not in answers and set(answers) == {"pod0", "pod1"}, answers
+
+
+def test_hairpin_pod_reaches_itself(hosts: Hosts, proxy: dict) -> None:
+    """pod0 through a Service whose only endpoint is pod0: DNAT back to itself, masqueraded by
+    the SEP chain's `-s <endpoint>` rule so the reply comes back through the node."""
+    svc = service(proxy, "self", [True, False, False])
+    ip = svc["spec"]["clusterIP"]
+    programmed(hosts, proxy, ip)
+    assert hosts.get(ip, 80, 5, source=hosts.pods[0]) == ["pod0"] * 5
+
+
+def test_restart_keeps_traffic_flowing(hosts: Hosts, proxy: dict) -> None:
+    svc = service(proxy, "steady", [True, True, True])
+    ip = svc["spec"]["clusterIP"]
+    programmed(hosts, proxy, ip)
+    old = proxy["proc"]
+    old.send_signal(signal.SIGTERM)
+    assert old.wait(10) == 0, proxy["log"].read_text()[-3000:]
+    assert set(hosts.get(ip, 80, 30)) <= {"pod0", "pod1", "pod2"}   # the rules outlive the process
+    proxy["proc"] = hosts.spawn(hosts.node, [sys.executable, "-m", "kubeproxy", *proxy["args"]], proxy["log"])
+    later = service(proxy, "later", [True, True, True])   # programmed only by the new process
+    programmed(hosts, proxy, later["spec"]["clusterIP"])
+    for answers in (hosts.get(ip, 80, 30), hosts.get(later["spec"]["clusterIP"], 80, 30)):
+        assert set(answers) <= {"pod0", "pod1", "pod2"} and len(answers) == 30, answers
+    nat = in_ns(hosts.node, "iptables-save", "-t", "nat").stdout
+    assert nat.count("-A PREROUTING -m comment --comment \"kubernetes service portals\" -j KUBE-SERVICES") == 1
 
 
 def test_cleanup_restores_iptables(hosts: Hosts, proxy: dict) -> None:
