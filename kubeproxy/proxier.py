@@ -23,15 +23,48 @@ class CommandError(RuntimeError):
     """An iptables (or ip) command that failed: its argv and stderr."""
 
 
-async def run(*argv: str, stdin: str | None = None, check: bool = True) -> tuple[int, str]:
-    """One command off the event loop; (exit code, stdout), CommandError on failure when `check`."""
+async def run(*argv: str, stdin: str | None = None, check: bool = True, ok: str = "") -> tuple[int, str]:
+    """One command off the event loop; (exit code, stdout), CommandError on failure when `check`
+    (a failure whose stderr contains `ok` is no failure)."""
     proc = await asyncio.create_subprocess_exec(
         *argv, stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     out, err = await proc.communicate(stdin.encode() if stdin is not None else None)
-    if check and proc.returncode:
+    if check and proc.returncode and not (ok and ok in err.decode()):
         raise CommandError(f"{' '.join(argv)}: exit {proc.returncode}: {err.decode().strip()}")
     return proc.returncode or 0, out.decode()
+
+
+UdpTargets = dict[tuple[str, int], set[str]]
+
+
+def udp_targets(ports: list[rules.ServicePort]) -> UdpTargets:
+    """(cluster IP, node port) of every UDP service port -> the endpoint IPs its rules send to."""
+    out: UdpTargets = {}
+    for sp in ports:
+        if sp.protocol == "udp":
+            cluster, local, _ = rules.categorize(sp)
+            out[(sp.cluster_ip, sp.node_port)] = {e.ip for e in cluster + local}
+    return out
+
+
+async def clear_udp_conntrack(old: UdpTargets, new: UdpTargets) -> None:
+    """UDP has no connection end, so a conntrack entry would keep sending a client's datagrams to
+    an endpoint that is gone, or to nowhere after a REJECT: delete the entries of removed endpoints,
+    and all of a service's entries when it gets its first endpoint (upstream's deleteUDPEndpoints
+    and ClearEntriesForIP/ClearEntriesForPort, with the conntrack tool)."""
+    none = "0 flow entries have been deleted"
+    for (cip, node_port), eps in new.items():
+        was = old.get((cip, node_port), set())
+        gone = [("--dst-nat", ep) for ep in sorted(was - eps)]
+        for extra in gone if was else [()]:
+            await run("conntrack", "-D", "-p", "udp", "--orig-dst", cip, *extra, ok=none)
+            if node_port:
+                await run("conntrack", "-D", "-p", "udp", "--orig-port-dst", str(node_port), *extra, ok=none)
+    for (cip, node_port), was in old.items():
+        if (cip, node_port) not in new:
+            for ep in sorted(was):
+                await run("conntrack", "-D", "-p", "udp", "--orig-dst", cip, "--dst-nat", ep, ok=none)
 
 
 async def existing_chains() -> dict[str, set[str]]:
@@ -92,6 +125,7 @@ class Proxier:
                                 buckets=(0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256, 0.512,
                                          1.024, 2.048, 4.096, 8.192, 16.384))
         self.last_sync = 0.0
+        self.udp: UdpTargets = {}
 
     def _changed(self, obj: dict) -> None:
         self.dirty.set()
@@ -105,9 +139,13 @@ class Proxier:
         opts = rules.Options(node_name=self.node_name, cluster_cidr=self.cluster_cidr,
                              service_cidr=self.service_cidr, masquerade_all=self.masquerade_all,
                              nodeport_ips=await local_addresses(self.nodeport_cidrs))
-        payload = rules.render(self.services.list(), self.slices.list(), opts, await existing_chains())
+        services, slices = self.services.list(), self.slices.list()
+        payload = rules.render(services, slices, opts, await existing_chains())
         await ensure_jumps()
         await run("iptables-restore", "--noflush", "-w", stdin=payload)
+        udp = udp_targets(rules.service_ports(services, slices, self.node_name))
+        await clear_udp_conntrack(self.udp, udp)
+        self.udp = udp
         self.last_sync = time.monotonic()
         self.m_sync.observe(self.last_sync - start)
         log.debug("synced proxy rules in %.3fs", self.last_sync - start)

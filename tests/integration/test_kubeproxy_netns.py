@@ -35,8 +35,15 @@ NODE_IP, CLIENT_IP = "192.168.77.1", "192.168.77.2"
 CLONE_NEWNET = 0x40000000
 
 SERVER = """
-import http.server, sys
+import http.server, socket, sys, threading
 name = sys.argv[1].encode()
+def udp():
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("0.0.0.0", 8053))
+    while True:
+        _, peer = s.recvfrom(100)
+        s.sendto(name, peer)
+threading.Thread(target=udp, daemon=True).start()
 class H(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         self.send_response(200); self.send_header("Content-Length", str(len(name))); self.end_headers()
@@ -238,17 +245,19 @@ def proxy(hosts: Hosts, control_plane, tmp_path_factory) -> Iterator[dict]:
         listener.close()
 
 
-def service(proxy: dict, name: str, ready: list[bool], **spec: object) -> dict:
-    """A selector-less Service and its EndpointSlice (pods on node-1), through the apiserver."""
+def service(proxy: dict, name: str, ready: list[bool], protocol: str = "TCP", **spec: object) -> dict:
+    """A selector-less Service (port 80 to the pods' 8080 for TCP, 53 to 8053 for UDP) and its
+    EndpointSlice (pods on node-1), through the apiserver."""
     api = proxy["api"]
+    port, target = (80, 8080) if protocol == "TCP" else (53, 8053)
     code, svc, _ = api.http("POST", "/api/v1/namespaces/default/services", {
         "apiVersion": "v1", "kind": "Service", "metadata": {"name": name},
-        "spec": {"ports": [{"port": 80, "targetPort": 8080}], **spec}})
+        "spec": {"ports": [{"port": port, "targetPort": target, "protocol": protocol}], **spec}})
     assert code == 201, svc
     code, body, _ = api.http("POST", "/apis/discovery.k8s.io/v1/namespaces/default/endpointslices", {
         "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
         "metadata": {"name": f"{name}-x", "labels": {"kubernetes.io/service-name": name}},
-        "addressType": "IPv4", "ports": [{"name": "", "port": 8080, "protocol": "TCP"}],
+        "addressType": "IPv4", "ports": [{"name": "", "port": target, "protocol": protocol}],
         "endpoints": [{"addresses": [ip], "nodeName": "node-1", "conditions": {"ready": r}}
                       for ip, r in zip(PODS, ready)]})
     assert code == 201, body
@@ -317,6 +326,41 @@ def test_not_ready_endpoint_dropped_within_1s(hosts: Hosts, proxy: dict) -> None
              1.0, "the not-ready endpoint's rules to go", interval=0.01)
     answers = hosts.get(ip, 80, 60)
     assert "pod2" not in answers and set(answers) == {"pod0", "pod1"}, answers
+
+
+UDP_ASK = """
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("0.0.0.0", 40053))   # one source port: one conntrack entry for every datagram
+s.settimeout(2)
+s.sendto(b"?", (sys.argv[1], 53))
+try:
+    print(s.recvfrom(100)[0].decode())
+except TimeoutError:
+    print("timeout")
+"""
+
+
+def test_udp_conntrack_cleared_when_endpoint_goes(hosts: Hosts, proxy: dict) -> None:
+    """A UDP flow pinned by conntrack to an endpoint moves once that endpoint is removed: the
+    endpoint still answers, so without the cleanup the same source port would keep reaching it."""
+    svc = service(proxy, "dgram", [True, True, True], protocol="UDP")
+    ip = svc["spec"]["clusterIP"]
+    programmed(hosts, proxy, ip)
+    first = in_ns(hosts.client, sys.executable, "-c", UDP_ASK, ip).stdout.strip()
+    assert first in ("pod0", "pod1", "pod2"), first
+    assert in_ns(hosts.client, sys.executable, "-c", UDP_ASK, ip).stdout.strip() == first   # pinned
+    api, path = proxy["api"], "/apis/discovery.k8s.io/v1/namespaces/default/endpointslices/dgram-x"
+    code, eps, _ = api.http("GET", path)
+    assert code == 200, eps
+    eps["endpoints"][int(first[-1])]["conditions"] = {"ready": False}
+    code, body, _ = api.http("PUT", path, eps)
+    assert code == 200, body
+    gone = PODS[int(first[-1])]
+    wait_for(lambda: f'"default/dgram -> {gone}:8053"' not in in_ns(hosts.node, "iptables-save", "-t", "nat").stdout,
+             1.0, "the removed endpoint's rules to go", interval=0.01)
+    wait_for(lambda: in_ns(hosts.client, sys.executable, "-c", UDP_ASK, ip).stdout.strip() not in (first, "timeout"),
+             2.0, "the flow to move to another endpoint")
 
 
 def test_hairpin_pod_reaches_itself(hosts: Hosts, proxy: dict) -> None:
