@@ -11,7 +11,7 @@ from prometheus_client import CollectorRegistry, Histogram
 
 from kubeling.api.resources import lookup
 from kubeling.client import Client
-from kubeling.client.informer import InformerFactory
+from kubeling.client.informer import InformerFactory, obj_key
 
 from . import rules
 
@@ -118,37 +118,48 @@ class Proxier:
         self.factory = InformerFactory(client)
         self.services, self.slices = self.factory.get(SERVICES), self.factory.get(SLICES)
         self.dirty = asyncio.Event()
-        for inf in (self.services, self.slices):
-            inf.add_handler(self._changed, self._updated, self._changed)
+        self.services.add_handler(self._service_changed, lambda old, new: self._service_changed(new),
+                                  self._service_changed)
+        self.slices.add_handler(self._slice_changed, lambda old, new: self._slice_changed(new), self._slice_changed)
         self.m_sync = Histogram("kubeproxy_sync_proxy_rules_duration_seconds",
                                 "SyncProxyRules latency in seconds.", registry=registry,
                                 buckets=(0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256, 0.512,
                                          1.024, 2.048, 4.096, 8.192, 16.384))
         self.last_sync = 0.0
         self.udp: UdpTargets = {}
+        self.changed: set[str] = set()   # services whose chains the next partial sync rewrites
+        self.full = True                 # next sync rewrites everything (first, periodic, after a failure)
 
-    def _changed(self, obj: dict) -> None:
+    def _service_changed(self, svc: dict) -> None:
+        """The next partial sync rewrites this Service's chains."""
+        self.changed.add(obj_key(svc))
         self.dirty.set()
 
-    def _updated(self, old: dict, new: dict) -> None:
+    def _slice_changed(self, eps: dict) -> None:
+        meta = eps["metadata"]
+        self.changed.add(f"{meta['namespace']}/{(meta.get('labels') or {}).get('kubernetes.io/service-name', '')}")
         self.dirty.set()
 
     async def sync(self) -> None:
-        """One full sync: render everything, apply in one iptables-restore transaction."""
+        """One sync, applied in one iptables-restore transaction: full, or partial (only the chains
+        of services changed since the last sync are rewritten, as upstream's partial syncs)."""
         start = time.monotonic()
+        only, self.changed = (None if self.full else self.changed), set()
+        self.full = True   # until this sync succeeds
         opts = rules.Options(node_name=self.node_name, cluster_cidr=self.cluster_cidr,
                              service_cidr=self.service_cidr, masquerade_all=self.masquerade_all,
                              nodeport_ips=await local_addresses(self.nodeport_cidrs))
         services, slices = self.services.list(), self.slices.list()
-        payload = rules.render(services, slices, opts, await existing_chains())
+        payload = rules.render(services, slices, opts, await existing_chains(), only)
         await ensure_jumps()
         await run("iptables-restore", "--noflush", "-w", stdin=payload)
         udp = udp_targets(rules.service_ports(services, slices, self.node_name))
         await clear_udp_conntrack(self.udp, udp)
         self.udp = udp
+        self.full = False
         self.last_sync = time.monotonic()
         self.m_sync.observe(self.last_sync - start)
-        log.debug("synced proxy rules in %.3fs", self.last_sync - start)
+        log.debug("%s sync of proxy rules in %.3fs", "full" if only is None else "partial", self.last_sync - start)
 
     async def run(self) -> None:
         """Sync after every change (no closer than --min-sync-period) and every --sync-period."""
@@ -170,7 +181,7 @@ class Proxier:
             try:
                 await asyncio.wait_for(self.dirty.wait(), self.sync_period)
             except TimeoutError:
-                pass
+                self.full = True
             wait = self.min_sync_period - (time.monotonic() - self.last_sync)
             if wait > 0:
                 await asyncio.sleep(wait)

@@ -252,15 +252,24 @@ def _service(sp: ServicePort, o: Options, nat_chains: list[str], nat: list[str],
 
 
 def render(services: list[dict], slices: list[dict], o: Options,
-           existing: dict[str, set[str]] | None = None) -> str:
-    """The full-sync payload for `iptables-restore --noflush`: owned chains are declared (so
-    flushed) and refilled; per-service chains in `existing` (table -> chain names, from
-    iptables-save) that no service uses any more are flushed and deleted."""
+           existing: dict[str, set[str]] | None = None, only: set[str] | None = None) -> str:
+    """The payload for `iptables-restore --noflush`: owned chains are declared (so flushed) and
+    refilled; per-service chains in `existing` (table -> chain names, from iptables-save) that no
+    service uses any more are flushed and deleted. With `only` (service keys "ns/name"), a partial
+    sync: other services' own chains are left as they are in the kernel (not even declared), only
+    their jumps from the shared chains are written again."""
     nat_chains: list[str] = []
+    kept: set[str] = set()
     nat = [r for t, r in STATIC_RULES if t == "nat"]
     filt = [r for t, r in STATIC_RULES if t == "filter"]
     for sp in service_ports(services, slices, o.node_name):
+        first_chain, first_rule = len(nat_chains), len(nat)
         _service(sp, o, nat_chains, nat, filt)
+        if only is not None and sp.name.partition(":")[0] not in only:
+            own = set(nat_chains[first_chain:])
+            kept |= own
+            del nat_chains[first_chain:]
+            nat[first_rule:] = [r for r in nat[first_rule:] if r.split()[1] not in own]
 
     nodeports = '-m comment --comment "kubernetes service nodeports; NOTE: this must be the last rule in this chain"'
     if o.nodeport_ips:
@@ -273,7 +282,7 @@ def render(services: list[dict], slices: list[dict], o: Options,
         filt.append(f'-A KUBE-SERVICES -m comment --comment "unallocated service IP" -d {o.service_cidr} -j {REJECT}')
 
     stale = sorted(c for c in (existing or {}).get("nat", set())
-                   if c.startswith(SERVICE_CHAIN_PREFIXES) and c not in set(nat_chains))
+                   if c.startswith(SERVICE_CHAIN_PREFIXES) and c not in kept.union(nat_chains))
     lines = ["*filter"]
     lines += [f":{c} - [0:0]" for c in STATIC_CHAINS["filter"]]
     lines += filt + ["COMMIT", "*nat"]

@@ -293,6 +293,15 @@ def test_client_ip_affinity(hosts: Hosts, proxy: dict) -> None:
     assert len(set(answers)) == 1 and answers[0].startswith("pod"), answers
 
 
+def test_partial_syncs_leave_other_services_chains(hosts: Hosts, proxy: dict) -> None:
+    """Services created since default/spread were applied by partial syncs: its chains were not
+    rewritten, so its DNAT rules still carry the packet counts of the first test's traffic."""
+    counts = [int(line[1:].split(":")[0]) for line in
+              in_ns(hosts.node, "iptables-save", "-c", "-t", "nat").stdout.splitlines()
+              if '--comment "default/spread"' in line and "DNAT" in line]
+    assert len(counts) == 3 and sum(counts) >= 300, counts
+
+
 def test_nodeport_on_node_address(hosts: Hosts, proxy: dict) -> None:
     svc = service(proxy, "np", [True, True, True], type="NodePort")
     programmed(hosts, proxy, svc["spec"]["clusterIP"])
