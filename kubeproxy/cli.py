@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import shutil
 import sys
 
 from prometheus_client import CollectorRegistry
@@ -40,6 +41,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 async def _run(a: argparse.Namespace) -> int:
     from .proxier import Proxier, cleanup
+    tools = ["iptables", "iptables-save", "iptables-restore"] + ([] if a.cleanup else ["conntrack", "ip", "sysctl"])
+    missing = [t for t in tools if shutil.which(t) is None]
+    if missing:
+        print(f"error: {', '.join(missing)} not found (deploy/install-system-packages.sh installs them)",
+              file=sys.stderr)
+        return 1
     if a.cleanup:
         await cleanup()
         return 0

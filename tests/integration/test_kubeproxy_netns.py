@@ -406,3 +406,10 @@ def test_cleanup_restores_iptables(hosts: Hosts, proxy: dict) -> None:
     r = in_ns(hosts.node, sys.executable, "-m", "kubeproxy", "--hostname-override", "node-1", "--cleanup")
     assert r.returncode == 0, r.stderr
     assert saved(hosts.node) == proxy["before"]
+
+
+def test_unusable_kubeconfig_is_one_line_error(tmp_path: Path) -> None:
+    r = subprocess.run([sys.executable, "-m", "kubeproxy", "--kubeconfig", str(tmp_path / "missing"),
+                        "--hostname-override", "node-1"], capture_output=True, text=True, cwd=REPO, check=False,
+                       timeout=30)
+    assert r.returncode == 1 and r.stderr.startswith("error: ") and r.stderr.count("\n") == 1, r.stderr
