@@ -87,10 +87,17 @@ class ServicePort:
     cluster_ip: str
     port: int
     node_port: int = 0
+    external_ips: tuple[str, ...] = ()   # spec.externalIPs
+    lb_ips: tuple[str, ...] = ()         # status.loadBalancer.ingress[].ip
     affinity_seconds: int = 0   # ClientIP affinity timeout, 0 = none
     external_local: bool = False
     internal_local: bool = False
     endpoints: list[Endpoint] = field(default_factory=list)
+
+    @property
+    def external(self) -> bool:
+        """Reachable from outside the cluster, so externalTrafficPolicy applies (ExternallyAccessible)."""
+        return bool(self.node_port or self.external_ips or self.lb_ips)
 
 
 def _hash(text: str) -> str:
@@ -122,7 +129,10 @@ def service_ports(services: list[dict], slices: list[dict], node_name: str) -> l
         if not cip or cip == "None" or spec.get("type") == "ExternalName":
             continue
         key = f"{meta['namespace']}/{meta['name']}"
-        external = spec.get("type") in ("NodePort", "LoadBalancer")
+        node_ports = spec.get("type") in ("NodePort", "LoadBalancer")
+        external_ips = tuple(spec.get("externalIPs") or ())
+        lb_ips = tuple(i["ip"] for i in ((svc.get("status") or {}).get("loadBalancer") or {}).get("ingress") or ()
+                       if i.get("ip") and spec.get("type") == "LoadBalancer")
         affinity = 0
         if spec.get("sessionAffinity") == "ClientIP":
             affinity = int(((spec.get("sessionAffinityConfig") or {}).get("clientIP") or {})
@@ -131,9 +141,11 @@ def service_ports(services: list[dict], slices: list[dict], node_name: str) -> l
             pname = p.get("name") or ""
             proto = p.get("protocol") or "TCP"
             sp = ServicePort(name=key + (f":{pname}" if pname else ""), protocol=proto.lower(), cluster_ip=cip,
-                             port=int(p["port"]), node_port=int(p.get("nodePort") or 0) if external else 0,
+                             port=int(p["port"]), node_port=int(p.get("nodePort") or 0) if node_ports else 0,
+                             external_ips=external_ips, lb_ips=lb_ips,
                              affinity_seconds=affinity,
-                             external_local=external and spec.get("externalTrafficPolicy") == "Local",
+                             external_local=(node_ports or bool(external_ips or lb_ips))
+                             and spec.get("externalTrafficPolicy") == "Local",
                              internal_local=spec.get("internalTrafficPolicy") == "Local")
             seen: dict[str, Endpoint] = {}
             for s in by_service.get(key, ()):
@@ -160,7 +172,7 @@ def categorize(sp: ServicePort) -> tuple[list[Endpoint], list[Endpoint], bool]:
     def pick(eps: list[Endpoint]) -> list[Endpoint]:
         return [e for e in eps if e.ready] or [e for e in eps if e.serving and e.terminating]
     uses_local = sp.internal_local or sp.external_local
-    uses_cluster = not sp.internal_local or (sp.node_port > 0 and not sp.external_local)
+    uses_cluster = not sp.internal_local or (sp.external and not sp.external_local)
     cluster = pick(sp.endpoints) if uses_cluster else []
     local = pick([e for e in sp.endpoints if e.local]) if uses_local else []
     any_usable = bool(pick(sp.endpoints))
@@ -190,9 +202,9 @@ def _service(sp: ServicePort, o: Options, nat_chains: list[str], nat: list[str],
     proto = sp.protocol
     internal_chain, has_internal = (svl, bool(local_eps)) if sp.internal_local else (svc, has_eps)
     external_chain, has_external = (svl, bool(local_eps)) if sp.external_local else (svc, has_eps)
-    uses_svc = bool(cluster_eps) and (not sp.internal_local or (sp.node_port > 0 and not sp.external_local))
+    uses_svc = bool(cluster_eps) and (not sp.internal_local or (sp.external and not sp.external_local))
     uses_svl = bool(local_eps) and (sp.internal_local or sp.external_local)
-    uses_ext = has_eps and sp.node_port > 0
+    uses_ext = has_eps and sp.external
     reachable = {str(e): e for e in (cluster_eps if uses_svc else []) + (local_eps if uses_svl else [])}
 
     for c, used in ((svc, uses_svc), (svl, uses_svl), (ext, uses_ext)):
@@ -215,6 +227,16 @@ def _service(sp: ServicePort, o: Options, nat_chains: list[str], nat: list[str],
         comment, target = no_endpoints(sp.internal_local)
         filt.append(f"-A KUBE-SERVICES -m comment --comment {comment} -m {proto} -p {proto} "
                     f"-d {sp.cluster_ip} --dport {sp.port} -j {target}")
+
+    for kind, ips in (("external IP", sp.external_ips), ("loadbalancer IP", sp.lb_ips)):
+        for ip in ips:
+            if has_eps:
+                nat.append(f'-A KUBE-SERVICES -m comment --comment "{sp.name} {kind}" -m {proto} -p {proto} '
+                           f"-d {ip} --dport {sp.port} -j {ext}")
+            if not has_external:
+                comment, target = no_endpoints(sp.external_local)
+                filt.append(f"-A KUBE-EXTERNAL-SERVICES -m comment --comment {comment} -m {proto} -p {proto} "
+                            f"-d {ip} --dport {sp.port} -j {target}")
 
     if sp.node_port:
         if has_eps:
