@@ -228,24 +228,19 @@ def _service(sp: ServicePort, o: Options, nat_chains: list[str], nat: list[str],
         filt.append(f"-A KUBE-SERVICES -m comment --comment {comment} -m {proto} -p {proto} "
                     f"-d {sp.cluster_ip} --dport {sp.port} -j {target}")
 
-    for kind, ips in (("external IP", sp.external_ips), ("loadbalancer IP", sp.lb_ips)):
-        for ip in ips:
-            if has_eps:
-                nat.append(f'-A KUBE-SERVICES -m comment --comment "{sp.name} {kind}" -m {proto} -p {proto} '
-                           f"-d {ip} --dport {sp.port} -j {ext}")
-            if not has_external:
-                comment, target = no_endpoints(sp.external_local)
-                filt.append(f"-A KUBE-EXTERNAL-SERVICES -m comment --comment {comment} -m {proto} -p {proto} "
-                            f"-d {ip} --dport {sp.port} -j {target}")
-
+    # The ways in from outside, in upstream's order: (nat chain of the jump, its comment, the
+    # filter rule's extra match, the destination match).
+    ways = [("KUBE-SERVICES", f'"{sp.name} {kind}"', "", f"-d {ip} --dport {sp.port}")
+            for kind, ips in (("external IP", sp.external_ips), ("loadbalancer IP", sp.lb_ips)) for ip in ips]
     if sp.node_port:
+        ways.append(("KUBE-NODEPORTS", sp.name, "-m addrtype --dst-type LOCAL ", f"--dport {sp.node_port}"))
+    for nat_chain, nat_comment, local, dest in ways:
         if has_eps:
-            nat.append(f"-A KUBE-NODEPORTS -m comment --comment {sp.name} -m {proto} -p {proto} "
-                       f"--dport {sp.node_port} -j {ext}")
+            nat.append(f"-A {nat_chain} -m comment --comment {nat_comment} -m {proto} -p {proto} {dest} -j {ext}")
         if not has_external:
             comment, target = no_endpoints(sp.external_local)
-            filt.append(f"-A KUBE-EXTERNAL-SERVICES -m comment --comment {comment} -m addrtype --dst-type LOCAL "
-                        f"-m {proto} -p {proto} --dport {sp.node_port} -j {target}")
+            filt.append(f"-A KUBE-EXTERNAL-SERVICES -m comment --comment {comment} {local}"
+                        f"-m {proto} -p {proto} {dest} -j {target}")
 
     if uses_ext:
         if not sp.external_local:
