@@ -57,7 +57,7 @@ async def clear_udp_conntrack(old: UdpTargets, new: UdpTargets) -> None:
     for (cip, node_port), eps in new.items():
         was = old.get((cip, node_port), set())
         gone = [("--dst-nat", ep) for ep in sorted(was - eps)]
-        for extra in gone if was else [()]:
+        for extra in gone if was else [()] if eps else []:
             await run("conntrack", "-D", "-p", "udp", "--orig-dst", cip, *extra, ok=none)
             if node_port:
                 await run("conntrack", "-D", "-p", "udp", "--orig-port-dst", str(node_port), *extra, ok=none)
@@ -68,6 +68,7 @@ async def clear_udp_conntrack(old: UdpTargets, new: UdpTargets) -> None:
 
 
 async def existing_chains() -> dict[str, set[str]]:
+    """The chains now in the filter and nat tables, to find the stale ones a sync deletes."""
     _, out = await run("iptables-save", "-t", "filter")
     _, nat = await run("iptables-save", "-t", "nat")
     return rules.chains_in(out + nat)
@@ -89,8 +90,8 @@ async def ensure_jumps() -> None:
 
 
 async def cleanup() -> None:
-    """--cleanup: every jump, then every chain kube-proxy made; the namespace is as before it ran.
-    The static chains are created first so the jumps' targets exist whatever state we start from."""
+    """--cleanup: every jump (however many), then every chain kube-proxy made; the namespace is as
+    before it ran."""
     for table, target, builtin, comment, extra in rules.JUMPS:
         rule = rules.jump_rule(comment, extra, target)
         while (await run("iptables", "-w", "-t", table, "-C", builtin, *rule, check=False))[0] == 0:
@@ -109,6 +110,8 @@ async def local_addresses(cidrs: list[str]) -> tuple[str, ...]:
 
 
 class Proxier:
+    """Keeps this namespace's rules equal to what the Services and EndpointSlices ask for."""
+
     def __init__(self, client: Client, node_name: str, cluster_cidr: str, service_cidr: str,
                  nodeport_cidrs: list[str], masquerade_all: bool, sync_period: float, min_sync_period: float,
                  registry: CollectorRegistry) -> None:
