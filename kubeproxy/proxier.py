@@ -74,14 +74,15 @@ async def existing_chains() -> dict[str, set[str]]:
     return rules.chains_in(out + nat)
 
 
-async def ensure_jumps() -> None:
+async def ensure_jumps(existing: dict[str, set[str]]) -> None:
     """The jumps from the built-in chains (and their target chains), before the rules are restored
     as upstream does, so a service is reachable as soon as its rules are live: checked with -C and
     inserted only when missing, so a restart or a resync never duplicates them or touches anyone
     else's rules."""
     for table, chains in rules.STATIC_CHAINS.items():
-        for c in chains:   # exit code 1 when it exists already
-            await run("iptables", "-w", "-t", table, "-N", c, check=False)
+        for c in chains:
+            if c not in existing.get(table, set()):
+                await run("iptables", "-w", "-t", table, "-N", c)
     for table, target, builtin, comment, extra in rules.JUMPS:
         rule = rules.jump_rule(comment, extra, target)
         code, _ = await run("iptables", "-w", "-t", table, "-C", builtin, *rule, check=False)
@@ -153,8 +154,9 @@ class Proxier:
                              service_cidr=self.service_cidr, masquerade_all=self.masquerade_all,
                              nodeport_ips=await local_addresses(self.nodeport_cidrs))
         services, slices = self.services.list(), self.slices.list()
-        payload = rules.render(services, slices, opts, await existing_chains(), only)
-        await ensure_jumps()
+        existing = await existing_chains()
+        payload = rules.render(services, slices, opts, existing, only)
+        await ensure_jumps(existing)
         await run("iptables-restore", "--noflush", "-w", stdin=payload)
         udp = udp_targets(rules.service_ports(services, slices, self.node_name))
         await clear_udp_conntrack(self.udp, udp)
