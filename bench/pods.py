@@ -123,6 +123,7 @@ async def startup(api: ApiServer, c: Client, ns: str, n: int, image: str, interv
 
 async def main_async(a: argparse.Namespace) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="bench-pods-"))
+    cleanup([f"bench-pods-{i}" for i in (1, 2)])   # leftovers of an interrupted run
     store = EtcdnodeCluster(tmp / "store", 3).start_all()
     procs: list[Component] = []
     nodes = [f"bench-pods-{i}" for i in (1, 2)]
@@ -168,7 +169,10 @@ async def main_async(a: argparse.Namespace) -> None:
                                                       "selector": {"matchLabels": {"app": "big"}},
                                                       "template": {"metadata": {"labels": {"app": "big"}}, "spec": {
                                                           "containers": [{"name": "c", "image": "pause"}]}}}}))
-            await asyncio.wait_for(watcher, 3600)
+            while not watcher.done():   # a crashed kubelet would leave the watch waiting forever
+                await asyncio.wait([watcher], timeout=5)
+                if hollow.proc.poll() is not None:
+                    raise SystemExit(f"the hollow kubelet exited: {hollow.log.read_text()[-2000:]}")
             took = max(seen.values()) - t0
             rows.append((f"{a.hollow_pods} pods on {a.hollow_nodes} hollow nodes: all Ready (s)", f"{took:.0f}",
                          "KWOK: 1,000 nodes / 100,000 pods"))
