@@ -123,10 +123,10 @@ async def startup(api: ApiServer, c: Client, ns: str, n: int, image: str, interv
 
 async def main_async(a: argparse.Namespace) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="bench-pods-"))
-    cleanup([f"bench-pods-{i}" for i in (1, 2)])   # leftovers of an interrupted run
     store = EtcdnodeCluster(tmp / "store", 3).start_all()
     procs: list[Component] = []
-    nodes = [f"bench-pods-{i}" for i in (1, 2)]
+    run = tmp.name.rsplit("-", 1)[-1].lower()   # node names of their own: an interrupted run's leftovers never clash
+    nodes = [f"bench-{run}-{i}" for i in (1, 2)]
     rows = []
     api = None
     try:
