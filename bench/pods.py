@@ -15,6 +15,7 @@ import asyncio
 import ipaddress
 import os
 import platform
+import secrets
 import subprocess
 import sys
 import tempfile
@@ -125,7 +126,7 @@ async def main_async(a: argparse.Namespace) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="bench-pods-"))
     store = EtcdnodeCluster(tmp / "store", 3).start_all()
     procs: list[Component] = []
-    run = tmp.name.rsplit("-", 1)[-1].lower()   # node names of their own: an interrupted run's leftovers never clash
+    run = secrets.token_hex(3)   # node names of their own: an interrupted run's leftovers never clash
     nodes = [f"bench-{run}-{i}" for i in (1, 2)]
     rows = []
     api = None
