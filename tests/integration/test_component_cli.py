@@ -133,3 +133,12 @@ def test_etcdnode_unreachable_peer_is_one_line_per_report(tmp_path):
     finally:
         store.stop()
     assert "Traceback" not in store.log_tail(0), store.log_tail(0)
+
+
+@pytest.mark.parametrize("component,required", [("kubedns", []), ("kubeproxy", ["--hostname-override", "n"])])
+def test_help_and_bad_flag_of_the_service_components(component, required):
+    r = run(component, "--help")
+    assert r.returncode == 0 and "--kubeconfig" in r.stdout
+    r = run(component, "--kubeconfig", "x", *required, "--no-such-flag")
+    assert r.returncode == 2 and r.stderr.strip().splitlines()[-1] == \
+        f"{component}: error: unrecognized arguments: --no-such-flag"
