@@ -148,6 +148,17 @@ class Scheduler:
         while True:
             await asyncio.sleep(30)
             self.retry_unschedulable()
+            self.requeue_lost()
+
+    def requeue_lost(self) -> None:
+        """Queue pods that need scheduling but are neither queued, assumed (a bind in flight) nor
+        waiting as unschedulable: the safety net of upstream's periodic queue flushes. Seen needed in
+        a 30,000-pod run, where a few pods whose bind failed under load were never tried again."""
+        for key, pod in list(self.pods.store.items()):
+            if key not in self.queued and key not in self.assumed and key not in self.unschedulable \
+                    and self._needs_scheduling(pod):
+                log.info("scheduler %s: %s was waiting outside the queue; queued again", self.name, key)
+                self.enqueue(pod)
 
     def schedule_one(self, key: str, pod: dict) -> None:
         nodes = list(self.infos.values())

@@ -41,3 +41,18 @@ def test_a_failing_binding_is_held_and_logged(caplog):
         asyncio.run(main())
     assert [r.getMessage() for r in caplog.records if r.name == "scheduler"] == \
         ["binding default/p to n1 failed: boom"]
+
+
+def test_a_pod_lost_outside_the_queue_is_queued_again():
+    """A pod that needs scheduling but is neither queued, assumed nor unschedulable goes back in."""
+    async def main() -> Scheduler:
+        s = Scheduler(BrokenClient())   # type: ignore[arg-type]
+        s.pods.store["default/p"] = POD
+        s.requeue_lost()
+        assert s.queued == {"default/p"}
+        s.queued.clear()
+        s.assumed.add("default/p")      # a bind in flight: left alone
+        s.requeue_lost()
+        assert s.queued == set()
+        return s
+    asyncio.run(main())
