@@ -88,6 +88,15 @@ def _signature(st: PodRuntimeStatus) -> tuple:
     return (tuple((s.id, s.ready) for s in st.sandboxes), tuple((c.id, c.state) for c in st.containers))
 
 
+def _status_only(old: dict, new: dict) -> bool:
+    """The update changed nothing but status (and the bookkeeping that comes with any write)."""
+    if old.get("spec") != new.get("spec"):
+        return False
+    skip = ("resourceVersion", "managedFields")
+    om, nm = old.get("metadata") or {}, new.get("metadata") or {}
+    return {k: v for k, v in om.items() if k not in skip} == {k: v for k, v in nm.items() if k not in skip}
+
+
 class PodSyncer:
     """The pods bound to one node, kept converged on one runtime."""
 
@@ -110,7 +119,10 @@ class PodSyncer:
     # ---- inputs -------------------------------------------------------------------
     def pod_changed(self, pod: dict) -> None:
         uid = pod["metadata"]["uid"]
+        old = self.pods.get(uid)
         self.pods[uid] = pod
+        if old is not None and _status_only(old, pod):
+            return   # our own status write coming back (upstream's pod config drops these too)
         self.queue.add(uid)
 
     def pod_deleted(self, pod: dict) -> None:
