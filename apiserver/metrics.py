@@ -18,22 +18,13 @@ import aiohttp
 from kubeling.api import errors as E
 from kubeling.api.resources import lookup
 
+from .proxy import kubelet_base
+
 log = logging.getLogger("apiserver.metrics")
 NODES, PODS = lookup("", "v1", "nodes"), lookup("", "v1", "pods")
 SCRAPE_TIMEOUT = 5.0
 FRESH_FOR = 5.0          # seconds a node's summary is reused
 DEFAULT_WINDOW = "10s"   # the kubelet's CPU usage is a rate over its last sampling interval
-
-
-def kubelet_base(node: dict) -> str | None:
-    """https://<address>:<port> of a node's kubelet, from its status (None when it has no address)."""
-    status = node.get("status") or {}
-    port = ((status.get("daemonEndpoints") or {}).get("kubeletEndpoint") or {}).get("Port") or 10250
-    addrs = {a.get("type"): a.get("address") for a in status.get("addresses") or []}
-    host = addrs.get("InternalIP") or addrs.get("ExternalIP") or addrs.get("Hostname")
-    if not host:
-        return None
-    return f"https://[{host}]:{port}" if ":" in host else f"https://{host}:{port}"
 
 
 def _cpu(stats: dict | None) -> str:

@@ -30,6 +30,17 @@ def _kubelet_tls(client_cert: tuple[Path, Path] | None) -> ssl.SSLContext:
     return ctx
 
 
+def kubelet_base(node: dict) -> str | None:
+    """https://<address>:<port> of a node's kubelet, from its status (None when it has no address)."""
+    status = node.get("status") or {}
+    port = ((status.get("daemonEndpoints") or {}).get("kubeletEndpoint") or {}).get("Port") or 10250
+    addrs = {a.get("type"): a.get("address") for a in status.get("addresses") or []}
+    host = addrs.get("InternalIP") or addrs.get("ExternalIP") or addrs.get("Hostname")
+    if not host:
+        return None
+    return f"https://[{host}]:{port}" if ":" in host else f"https://{host}:{port}"
+
+
 class KubeletProxy:
     def __init__(self, cache, storage, client_cert: tuple[Path, Path] | None = None):
         self.cache = cache
@@ -85,14 +96,10 @@ class KubeletProxy:
         node = await self.storage.get(f"/registry/nodes/{node_name}")
         if node is None:
             raise E.not_found("", "nodes", node_name)
-        status = node.get("status") or {}
-        port = ((status.get("daemonEndpoints") or {}).get("kubeletEndpoint") or {}).get("Port") or 10250
-        addrs = {a.get("type"): a.get("address") for a in status.get("addresses") or []}
-        host = addrs.get("InternalIP") or addrs.get("ExternalIP") or addrs.get("Hostname")
-        if not host:
+        base = kubelet_base(node)
+        if base is None:
             raise StatusError(500, "InternalError", f"Internal error occurred: node {node_name} has no address")
-        host = f"[{host}]" if ":" in host else host
-        return f"https://{host}:{port}"
+        return base
 
     async def dial(self, url: str, protocols: list[str] | tuple[str, ...]) -> aiohttp.ClientWebSocketResponse:
         """A websocket to the kubelet (https URL), offering `protocols`; a refusal is a Status."""

@@ -1,7 +1,8 @@
 """metrics.k8s.io objects from a kubelet's stats summary, as metrics-server builds them."""
 from __future__ import annotations
 
-from apiserver.metrics import kubelet_base, node_metrics, pod_metrics
+from apiserver.metrics import node_metrics, pod_metrics
+from apiserver.proxy import kubelet_base
 
 NODE = {"metadata": {"name": "node-1", "labels": {"kubernetes.io/hostname": "node-1"}},
         "status": {"addresses": [{"type": "Hostname", "address": "node-1"}, {"type": "InternalIP", "address": "10.0.0.5"}],
