@@ -486,8 +486,19 @@ class Handler:
         if req.subresource:
             return await self._create_subresource(req)
         obj = self._decode(req)
+        await self._namespace_visible(req)
         obj = self._prepare_create(req, obj)
         return Reply(201, self._out(req, await self._store_new(req, obj)))
+
+    async def _namespace_visible(self, req: Request) -> None:
+        """A namespace created a moment ago (even through this apiserver) may not have reached the watch
+        cache yet; like upstream's NamespaceLifecycle, a cache miss is checked live against the store and
+        then waited for, so a create that follows an acknowledged namespace create never gets 404."""
+        if not req.resource.namespaced or not req.namespace:
+            return
+        key = f"/registry/namespaces/{req.namespace}"
+        if self.cache.get(key) is None and await self.storage.get(key) is not None:
+            await self.cache.wait_for(await self.storage.current_revision(), 5.0)
 
     async def _store_new(self, req: Request, obj: dict) -> dict:
         r = req.resource
@@ -770,6 +781,7 @@ class Handler:
 
         create = None
         if r.plural in CREATE_ON_UPDATE and not req.subresource:
+            await self._namespace_visible(req)
             create = lambda: self._prepare_create(req, strategy.from_storage(r, deepcopy(body)))
         obj, created = await self._guaranteed_update(req, mutate, rv, create)
         return Reply(201 if created else 200, self._out(req, obj))
@@ -839,6 +851,8 @@ class Handler:
 
         create = None
         if ct == "application/apply-patch+yaml" and not req.subresource:
+            await self._namespace_visible(req)
+
             def create() -> dict:
                 obj = managedfields.server_side_apply(None, deepcopy(applied), req.q("fieldManager"), force,
                                                       strategy.now_rfc3339())

@@ -298,3 +298,28 @@ def test_kubectl_get_componentstatuses(control_plane):
     assert one == {"kind": "ComponentStatus", "apiVersion": "v1", "metadata": {"name": "etcd-1"},
                    "conditions": [{"type": "Healthy", "status": "True", "message": "ok"}]}
     assert control_plane.http("GET", "/api/v1/componentstatuses/nope")[0] == 404
+
+
+def test_a_create_right_after_its_namespace_never_404s(control_plane, tmp_path):
+    """A namespace acknowledged by one apiserver may not have reached another's watch cache yet; the
+    create that follows must still succeed (a CI run saw 404 here). Checked through a second apiserver,
+    whose cache lags the first's writes, for create, create-on-update and server-side apply."""
+    from tests.support.control_plane import ApiServer
+    other = ApiServer(tmp_path / "other", control_plane.store.client_urls, cert_dir=control_plane.cert_dir,
+                      tokens=control_plane.tokens, name="other").start()
+    try:
+        for i in range(15):
+            name = f"fresh-{i}"
+            assert control_plane.http("POST", "/api/v1/namespaces", {"metadata": {"name": name}})[0] == 201
+            code, body, _ = other.http("POST", f"/api/v1/namespaces/{name}/serviceaccounts",
+                                       {"metadata": {"name": "default"}})
+            assert code == 201, body
+            assert control_plane.http("POST", "/api/v1/namespaces", {"metadata": {"name": f"{name}-b"}})[0] == 201
+            code, body, _ = other.http("PUT", f"/apis/coordination.k8s.io/v1/namespaces/{name}-b/leases/l",
+                                       {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": {"name": "l"}})
+            assert code == 201, body
+    finally:
+        other.stop()
+        for i in range(15):
+            control_plane.http("DELETE", f"/api/v1/namespaces/fresh-{i}")
+            control_plane.http("DELETE", f"/api/v1/namespaces/fresh-{i}-b")
