@@ -40,9 +40,11 @@ bench: $(STAMP) deps
 	$(PY) bench/scheduler.py
 	$(PY) bench/pods.py
 
-# the Docker nodes' pods keep running after `make down` (as pods outlive a stopped kubelet);
-# `make clean` removes them, their pod networks, the venv and ./run
+# the Docker nodes' pods keep running after `make down` (as pods outlive a stopped kubelet), and
+# kube-proxy's and the kubelets' iptables rules stay (as on a node); `make clean` removes them,
+# the pod networks, the venv and ./run
 clean: down
+	-@if [ -x $(PY) ]; then $(PY) -m kubeproxy --hostname-override node-1 --cleanup; $(PY) -m kubelet --cleanup; fi
 	-@ids=$$(docker ps -aq --filter label=kubeling.io/node 2>/dev/null); [ -z "$$ids" ] || docker rm -f $$ids >/dev/null
 	-@nets=$$(docker network ls -q --filter label=kubeling.io/node 2>/dev/null); [ -z "$$nets" ] || docker network rm $$nets >/dev/null
 	rm -rf $(VENV) $(RUN_DIR)

@@ -149,6 +149,8 @@ async def main_async(a: argparse.Namespace) -> None:
         for p in procs[1:]:
             p.stop()
         cleanup(nodes)
+        for node in nodes:   # gone for good: else the scheduler (no node-lifecycle controller here) binds to them
+            assert api.http("DELETE", f"/api/v1/nodes/{node}")[0] == 200
         raw = raw_docker_pairs(a.pods)
         rows.append((f"  anchor: the engine alone starting {a.pods} pause+nginx pairs, 16 at a time (s)",
                      f"{raw:.2f}", f"= {a.pods / raw:.1f} pods/s, this machine's ceiling for the burst"))

@@ -19,6 +19,7 @@ from kubeling.client.workqueue import run_workers
 from kubeling.component import load_client, run_main
 from kubeling.health import health_server
 
+from . import podnetwork
 from .auth import KubeletAuth
 from .containers import DockerContainers
 from .docker_runtime import DockerRuntime
@@ -38,7 +39,7 @@ WORKERS = {"docker": 8, "hollow": 2}    # pod syncs at once per node: Docker's w
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="kubelet", description="kubeling's node agent.")
-    p.add_argument("--kubeconfig", required=True)
+    p.add_argument("--kubeconfig", help="kubeconfig of the apiserver to use (not needed with --cleanup)")
     p.add_argument("--hostname-override", default="node-1", help="node name (with --hollow-nodes: the name prefix)")
     p.add_argument("--runtime", choices=["docker", "hollow"], default="hollow",
                    help="container runtime: docker (the engine at DOCKER_HOST or the default socket) or hollow "
@@ -77,6 +78,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "--client-ca-file or a bearer token the apiserver's TokenReview accepts)")
     p.add_argument("--healthz-bind-address", default="127.0.0.1")
     p.add_argument("--healthz-port", type=int, default=10248, help="plain-HTTP /healthz and /metrics; 0 disables")
+    p.add_argument("--non-masquerade-cidr", default="10.0.0.0/8",
+                   help="docker: pod traffic to addresses outside this range is masqueraded (pods reach pods unNATed)")
+    p.add_argument("--cleanup", action="store_true",
+                   help="remove the pod-network iptables rules the Docker kubelets on this host made, and exit")
     p.add_argument("--v", "-v", dest="verbosity", type=int, default=0)
     return p
 
@@ -94,7 +99,8 @@ async def _run(a: argparse.Namespace) -> int:
 def _runtime(a: argparse.Namespace, name: str) -> Runtime:
     if a.runtime == "docker":
         return DockerRuntime(name, a.node_ip, pause_image=a.pod_infra_container_image,
-                             pull_registries=tuple(r for r in a.image_pull_registries.split(",") if r))
+                             pull_registries=tuple(r for r in a.image_pull_registries.split(",") if r),
+                             non_masquerade_cidr=a.non_masquerade_cidr)
     return HollowRuntime(name, a.ready_delay)
 
 
@@ -229,6 +235,17 @@ async def _run_nodes(a: argparse.Namespace, client: Client, agents: dict[str, No
         await services.stop()
 
 
+async def _cleanup() -> int:
+    await podnetwork.cleanup()
+    return 0
+
+
 def main(argv: list[str] | None = None) -> None:
-    a = build_parser().parse_args(argv)
+    parser = build_parser()
+    a = parser.parse_args(argv)
+    if a.cleanup:
+        run_main(_cleanup(), a.verbosity)
+        return
+    if not a.kubeconfig:
+        parser.error("the following arguments are required: --kubeconfig")
     run_main(_run(a), a.verbosity)

@@ -23,7 +23,7 @@ import docker.errors
 import requests.exceptions
 import urllib3.exceptions
 
-from .docker_runtime import L_ATTEMPT, L_CONTAINER, L_NAME, L_NODE, L_NS, L_TYPE, L_UID, SANDBOX
+from .docker_runtime import hijacked, L_ATTEMPT, L_CONTAINER, L_NAME, L_NODE, L_NS, L_TYPE, L_UID, SANDBOX
 from .streams import STDOUT, DockerFrames, LogOptions
 
 log = logging.getLogger("kubelet.server")
@@ -182,26 +182,16 @@ def _attempt(entry: dict) -> int:
 
 
 async def _take_over(sio: Any) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, bytes]:
-    """The socket of a connection Docker upgraded (exec/attach), as asyncio streams on a socket of
-    our own (a dup; the SDK's objects are closed), plus whatever the SDK's HTTP reader had already
-    buffered past the response headers (output that arrived with them)."""
-    raw = getattr(sio, "_sock", sio)
-    if isinstance(raw, ssl.SSLSocket):
+    """A connection Docker upgraded (exec/attach) as asyncio streams (see docker_runtime.hijacked),
+    plus what was buffered past the response headers."""
+    if isinstance(getattr(sio, "_sock", sio), ssl.SSLSocket):
         raise LocateError(500, "exec and attach need a unix or plain tcp DOCKER_HOST")
-    raw.setblocking(False)
-    early = b""
-    response = getattr(sio, "_response", None)
-    fp = getattr(getattr(getattr(response, "raw", None), "_fp", None), "fp", None)
-    if fp is not None:
-        early = fp.peek() or b""     # the buffer, or one non-blocking read of the socket
-    own = raw.dup()
-    sio.close()     # not the response: that would hand the hijacked connection back to the SDK's pool
-    raw.close()
+    own, early = hijacked(sio)
     if own.family == socket.AF_UNIX:
         reader, writer = await asyncio.open_unix_connection(sock=own)
     else:
         reader, writer = await asyncio.open_connection(sock=own)
-    return reader, writer, early
+    return reader, writer, bytes(early)
 
 
 class DockerSession:

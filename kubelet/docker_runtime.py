@@ -28,7 +28,9 @@ import requests.exceptions
 from docker.types import IPAMConfig, IPAMPool
 
 from kubeling.api.gofmt import quote
+from kubeling.command import CommandError
 
+from . import podnetwork
 from .runtime import (CREATED, EXITED, RUNNING, UNKNOWN, ContainerConfig, ContainerStatus, CreateContainerError,
                       ExecTimeout, ImagePullError, NetworkNotReady, PodRuntimeStatus, Runtime, RuntimeFailure,
                       RuntimeUnavailable, SandboxConfig, SandboxStatus)
@@ -46,6 +48,7 @@ SANDBOX, CONTAINER = "podsandbox", "container"
 MAX_TERMINATION_MESSAGE = 4096
 MAX_EXEC_OUTPUT = 64 * 1024     # per stream; the prober reads 10 KiB of it, as upstream
 STATES = {"running": RUNNING, "exited": EXITED, "dead": EXITED, "created": CREATED}
+NO_MASQUERADE = ("com.docker.network.bridge.enable_ip_masquerade", "false")
 ENGINE_ERRORS = (docker.errors.DockerException, requests.exceptions.RequestException)
 
 
@@ -77,7 +80,8 @@ class DockerRuntime(Runtime):
     relist_period = 5.0
 
     def __init__(self, node_name: str, node_ip: str, *, pause_image: str = "registry.k8s.io/pause:3.10",
-                 pull_registries: tuple[str, ...] = (), pool_size: int = 16) -> None:
+                 pull_registries: tuple[str, ...] = (), pool_size: int = 16,
+                 non_masquerade_cidr: str = "10.0.0.0/8") -> None:
         super().__init__()
         self.node, self.node_ip, self.pause_image = node_name, node_ip, pause_image
         self.pull_registries = set(pull_registries)
@@ -86,6 +90,8 @@ class DockerRuntime(Runtime):
         self.api: docker.APIClient = None  # type: ignore[assignment]   # connected in start()
         self.network = f"kubeling-{node_name}"
         self.cidr: ipaddress.IPv4Network | None = None
+        self.bridge = ""                      # the Linux bridge of self.network
+        self.non_masquerade_cidr = non_masquerade_cidr
         self.used: set[str] = set()           # pod IPs handed out (the kubelet's own IPAM)
         self.sandbox_ips: dict[str, str] = {}  # sandbox id -> its pod IP
         self.next_ip = 0
@@ -166,26 +172,36 @@ class DockerRuntime(Runtime):
             return
         try:
             await self._setup_network(net)
+            await podnetwork.ensure(str(net), self.non_masquerade_cidr)
         except docker.errors.APIError as e:
             raise RuntimeFailure(f"network {self.network} for pod CIDR {net}: {e.explanation or e}") from None
+        except (CommandError, OSError) as e:
+            raise RuntimeFailure(f"pod network rules for {net}: {e}") from None
+        self.cidr = net
 
     async def _setup_network(self, net: ipaddress.IPv4Network) -> None:
-        existing = await self._call(self.api.networks, names=[self.network])
-        for n in existing:
+        """The node's bridge network with Docker's masquerade off (podnetwork masquerades only what
+        leaves the cluster); one of an older layout is replaced when no container uses it."""
+        network = None
+        for n in await self._call(self.api.networks, names=[self.network]):
             if n.get("Name") != self.network:
                 continue
+            n = await self._call(self.api.inspect_network, n["Id"])
             subnets = [c.get("Subnet") for c in (n.get("IPAM") or {}).get("Config") or []]
-            if subnets == [str(net)]:
+            masquerade = (n.get("Options") or {}).get(NO_MASQUERADE[0]) != NO_MASQUERADE[1]
+            if subnets == [str(net)] and (not masquerade or n.get("Containers")):
+                network = n
                 break
-            log.info("network %s has subnet %s, replacing it for pod CIDR %s", self.network, subnets, net)
+            log.info("network %s (subnet %s) does not fit pod CIDR %s: replacing it", self.network, subnets, net)
             await self._call(self.api.remove_network, n["Id"])
-        else:
+        if network is None:
             gateway = str(net.network_address + 1)
-            await self._call(self.api.create_network, self.network, driver="bridge", check_duplicate=True,
-                             ipam=IPAMConfig(pool_configs=[IPAMPool(subnet=str(net), gateway=gateway)]),
-                             labels={L_NODE: self.node, L_CIDR: str(net)})
+            created = await self._call(self.api.create_network, self.network, driver="bridge", check_duplicate=True,
+                                       ipam=IPAMConfig(pool_configs=[IPAMPool(subnet=str(net), gateway=gateway)]),
+                                       options=dict([NO_MASQUERADE]), labels={L_NODE: self.node, L_CIDR: str(net)})
+            network = await self._call(self.api.inspect_network, created["Id"])
             log.info("created network %s for pod CIDR %s", self.network, net)
-        self.cidr = net
+        self.bridge = podnetwork.bridge_of(network)
         for c in await self._call(self.api.containers, filters={"label": [f"{L_NODE}={self.node}", f"{L_TYPE}={SANDBOX}"]}):
             ip = ((c.get("NetworkSettings") or {}).get("Networks") or {}).get(self.network, {}).get("IPAddress")
             if ip:
@@ -384,6 +400,8 @@ class DockerRuntime(Runtime):
             if ip:
                 self.sandbox_ips[sid] = ip
             await self._call(self.api.start, sid)
+            if ip:
+                await self._call(podnetwork.set_hairpin, self.bridge)
         except docker.errors.APIError as e:
             self.used.discard(ip)
             raise CreateContainerError(f"failed to start sandbox container for pod {pod['metadata']['name']}: "
@@ -457,7 +475,7 @@ class DockerRuntime(Runtime):
             sio = await self._call(self.api.exec_start, exec_id, socket=True)
         except docker.errors.APIError as e:
             raise RuntimeFailure(str(e.explanation or e)) from None
-        sock, buf = _hijacked(sio)
+        sock, buf = hijacked(sio)
         out = {1: bytearray(), 2: bytearray()}
         loop = asyncio.get_running_loop()
         try:
@@ -506,14 +524,16 @@ class DockerRuntime(Runtime):
                 log.warning("exec %s timed out and cannot be killed: %s", exec_id[:12], e)
 
 
-def _hijacked(sio: Any) -> tuple[socket.socket, bytearray]:
-    """The socket of a connection Docker hijacked, non-blocking and our own (a dup; the SDK's
-    wrapper is closed, not its response, which would return the connection to the SDK's pool),
-    with whatever the SDK's HTTP reader had already buffered past the response headers."""
-    raw: socket.socket = sio._sock
+def hijacked(sio: Any) -> tuple[socket.socket, bytearray]:
+    """The socket of a connection Docker hijacked (exec, attach), non-blocking and our own (a dup;
+    the SDK's wrapper is closed, not its response, which would return the connection to the SDK's
+    pool), with whatever the SDK's HTTP reader had already buffered past the response headers
+    (output that arrived with them)."""
+    raw: socket.socket = getattr(sio, "_sock", sio)
     raw.setblocking(False)
-    fp = sio._response.raw._fp.fp
-    early = bytearray(fp.peek() or b"")     # the buffer, or one non-blocking read of the socket
+    response = getattr(sio, "_response", None)
+    fp = getattr(getattr(getattr(response, "raw", None), "_fp", None), "fp", None)
+    early = bytearray(fp.peek() or b"") if fp is not None else bytearray()   # the buffer, or one non-blocking read
     own = raw.dup()
     sio.close()
     raw.close()

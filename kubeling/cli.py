@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .launcher import Launcher
+from .launcher import Launcher, host_ip
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -42,10 +42,13 @@ def main(argv: list[str] | None = None) -> None:
         kubeconfig = launcher.up_apiserver(urls)
         launcher.up_control_loops(kubeconfig, args.docker_nodes, args.hollow_nodes)
         nodes = [f"node-{i}" for i in range(1, args.docker_nodes + 1)]
+        if nodes:
+            launcher.up_network(kubeconfig, host_ip(), nodes[0])
         launcher.wait_nodes(nodes)
         hollow = f" and {args.hollow_nodes} hollow nodes" if args.hollow_nodes else ""
+        network = ", kube-proxy and kubedns (kube-system/kube-dns, 10.96.0.10)" if nodes else ""
         print("kubeling is up: 3 etcdnode members, an apiserver, the scheduler, the controller-manager, "
-              f"{len(nodes)} Docker nodes ({', '.join(nodes)}){hollow}")
+              f"{len(nodes)} Docker nodes ({', '.join(nodes)}){hollow}{network}")
         print(f"  store:     {','.join(urls)}")
         print(f"  apiserver: https://127.0.0.1:6443  (CA {launcher.run / 'pki' / 'ca.crt'})")
         print(f"  logs:      {launcher.run / 'logs'}")
