@@ -28,6 +28,7 @@ import orjson
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from kubelet import podnetwork  # noqa: E402
 from bench.api import Client, pct, print_rows, watch_pods  # noqa: E402
 from tests.support.clusters import EtcdnodeCluster, free_port  # noqa: E402
 from tests.support.control_plane import ApiServer, Component  # noqa: E402
@@ -130,12 +131,14 @@ async def main_async(a: argparse.Namespace) -> None:
     nodes = [f"bench-{run}-{i}" for i in (1, 2)]
     rows = []
     api = None
+    cidrs: list[str] = []
     try:
         api = ApiServer(tmp / "api", store.client_urls).start()
         kc = str(api.kubeconfig)
         c = Client(api, 16)
         procs.append(Component(tmp, "scheduler", ["--kubeconfig", kc, "--port", str(free_port())]).start())
-        for node, cidr in zip(nodes, free_cidrs(2)):
+        cidrs = free_cidrs(2)
+        for node, cidr in zip(nodes, cidrs):
             procs.append(Component(tmp, "kubelet", [
                 "--kubeconfig", kc, "--runtime", "docker", "--hostname-override", node, "--node-ip", "127.0.0.1",
                 "--root-dir", str(tmp / node), "--pod-cidr", cidr, "--port", str(free_port()),
@@ -188,6 +191,8 @@ async def main_async(a: argparse.Namespace) -> None:
         for p in procs:
             p.stop()
         cleanup(nodes)
+        for cidr in cidrs:       # the kubelets' pod-network rules
+            await podnetwork.remove(cidr, "10.0.0.0/8")
         if api is not None:
             api.stop()
         store.stop()

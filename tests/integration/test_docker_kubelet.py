@@ -3,6 +3,7 @@ pod CIDR; pods are bound to its node directly (no scheduler) and judged by what 
 Every container and network the kubelet makes carries its node's label and is removed afterwards."""
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import json
 import os
@@ -12,6 +13,7 @@ import time
 
 import pytest
 
+from kubelet import podnetwork
 from tests.support.clusters import EtcdnodeCluster, free_port, wait_for
 from tests.support.control_plane import ApiServer, Component
 
@@ -75,6 +77,8 @@ def cluster(tmp_path_factory):
         if kubelet is not None:
             kubelet.stop()
         remove_node_objects(node)
+        if getattr(api, "cidr", None):
+            asyncio.run(podnetwork.remove(api.cidr, "10.0.0.0/8"))
         if api is not None:
             api.stop()
         store.stop()
