@@ -33,7 +33,7 @@ def _address(text: str) -> tuple[str, int]:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="kubedns", description="kubeling's cluster DNS: Service and pod names.")
-    p.add_argument("--kubeconfig", required=True, help="kubeconfig of the apiserver to use")
+    p.add_argument("--kubeconfig", default="", help="kubeconfig of the apiserver to use (default: the pod's in-cluster config)")
     p.add_argument("--cluster-domain", default="cluster.local", help="the domain this server is authoritative for")
     p.add_argument("--listen", type=_address, default=("0.0.0.0", 53), help="IP:PORT for DNS over UDP and TCP")
     p.add_argument("--upstream", type=_address, help="IP:PORT to forward names outside the domain to (else REFUSED)")

@@ -13,6 +13,7 @@ from typing import Any, Awaitable, Callable, Coroutine
 from prometheus_client import CollectorRegistry
 
 from kubeling.client import Client, load_kubeconfig
+from kubeling.client.config import in_cluster_config
 from kubeling.client.leaderelection import LeaderElector
 from kubeling.health import health_server
 from kubeling.serving import ListenError, Server
@@ -50,10 +51,11 @@ def add_leader_election_flags(p: argparse.ArgumentParser, help: str) -> None:
     p.add_argument("--leader-elect-retry-period", type=float, default=2.0)
 
 
-def load_client(kubeconfig: str, user_agent: str, max_connections: int = 100) -> Client | None:
-    """The apiserver client, or None after a one-line error for an unusable kubeconfig."""
+def load_client(kubeconfig: str | None, user_agent: str, max_connections: int = 100) -> Client | None:
+    """The apiserver client (the in-cluster config of a pod when no kubeconfig is given), or None
+    after a one-line error for an unusable one."""
     try:
-        cfg = load_kubeconfig(kubeconfig)
+        cfg = load_kubeconfig(kubeconfig) if kubeconfig else in_cluster_config()
     except (ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return None

@@ -46,12 +46,13 @@ class Client:
     def session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
             headers = {"User-Agent": self.user_agent, "Accept": "application/json"}
-            if self.config.token:
-                headers["Authorization"] = f"Bearer {self.config.token}"
             self._session = aiohttp.ClientSession(
                 headers=headers, json_serialize=lambda o: orjson.dumps(o).decode(),
                 connector=aiohttp.TCPConnector(ssl=self.config.ssl_context(), limit=self.max_connections),
                 timeout=aiohttp.ClientTimeout(total=None, sock_connect=5))
+        token = self.config.bearer()     # a token file's rotation reaches the next request
+        if token:
+            self._session.headers["Authorization"] = f"Bearer {token}"
         return self._session
 
     async def close(self) -> None:
