@@ -50,18 +50,6 @@ def bearer(header: str | None) -> str | None:
     return token.strip()
 
 
-def ensure_keypair(key_path: Path, pub_path: Path) -> None:
-    """Create an RSA signing key and its public half when absent (what kubeadm's sa.key/sa.pub are)."""
-    if key_path.exists() and pub_path.exists():
-        return
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
-    key_path.chmod(0o600)
-    pub_path.write_bytes(key.public_key().public_bytes(serialization.Encoding.PEM,
-                                                       serialization.PublicFormat.SubjectPublicKeyInfo))
-
-
 def load_private(path: Path) -> Any:
     key = serialization.load_pem_private_key(path.read_bytes(), None)
     algorithm(key)   # refuse key types upstream cannot sign with, at start-up

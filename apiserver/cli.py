@@ -143,7 +143,8 @@ async def _run(a: argparse.Namespace) -> int:
     metrics = ResourceMetrics(cache, proxy)
     handler.virtual[lookup("metrics.k8s.io", "v1beta1", "nodes")] = metrics.nodes
     handler.virtual[lookup("metrics.k8s.io", "v1beta1", "pods")] = metrics.pods
-    from .auth import (Authenticator, ServiceAccountAuthenticator, TokenReviews, ensure_keypair, load_private,
+    from kubeling.pki import ensure_keypair
+    from .auth import (Authenticator, ServiceAccountAuthenticator, TokenReviews, load_private,
                        load_public)
     signing = Path(a.service_account_signing_key_file) if a.service_account_signing_key_file else cert_dir / "sa.key"
     if not a.service_account_signing_key_file:

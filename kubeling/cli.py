@@ -24,7 +24,21 @@ def main(argv: list[str] | None = None) -> None:
     kc.add_argument("--token-file", required=True, help="the apiserver's --token-auth-file")
     kc.add_argument("--user", default=None, help="whose token to use (default: the first line)")
     kc.add_argument("-o", "--output", required=True, help="kubeconfig file to write")
+    boot = sub.add_parser("bootstrap", help="make a cluster's credentials once: CA, ServiceAccount key, "
+                          "component tokens and kubeconfigs (kept when present)")
+    boot.add_argument("--dir", required=True, help="where to write them (a volume every component mounts)")
+    boot.add_argument("--server", default="https://apiserver:6443", help="the apiserver as components reach it")
+    boot.add_argument("--admin-server", default="https://127.0.0.1:6443", help="the apiserver as the admin reaches it")
     args = p.parse_args(argv)
+    if args.cmd == "bootstrap":
+        from pathlib import Path
+        from .credentials import ensure
+        try:
+            for path in ensure(Path(args.dir), args.server, args.admin_server):
+                print(f"wrote {path}")
+        except OSError as e:
+            raise SystemExit(f"kubeling: error: {e}")
+        return
     if args.cmd == "kubeconfig":
         from pathlib import Path
         from .kubeconfig import first_token, write

@@ -1,4 +1,4 @@
-"""A cluster CA and certificates signed by it (apiserver serving certs now, kubelets later).
+"""A cluster CA and certificates signed by it, and the ServiceAccount signing key pair.
 
 ECDSA P-256 keys: fast to generate and accepted by Go's TLS stack (kubectl).
 """
@@ -10,7 +10,7 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 CA_CERT, CA_KEY = "ca.crt", "ca.key"
@@ -128,3 +128,15 @@ def _issue(ca_cert: x509.Certificate, ca_key: ec.EllipticCurvePrivateKey, crt: P
     cert = builder.sign(ca_key, hashes.SHA256())
     _write(key, _pem_key(k), private=True)
     _write(crt, cert.public_bytes(serialization.Encoding.PEM))
+
+
+def ensure_keypair(key_path: Path, pub_path: Path) -> None:
+    """Create an RSA signing key and its public half when absent (what kubeadm's sa.key/sa.pub are)."""
+    if key_path.exists() and pub_path.exists():
+        return
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    key_path.chmod(0o600)
+    pub_path.write_bytes(key.public_key().public_bytes(serialization.Encoding.PEM,
+                                                       serialization.PublicFormat.SubjectPublicKeyInfo))
