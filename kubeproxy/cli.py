@@ -1,14 +1,24 @@
-"""`python -m kubeproxy`: flags like kube-proxy's (iptables mode), health and metrics on --port."""
+"""`python -m kubeproxy`: flags like kube-proxy's (iptables mode); the proxier's /healthz and /livez
+and the metrics on --port."""
 from __future__ import annotations
 
 import argparse
+import asyncio
 import re
 import shutil
 import sys
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry
 
-from kubeling.component import load_client, run_elected, run_main
+from kubeling.client import Client
+from kubeling.component import load_client, run_main
+from kubeling.health import health_server
+from kubeling.serving import Server
+
+if TYPE_CHECKING:   # imported when run: --help stays quick
+    from .health import ProxierHealth
+    from .proxier import Proxier
 
 
 def duration(text: str) -> float:
@@ -33,13 +43,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--masquerade-all", action="store_true", help="SNAT all traffic to cluster IPs")
     p.add_argument("--cleanup", action="store_true", help="remove every rule and chain kube-proxy made, and exit")
     p.add_argument("--bind-address", dest="bind_address", default="0.0.0.0", help="address of /healthz and /metrics")
-    p.add_argument("--port", "--healthz-port", type=int, default=10256, help="port of /healthz and /metrics")
+    p.add_argument("--port", "--healthz-port", type=int, default=10256,
+                   help="port of /healthz and /livez (503 once a change has waited 2 x --sync-period) and /metrics")
     p.add_argument("--v", "-v", dest="verbosity", type=int, default=0)
-    p.set_defaults(leader_elect=False)
     return p
 
 
+async def serve(a: argparse.Namespace, client: Client, registry: CollectorRegistry, proxier: Proxier,
+                health: ProxierHealth) -> int:
+    """The proxier and its health/metrics endpoint until SIGTERM ends the endpoint (0) or the
+    proxier fails (raised). The endpoint is listening (or ListenError raised) before any sync."""
+    server: Server | None = None
+    tasks: list[asyncio.Task] = []
+    try:
+        server = health_server(a.bind_address, a.port, registry)
+        server.config.app = health.serve_on(server.config.app)
+        tasks = [asyncio.create_task(server.serve()), asyncio.create_task(proxier.run())]
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        if tasks[1].done() and not tasks[1].cancelled() and tasks[1].exception():
+            raise tasks[1].exception()  # type: ignore[misc]
+    finally:
+        if server is not None:
+            server.should_exit = True
+        for t in tasks[1:]:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await client.close()
+    return 0
+
+
 async def _run(a: argparse.Namespace) -> int:
+    from .health import ProxierHealth
     from .proxier import Proxier, cleanup
     tools = ["iptables", "iptables-save", "iptables-restore"] + ([] if a.cleanup else ["conntrack", "ip", "sysctl"])
     missing = [t for t in tools if shutil.which(t) is None]
@@ -57,10 +91,11 @@ async def _run(a: argparse.Namespace) -> int:
     if client is None:
         return 1
     registry = CollectorRegistry()
+    health = ProxierHealth(2 * a.sync_period, registry)   # upstream's healthz timeout
     proxier = Proxier(client, a.hostname_override, a.cluster_cidr, a.service_cidr,
                       [c for c in a.nodeport_addresses.split(",") if c], a.masquerade_all,
-                      a.sync_period, a.min_sync_period, registry)
-    return await run_elected(a, client, "kube-proxy", registry, proxier.run)
+                      a.sync_period, a.min_sync_period, registry, health)
+    return await serve(a, client, registry, proxier, health)
 
 
 def main(argv: list[str] | None = None) -> None:

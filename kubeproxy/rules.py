@@ -4,8 +4,11 @@ node reads like on any Kubernetes node. Pure functions: the proxier applies, tes
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 from dataclasses import dataclass, field
+
+from kubeling.client.informer import obj_key
 
 MASQ_MARK = "0x4000"
 
@@ -38,6 +41,11 @@ STATIC_CHAINS: dict[str, tuple[str, ...]] = {
     "nat": ("KUBE-SERVICES", "KUBE-NODEPORTS", "KUBE-POSTROUTING", "KUBE-MARK-MASQ"),
 }
 SERVICE_CHAIN_PREFIXES = ("KUBE-SVC-", "KUBE-SVL-", "KUBE-EXT-", "KUBE-FW-", "KUBE-SEP-")
+
+# Upstream's canary: an empty chain in each of these tables, made by full syncs; when one is gone,
+# someone flushed iptables and the proxier resyncs everything (jumps from the built-in chains too).
+CANARY = "KUBE-PROXY-CANARY"
+CANARY_TABLES = ("mangle", "nat", "filter")
 
 # Rules of the static chains, before any service's: (table, rule).
 STATIC_RULES: tuple[tuple[str, str], ...] = (
@@ -100,6 +108,7 @@ class ServicePort:
         return bool(self.node_port or self.external_ips or self.lb_ips)
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def _hash(text: str) -> str:
     return base64.b32encode(hashlib.sha256(text.encode()).digest()).decode()[:16]
 
@@ -113,56 +122,67 @@ def _bool(v: object, default: bool) -> bool:
     return default if v is None else bool(v)
 
 
-def service_ports(services: list[dict], slices: list[dict], node_name: str) -> list[ServicePort]:
-    """The service ports kube-proxy programs (ClusterIP, NodePort, LoadBalancer with a cluster IP;
-    not headless or ExternalName), each with its endpoints from every slice of its Service."""
-    by_service: dict[str, list[dict]] = {}
+def slices_by_service(slices: list[dict]) -> dict[str, list[dict]]:
+    """"ns/name" of a Service -> its IPv4 EndpointSlices."""
+    out: dict[str, list[dict]] = {}
     for s in slices:
         meta = s["metadata"]
         svc = (meta.get("labels") or {}).get("kubernetes.io/service-name")
         if svc and s.get("addressType", "IPv4") == "IPv4":
-            by_service.setdefault(f"{meta['namespace']}/{svc}", []).append(s)
+            out.setdefault(f"{meta['namespace']}/{svc}", []).append(s)
+    return out
+
+
+def service_ports(services: list[dict], slices: list[dict], node_name: str) -> list[ServicePort]:
+    """The service ports kube-proxy programs, each with its endpoints from every slice of its Service."""
+    by_service = slices_by_service(slices)
+    return sorted((sp for svc in services for sp in ports_of(svc, by_service, node_name)),
+                  key=lambda sp: (sp.name, sp.protocol))
+
+
+def ports_of(svc: dict, by_service: dict[str, list[dict]], node_name: str) -> list[ServicePort]:
+    """One Service's ports kube-proxy programs (ClusterIP, NodePort, LoadBalancer with a cluster IP;
+    not headless or ExternalName), each with its endpoints from every slice of the Service."""
+    spec, meta = svc.get("spec") or {}, svc["metadata"]
+    cip = spec.get("clusterIP")
+    if not cip or cip == "None" or spec.get("type") == "ExternalName":
+        return []
+    key = f"{meta['namespace']}/{meta['name']}"
+    node_ports = spec.get("type") in ("NodePort", "LoadBalancer")
+    external_ips = tuple(spec.get("externalIPs") or ())
+    lb_ips = tuple(i["ip"] for i in ((svc.get("status") or {}).get("loadBalancer") or {}).get("ingress") or ()
+                   if i.get("ip") and spec.get("type") == "LoadBalancer")
+    affinity = 0
+    if spec.get("sessionAffinity") == "ClientIP":
+        affinity = int(((spec.get("sessionAffinityConfig") or {}).get("clientIP") or {})
+                       .get("timeoutSeconds") or 10800)
     out: list[ServicePort] = []
-    for svc in services:
-        spec, meta = svc.get("spec") or {}, svc["metadata"]
-        cip = spec.get("clusterIP")
-        if not cip or cip == "None" or spec.get("type") == "ExternalName":
-            continue
-        key = f"{meta['namespace']}/{meta['name']}"
-        node_ports = spec.get("type") in ("NodePort", "LoadBalancer")
-        external_ips = tuple(spec.get("externalIPs") or ())
-        lb_ips = tuple(i["ip"] for i in ((svc.get("status") or {}).get("loadBalancer") or {}).get("ingress") or ()
-                       if i.get("ip") and spec.get("type") == "LoadBalancer")
-        affinity = 0
-        if spec.get("sessionAffinity") == "ClientIP":
-            affinity = int(((spec.get("sessionAffinityConfig") or {}).get("clientIP") or {})
-                           .get("timeoutSeconds") or 10800)
-        for p in spec.get("ports") or []:
-            pname = p.get("name") or ""
-            proto = p.get("protocol") or "TCP"
-            sp = ServicePort(name=key + (f":{pname}" if pname else ""), protocol=proto.lower(), cluster_ip=cip,
-                             port=int(p["port"]), node_port=int(p.get("nodePort") or 0) if node_ports else 0,
-                             external_ips=external_ips, lb_ips=lb_ips,
-                             affinity_seconds=affinity,
-                             external_local=(node_ports or bool(external_ips or lb_ips))
-                             and spec.get("externalTrafficPolicy") == "Local",
-                             internal_local=spec.get("internalTrafficPolicy") == "Local")
-            seen: dict[str, Endpoint] = {}
-            for s in by_service.get(key, ()):
-                sport = next((x for x in s.get("ports") or [] if (x.get("name") or "") == pname
-                              and (x.get("protocol") or "TCP") == proto), None)
-                if sport is None or sport.get("port") is None:
-                    continue
-                for e in s.get("endpoints") or []:
-                    c = e.get("conditions") or {}
-                    ready = _bool(c.get("ready"), True)
-                    for ip in e.get("addresses") or []:
-                        ep = Endpoint(ip, int(sport["port"]), ready, _bool(c.get("serving"), ready),
-                                      _bool(c.get("terminating"), False), e.get("nodeName") == node_name)
-                        seen.setdefault(str(ep), ep)
-            sp.endpoints = sorted(seen.values(), key=str)
-            out.append(sp)
-    return sorted(out, key=lambda sp: (sp.name, sp.protocol))
+    for p in spec.get("ports") or []:
+        pname = p.get("name") or ""
+        proto = p.get("protocol") or "TCP"
+        sp = ServicePort(name=key + (f":{pname}" if pname else ""), protocol=proto.lower(), cluster_ip=cip,
+                         port=int(p["port"]), node_port=int(p.get("nodePort") or 0) if node_ports else 0,
+                         external_ips=external_ips, lb_ips=lb_ips,
+                         affinity_seconds=affinity,
+                         external_local=(node_ports or bool(external_ips or lb_ips))
+                         and spec.get("externalTrafficPolicy") == "Local",
+                         internal_local=spec.get("internalTrafficPolicy") == "Local")
+        seen: dict[str, Endpoint] = {}
+        for s in by_service.get(key, ()):
+            sport = next((x for x in s.get("ports") or [] if (x.get("name") or "") == pname
+                          and (x.get("protocol") or "TCP") == proto), None)
+            if sport is None or sport.get("port") is None:
+                continue
+            for e in s.get("endpoints") or []:
+                c = e.get("conditions") or {}
+                ready = _bool(c.get("ready"), True)
+                for ip in e.get("addresses") or []:
+                    ep = Endpoint(ip, int(sport["port"]), ready, _bool(c.get("serving"), ready),
+                                  _bool(c.get("terminating"), False), e.get("nodeName") == node_name)
+                    seen.setdefault(str(ep), ep)
+        sp.endpoints = sorted(seen.values(), key=str)
+        out.append(sp)
+    return out
 
 
 def categorize(sp: ServicePort) -> tuple[list[Endpoint], list[Endpoint], bool]:
@@ -268,25 +288,88 @@ def _service(sp: ServicePort, o: Options, nat_chains: list[str], nat: list[str],
         nat.append(f"-A {sep} -m comment --comment {sp.name}{recent} -m {proto} -p {proto} -j DNAT --to-destination {e}")
 
 
+@dataclass
+class Payload:
+    """One sync's `iptables-restore` input and what the kernel holds once it is applied."""
+    text: str
+    ports: list[ServicePort]
+    chains: set[str]          # per-service nat chains present afterwards (declared here, or kept as they are)
+    rules: dict[str, int]     # -A rules kube-proxy owns per table afterwards (sync_proxy_rules_iptables_total)
+    written: dict[str, int]   # -A rules this payload writes per table (sync_proxy_rules_iptables_last)
+
+
 def render(services: list[dict], slices: list[dict], o: Options,
            existing: dict[str, set[str]] | None = None, only: set[str] | None = None) -> str:
+    """The payload text of `build`."""
+    return build(services, slices, o, existing, only).text
+
+
+@dataclass
+class Rendered:
+    """One service port's share of a payload."""
+    port: ServicePort
+    chains: list[str]   # its own nat chains (KUBE-SVC/SVL/EXT/SEP)
+    nat: list[str]      # all its nat rules, in upstream's order
+    shared: list[str]   # those of `nat` in the shared chains (KUBE-SERVICES, KUBE-NODEPORTS)
+    filter: list[str]
+
+
+def render_port(sp: ServicePort, o: Options) -> Rendered:
+    r = Rendered(sp, [], [], [], [])
+    _service(sp, o, r.chains, r.nat, r.filter)
+    own = set(r.chains)
+    r.shared = [line for line in r.nat if line.split(" ", 2)[1] not in own]
+    return r
+
+
+class Cache:
+    """Each Service's rendered ports, reused by partial syncs for the services that did not change
+    (upstream does not regenerate their chains either); full syncs render everything again."""
+
+    def __init__(self) -> None:
+        self.options: Options | None = None
+        self.services: dict[str, list[Rendered]] = {}
+
+
+def build(services: list[dict], slices: list[dict], o: Options,
+          existing: dict[str, set[str]] | None = None, only: set[str] | None = None,
+          cache: Cache | None = None) -> Payload:
     """The payload for `iptables-restore --noflush`: owned chains are declared (so flushed) and
     refilled; per-service chains in `existing` (table -> chain names, from iptables-save) that no
     service uses any more are flushed and deleted. With `only` (service keys "ns/name"), a partial
     sync: other services' own chains are left as they are in the kernel (not even declared), only
-    their jumps from the shared chains are written again."""
+    their jumps from the shared chains are written again; their rendering comes from `cache` when
+    it has them."""
+    if cache is not None and (only is None or cache.options != o):
+        cache.options, cache.services = o, {}
+    by_service = slices_by_service(slices)
+    rendered: list[Rendered] = []
+    now: dict[str, list[Rendered]] = {}
+    for svc in services:
+        key = obj_key(svc)
+        done = cache.services.get(key) if cache is not None and only is not None and key not in only else None
+        if done is None:
+            done = [render_port(sp, o) for sp in ports_of(svc, by_service, o.node_name)]
+        now[key] = done
+        rendered.extend(done)
+    if cache is not None:
+        cache.services = now
+    rendered.sort(key=lambda r: (r.port.name, r.port.protocol))
+
     nat_chains: list[str] = []
     kept: set[str] = set()
+    skipped = 0
     nat = [r for t, r in STATIC_RULES if t == "nat"]
     filt = [r for t, r in STATIC_RULES if t == "filter"]
-    for sp in service_ports(services, slices, o.node_name):
-        first_chain, first_rule = len(nat_chains), len(nat)
-        _service(sp, o, nat_chains, nat, filt)
-        if only is not None and sp.name.partition(":")[0] not in only:
-            own = set(nat_chains[first_chain:])
-            kept |= own
-            del nat_chains[first_chain:]
-            nat[first_rule:] = [r for r in nat[first_rule:] if r.split()[1] not in own]
+    for r in rendered:
+        filt += r.filter
+        if only is not None and r.port.name.partition(":")[0] not in only:
+            kept.update(r.chains)
+            nat += r.shared
+            skipped += len(r.nat) - len(r.shared)
+        else:
+            nat_chains += r.chains
+            nat += r.nat
 
     nodeports = '-m comment --comment "kubernetes service nodeports; NOTE: this must be the last rule in this chain"'
     if o.nodeport_ips:
@@ -298,28 +381,32 @@ def render(services: list[dict], slices: list[dict], o: Options,
         # owns, or a port a service does not expose, is refused instead of routed out.
         filt.append(f'-A KUBE-SERVICES -m comment --comment "unallocated service IP" -d {o.service_cidr} -j {REJECT}')
 
-    stale = sorted(c for c in (existing or {}).get("nat", set())
-                   if c.startswith(SERVICE_CHAIN_PREFIXES) and c not in kept.union(nat_chains))
+    live = kept.union(nat_chains)
+    stale = sorted(c for c in (existing or {}).get("nat", set()) if c.startswith(SERVICE_CHAIN_PREFIXES) and c not in live)
     lines = ["*filter"]
     lines += [f":{c} - [0:0]" for c in STATIC_CHAINS["filter"]]
     lines += filt + ["COMMIT", "*nat"]
     lines += [f":{c} - [0:0]" for c in STATIC_CHAINS["nat"] + tuple(nat_chains) + tuple(stale)]
     lines += nat + [f"-X {c}" for c in stale] + ["COMMIT"]
-    return "\n".join(lines) + "\n"
+    return Payload("\n".join(lines) + "\n", [r.port for r in rendered], live,
+                   {"filter": len(filt), "nat": len(nat) + skipped}, {"filter": len(filt), "nat": len(nat)})
 
 
 def owned_chains(existing: dict[str, set[str]]) -> dict[str, list[str]]:
     """Every chain kube-proxy made, per table, of those present: what --cleanup deletes."""
     return {t: sorted(c for c in existing.get(t, set())
-                      if c in STATIC_CHAINS[t] or (t == "nat" and c.startswith(SERVICE_CHAIN_PREFIXES)))
-            for t in ("filter", "nat")}
+                      if c in STATIC_CHAINS.get(t, ()) or c == CANARY
+                      or (t == "nat" and c.startswith(SERVICE_CHAIN_PREFIXES)))
+            for t in ("filter", "nat", "mangle")}
 
 
 def render_cleanup(existing: dict[str, set[str]]) -> str:
-    """The payload deleting every chain kube-proxy made (after its jumps are gone)."""
+    """The payload deleting every chain kube-proxy made (after its jumps are gone); a table with
+    none is not named, so a table nobody loaded is not created."""
     lines: list[str] = []
     for table, chains in owned_chains(existing).items():
-        lines += [f"*{table}"] + [f":{c} - [0:0]" for c in chains] + [f"-X {c}" for c in chains] + ["COMMIT"]
+        if chains:
+            lines += [f"*{table}"] + [f":{c} - [0:0]" for c in chains] + [f"-X {c}" for c in chains] + ["COMMIT"]
     return "\n".join(lines) + "\n"
 
 

@@ -24,10 +24,12 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from kubeproxy.proxier import CANARY_INTERVAL, TRIGGER_TIME
 from tests.support.clusters import REPO, free_port, wait_for
 
 PODS = ("10.244.1.2", "10.244.1.3", "10.244.1.4")
@@ -136,6 +138,14 @@ def saved(ns: str) -> str:
     return "\n".join(re.sub(r"\[\d+:\d+\]", "[0:0]", line) for line in text.splitlines() if not line.startswith("#"))
 
 
+def without_empty_tables(save: str) -> str:
+    """`saved` output less the tables holding no rule and only built-in chains with policy ACCEPT:
+    iptables cannot delete a table, so one kube-proxy made (mangle, for its canary) stays, empty."""
+    tables = re.split(r"(?m)^(?=\*)", save)
+    return "".join(t for t in tables if not t.startswith("*") or any(
+        line.startswith("-A ") or (line.startswith(":") and line.split()[1] != "ACCEPT") for line in t.splitlines()))
+
+
 class Hosts:
     def __init__(self) -> None:
         tag = uuid.uuid4().hex[:6]
@@ -230,11 +240,12 @@ def proxy(hosts: Hosts, control_plane, tmp_path_factory) -> Iterator[dict]:
     in_ns(hosts.node, "iptables", "-t", "nat", "-A", "POSTROUTING", "-s", "172.31.0.0/16", "-j", "MASQUERADE")
     before = saved(hosts.node)
     log = tmp_path_factory.mktemp("kubeproxy") / "kubeproxy.log"
+    port = free_port()
     args = ["--kubeconfig", str(control_plane.kubeconfig), "--hostname-override", "node-1", "--proxy-mode", "iptables",
             "--cluster-cidr", "10.244.0.0/16", "--service-cidr", "10.96.0.0/16",
             "--nodeport-addresses", "192.168.77.0/24", "--sync-period", "30", "--min-sync-period", "0",
-            "--bind-address", "127.0.0.1", "--port", str(free_port())]
-    state = {"api": control_plane, "before": before, "log": log, "args": args,
+            "--bind-address", "127.0.0.1", "--port", str(port)]
+    state = {"api": control_plane, "before": before, "log": log, "args": args, "port": port,
              "proc": hosts.spawn(hosts.node, [sys.executable, "-m", "kubeproxy", *args], log)}
     try:
         yield state
@@ -381,6 +392,105 @@ def test_hairpin_pod_reaches_itself(hosts: Hosts, proxy: dict) -> None:
     assert hosts.get(ip, 80, 5, source=hosts.pods[0]) == ["pod0"] * 5
 
 
+FETCH = """
+import sys, urllib.error, urllib.request
+try:
+    with urllib.request.urlopen(sys.argv[1], timeout=5) as r:
+        print(r.status); print(r.read().decode())
+except urllib.error.HTTPError as e:
+    print(e.code); print(e.read().decode())
+"""
+
+
+def fetch(hosts: Hosts, proxy: dict, path: str) -> tuple[int, str]:
+    """GET kube-proxy's health/metrics endpoint (127.0.0.1 of the node namespace)."""
+    out = in_ns(hosts.node, sys.executable, "-c", FETCH, f"http://127.0.0.1:{proxy['port']}{path}").stdout
+    code, _, body = out.partition("\n")
+    return int(code), body
+
+
+def metric(hosts: Hosts, proxy: dict, name: str) -> float:
+    """One sample of /metrics (0 when absent)."""
+    for line in fetch(hosts, proxy, "/metrics")[1].splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    return 0.0
+
+
+def rfc3339(t: float) -> str:
+    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def test_network_programming_metric(hosts: Hosts, proxy: dict) -> None:
+    """An endpoint change carrying the endpointslice controller's last-change-trigger-time is
+    observed in kubeproxy_network_programming_duration_seconds from that time to the rules
+    being live; the sync metrics say when and how many rules."""
+    svc = service(proxy, "timed", [True, True, False])
+    programmed(hosts, proxy, svc["spec"]["clusterIP"])
+    name = "kubeproxy_network_programming_duration_seconds"
+    count, total = metric(hosts, proxy, name + "_count"), metric(hosts, proxy, name + "_sum")
+    api, path = proxy["api"], "/apis/discovery.k8s.io/v1/namespaces/default/endpointslices/timed-x"
+    code, eps, _ = api.http("GET", path)
+    assert code == 200, eps
+    eps["endpoints"][2]["conditions"] = {"ready": True}
+    changed = time.time() - 0.5   # as if the pod became ready half a second before the slice was written
+    eps["metadata"].setdefault("annotations", {})[TRIGGER_TIME] = rfc3339(changed)
+    code, body, _ = api.http("PUT", path, eps)
+    assert code == 200, body
+    # the sum, not the count: the slice's creation may be observed (~0 s) after `count` was read
+    wait_for(lambda: metric(hosts, proxy, name + "_sum") - total >= 0.5, 10, "the change to be observed")
+    took = metric(hosts, proxy, name + "_sum") - total
+    assert took < 5 and metric(hosts, proxy, name + "_count") > count, took
+    assert f'"default/timed -> {PODS[2]}:8080"' in in_ns(hosts.node, "iptables-save", "-t", "nat").stdout
+    assert abs(metric(hosts, proxy, "kubeproxy_sync_proxy_rules_last_timestamp_seconds") - time.time()) < 10
+    assert metric(hosts, proxy, 'kubeproxy_sync_proxy_rules_iptables_total{table="nat"}') > 20
+    assert metric(hosts, proxy, "kubeproxy_sync_partial_proxy_rules_duration_seconds_count") > 0
+
+
+def test_healthz_follows_node_eligibility(hosts: Hosts, proxy: dict) -> None:
+    """/healthz and /livez answer as upstream's proxier health server; a Node of this name tainted
+    ToBeDeletedByClusterAutoscaler makes /healthz (not /livez) 503 until the taint goes."""
+    code, body = fetch(hosts, proxy, "/healthz")
+    assert code == 200 and json.loads(body)["nodeEligible"] is True, body
+    assert set(json.loads(body)) == {"lastUpdated", "currentTime", "nodeEligible"}
+    assert fetch(hosts, proxy, "/livez")[0] == 200
+    api = proxy["api"]
+    taint = {"key": "ToBeDeletedByClusterAutoscaler", "value": "1", "effect": "NoSchedule"}
+    code, node, _ = api.http("POST", "/api/v1/nodes", {"apiVersion": "v1", "kind": "Node",
+                                                        "metadata": {"name": "node-1"}, "spec": {"taints": [taint]}})
+    assert code == 201, node
+    try:
+        wait_for(lambda: fetch(hosts, proxy, "/healthz")[0] == 503, 10, "/healthz to turn 503")
+        assert json.loads(fetch(hosts, proxy, "/healthz")[1])["nodeEligible"] is False
+        assert fetch(hosts, proxy, "/livez")[0] == 200
+        node["spec"]["taints"] = []
+        code, body, _ = api.http("PUT", "/api/v1/nodes/node-1", node)
+        assert code == 200, body
+        wait_for(lambda: fetch(hosts, proxy, "/healthz")[0] == 200, 10, "/healthz to turn 200 again")
+    finally:
+        api.http("DELETE", "/api/v1/nodes/node-1")
+
+
+def test_flushed_nat_table_repaired(hosts: Hosts, proxy: dict) -> None:
+    """Someone flushes nat and deletes its chains (KUBE-PROXY-CANARY with them): the canary check
+    forces a full sync, which puts the jumps and every chain back, within CANARY_INTERVAL."""
+    svc = service(proxy, "canary", [True, True, True])
+    ip = svc["spec"]["clusterIP"]
+    programmed(hosts, proxy, ip)
+    in_ns(hosts.node, "iptables", "-t", "nat", "-F")
+    in_ns(hosts.node, "iptables", "-t", "nat", "-X")
+    # the foreign rule's owner puts it back, as Docker would; kube-proxy must not need it
+    in_ns(hosts.node, "iptables", "-t", "nat", "-A", "POSTROUTING", "-s", "172.31.0.0/16", "-j", "MASQUERADE")
+    flushed = time.monotonic()
+    wait_for(lambda: hosts.get(ip, 80, 1)[0] in ("pod0", "pod1", "pod2"), CANARY_INTERVAL + 10,
+             "traffic through the ClusterIP again", interval=0.2)
+    assert time.monotonic() - flushed < CANARY_INTERVAL + 10
+    nat = in_ns(hosts.node, "iptables-save", "-t", "nat").stdout
+    assert nat.count('-A PREROUTING -m comment --comment "kubernetes service portals" -j KUBE-SERVICES') == 1
+    assert ":KUBE-PROXY-CANARY" in nat and '"default/spread cluster IP"' in nat
+    assert "iptables canary KUBE-PROXY-CANARY deleted" in proxy["log"].read_text()
+
+
 def test_restart_keeps_traffic_flowing(hosts: Hosts, proxy: dict) -> None:
     svc = service(proxy, "steady", [True, True, True])
     ip = svc["spec"]["clusterIP"]
@@ -405,7 +515,8 @@ def test_cleanup_restores_iptables(hosts: Hosts, proxy: dict) -> None:
     assert "KUBE-SERVICES" in saved(hosts.node)
     r = in_ns(hosts.node, sys.executable, "-m", "kubeproxy", "--hostname-override", "node-1", "--cleanup")
     assert r.returncode == 0, r.stderr
-    assert saved(hosts.node) == proxy["before"]
+    assert "KUBE-" not in saved(hosts.node)
+    assert without_empty_tables(saved(hosts.node)) == without_empty_tables(proxy["before"])
 
 
 def test_unusable_kubeconfig_is_one_line_error(tmp_path: Path) -> None:

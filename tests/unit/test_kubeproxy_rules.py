@@ -3,6 +3,8 @@ compared with tests/unit/golden/kubeproxy/<case>.txt (KUBEPROXY_GOLDEN_UPDATE=1 
 the chain names are checked against upstream's hashing."""
 from __future__ import annotations
 
+import asyncio
+import json
 import os
 import pathlib
 import shutil
@@ -10,10 +12,17 @@ import subprocess
 import uuid
 
 import pytest
+from prometheus_client import CollectorRegistry
 
+from kubeproxy.health import ProxierHealth
+from kubeproxy.proxier import trigger_time
 from kubeproxy.rules import (
+    CANARY,
+    SERVICE_CHAIN_PREFIXES,
+    Cache,
     Options,
     ServicePort,
+    build,
     chain,
     chains_in,
     render,
@@ -135,3 +144,109 @@ def test_goldens_are_valid_iptables() -> None:
             assert r.returncode == 0, f"{path.name}: {r.stderr}"
     finally:
         subprocess.run(["ip", "netns", "del", ns], check=True)
+
+
+def test_payload_counts_rules_kept_by_a_partial_sync() -> None:
+    """sync_proxy_rules_iptables_total counts every owned rule, those a partial sync leaves in the
+    kernel too; _last counts what the payload writes. `chains` is what the kernel holds after."""
+    services, slices, opts = CASES["local"]
+    full = build(services, slices, opts)
+    filt, nat = full.text.split("*nat\n")
+    assert full.rules == full.written == {"filter": filt.count("\n-A "), "nat": nat.count("\n-A ")}
+    partial = build(services, slices, opts, existing=chains_in(full.text), only={"default/int"})
+    assert partial.rules == full.rules and partial.written["nat"] < full.written["nat"]
+    assert partial.chains == full.chains == {c for c in chains_in(full.text)["nat"] if c.startswith(SERVICE_CHAIN_PREFIXES)}
+
+
+def test_cleanup_removes_canaries_and_names_no_empty_table() -> None:
+    existing = {"filter": {"INPUT", CANARY, "KUBE-SERVICES"}, "nat": {"PREROUTING", CANARY}, "mangle": {CANARY}}
+    assert render_cleanup(existing) == (
+        "*filter\n:KUBE-PROXY-CANARY - [0:0]\n:KUBE-SERVICES - [0:0]\n-X KUBE-PROXY-CANARY\n-X KUBE-SERVICES\nCOMMIT\n"
+        "*nat\n:KUBE-PROXY-CANARY - [0:0]\n-X KUBE-PROXY-CANARY\nCOMMIT\n"
+        "*mangle\n:KUBE-PROXY-CANARY - [0:0]\n-X KUBE-PROXY-CANARY\nCOMMIT\n")
+    assert render_cleanup({"filter": {"INPUT"}, "nat": set()}) == "\n"
+
+
+def test_trigger_time_annotation() -> None:
+    def eps_at(value: str) -> dict:
+        return {"metadata": {"annotations": {"endpoints.kubernetes.io/last-change-trigger-time": value}}}
+    assert trigger_time(eps_at("2026-11-29T09:00:00.123456789Z")) == pytest.approx(1795942800.123456789)
+    assert trigger_time(eps_at("2026-11-29T10:00:00+01:00")) == 1795942800.0
+    assert trigger_time(eps_at("yesterday")) is None and trigger_time({"metadata": {}}) is None
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1795942800.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_health_unhealthy_only_when_a_queued_change_is_late() -> None:
+    """Upstream's proxierHealthServer: healthy while starting and while synced; a queued change
+    makes it unhealthy once it has waited the timeout; a sync that began before the change does
+    not clear it, the next one does. /livez ignores the node, /healthz does not."""
+    clock, registry = Clock(), CollectorRegistry()
+    h = ProxierHealth(60, registry, clock)
+    start = "2026-11-29 09:00:00.000000 +0000 UTC"
+    assert h.answer("/healthz") == (200, f'{{"lastUpdated": "{start}", "currentTime": "{start}", '
+                                         f'"nodeEligible": true}}'.encode())
+    h.sync_started()
+    clock.now += 1
+    h.updated()
+    h.queued_update()
+    clock.now += 59.9
+    assert h.answer("/livez")[0] == 200
+    h.sync_started()
+    clock.now += 0.05
+    h.queued_update()      # after the sync's snapshot: still pending when it ends
+    clock.now += 0.05
+    h.updated()
+    clock.now += 59.96
+    code, body = h.answer("/healthz")
+    assert code == 503 and json.loads(body)["lastUpdated"] == "2026-11-29 09:01:01.000000 +0000 UTC"
+    h.sync_started()
+    h.sync_failed()
+    assert h.answer("/livez")[0] == 503
+    h.sync_started()
+    h.updated()
+    assert h.answer("/healthz")[0] == 200
+    h.sync_node({"metadata": {"name": "node-1"}, "spec": {"taints": [{"key": "ToBeDeletedByClusterAutoscaler"}]}})
+    assert h.answer("/healthz")[0] == 503 and h.answer("/livez")[0] == 200
+    assert json.loads(h.answer("/healthz")[1])["nodeEligible"] is False
+    h.sync_node({"metadata": {"name": "node-1"}})
+    assert h.answer("/healthz")[0] == 200
+    assert registry.get_sample_value("kubeproxy_proxy_healthz_total", {"code": "503"}) == 3
+    assert registry.get_sample_value("kubeproxy_proxy_livez_total", {"code": "200"}) == 2
+
+
+def test_health_served_in_front_of_the_metrics_app() -> None:
+    h = ProxierHealth(60, CollectorRegistry(), Clock())
+    sent: list[dict] = []
+
+    async def metrics_app(scope: dict, receive: object, send: object) -> None:
+        sent.append({"metrics": scope["path"]})
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+    app = h.serve_on(metrics_app)
+    asyncio.run(app({"type": "http", "path": "/healthz"}, None, send))
+    asyncio.run(app({"type": "http", "path": "/metrics"}, None, send))
+    assert sent[0]["status"] == 200 and (b"content-type", b"application/json") in sent[0]["headers"]
+    assert json.loads(sent[1]["body"])["nodeEligible"] is True and sent[2] == {"metrics": "/metrics"}
+
+
+def test_cached_partial_build_is_the_uncached_one() -> None:
+    """Partial syncs reuse the unchanged services' rendering from the cache: the same payload as
+    rendering everything; a changed service is rendered again, a deleted one leaves the cache."""
+    services, slices, opts = CASES["local"]
+    cache = Cache()
+    full = build(services, slices, opts, cache=cache)
+    assert full.text == render(services, slices, opts) and len(cache.services) == 3
+    moved = [eps("int", WEB_EPS, THREE[1:])] + [s for s in slices if s["metadata"]["name"] != "int-abcde"]
+    partial = build(services, moved, opts, chains_in(full.text), {"default/int"}, cache)
+    assert partial.text == render(services, moved, opts, chains_in(full.text), {"default/int"})
+    assert partial.text != render(services, slices, opts, chains_in(full.text), {"default/int"})
+    build(services[:2], moved, opts, chains_in(full.text), {"default/remote"}, cache)
+    assert set(cache.services) == {"default/ext", "default/int"}
