@@ -27,9 +27,26 @@ def main(argv: list[str] | None = None) -> None:
     boot = sub.add_parser("bootstrap", help="make a cluster's credentials once: CA, ServiceAccount key, "
                           "component tokens and kubeconfigs (kept when present)")
     boot.add_argument("--dir", required=True, help="where to write them (a volume every component mounts)")
-    boot.add_argument("--server", default="https://apiserver:6443", help="the apiserver as components reach it")
+    boot.add_argument("--server", default="https://kubernetes:6443", help="the apiserver as components reach it")
     boot.add_argument("--admin-server", default="https://127.0.0.1:6443", help="the apiserver as the admin reaches it")
+    add = sub.add_parser("addons", help="create the cluster add-ons (kube-dns) that are missing")
+    add.add_argument("--kubeconfig", required=True)
+    add.add_argument("--server", default="", help="reach the apiserver here instead of the kubeconfig's server")
+    add.add_argument("--dir", required=True, help="a folder of YAML manifests")
     args = p.parse_args(argv)
+    if args.cmd == "addons":
+        from pathlib import Path
+        from . import addons
+        from .client.config import load_kubeconfig
+        try:
+            cfg = load_kubeconfig(args.kubeconfig)
+            if args.server:
+                cfg.server = args.server.rstrip("/")
+            for line in addons.ensure(cfg, addons.objects(Path(args.dir))):
+                print(line)
+        except (OSError, ValueError) as e:
+            raise SystemExit(f"kubeling: error: addons: {e}")
+        return
     if args.cmd == "bootstrap":
         from pathlib import Path
         from .credentials import ensure
