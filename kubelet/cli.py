@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import functools
+import ipaddress
 import logging
 import shutil
 import sys
@@ -19,7 +20,7 @@ from kubeling.client.workqueue import run_workers
 from kubeling.component import load_client, run_main
 from kubeling.health import health_server
 
-from . import podnetwork
+from . import podnetwork, podroutes
 from .auth import KubeletAuth
 from .containers import DockerContainers
 from .docker_runtime import DockerRuntime
@@ -35,6 +36,13 @@ from .stats import DockerStats
 log = logging.getLogger("kubelet")
 PODS, NODES, SERVICES = lookup("", "v1", "pods"), lookup("", "v1", "nodes"), lookup("", "v1", "services")
 WORKERS = {"docker": 8, "hollow": 2}    # pod syncs at once per node: Docker's wait on the engine
+
+
+def _cidr(value: str) -> str:
+    try:
+        return str(ipaddress.IPv4Network(value, strict=False)) if value else ""
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an IPv4 CIDR: {value!r}") from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -80,8 +88,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--healthz-port", type=int, default=10248, help="plain-HTTP /healthz and /metrics; 0 disables")
     p.add_argument("--non-masquerade-cidr", default="10.0.0.0/8",
                    help="docker: pod traffic to addresses outside this range is masqueraded (pods reach pods unNATed)")
+    p.add_argument("--route-pod-cidrs", action="store_true",
+                   help="docker, one node per network namespace: route every other node's podCIDR via its "
+                        "InternalIP (host-gw), kept current from the Node objects")
+    p.add_argument("--cluster-cidr", default="", type=_cidr,
+                   help="with --route-pod-cidrs: the pods' whole range, made unreachable here except where a "
+                        "node's podCIDR route (or this node's bridge) covers it")
     p.add_argument("--cleanup", action="store_true",
-                   help="remove the pod-network iptables rules the Docker kubelets on this host made, and exit")
+                   help="remove the pod-network iptables rules and pod routes the Docker kubelets on this host made, "
+                        "and exit")
     p.add_argument("--v", "-v", dest="verbosity", type=int, default=0)
     return p
 
@@ -190,11 +205,12 @@ def _api_server(a: argparse.Namespace, client: Client, name: str, runtime: Runti
 async def _run_nodes(a: argparse.Namespace, client: Client, agents: dict[str, NodeAgent], names: list[str],
                      tasks: list[asyncio.Task], services: Informer) -> None:
     """Watch the nodes' pods and Node objects (one watch per node, or one shared watch when a
-    process holds many) and the Services, then run heartbeats, pod workers and relists until one
-    ends."""
+    process holds many; every Node for --route-pod-cidrs) and the Services, then run heartbeats,
+    pod workers, relists and the pod routes until one ends."""
+    routes = _pod_routes(a, agents)
     if len(agents) == 1:
         pods = Informer(client, PODS, field_selector=f"spec.nodeName={names[0]}")
-        nodes = Informer(client, NODES, field_selector=f"metadata.name={names[0]}")
+        nodes = Informer(client, NODES, field_selector="" if routes else f"metadata.name={names[0]}")
     else:
         pods = Informer(client, PODS, field_selector="spec.nodeName!=")
         nodes = Informer(client, NODES)
@@ -211,6 +227,10 @@ async def _run_nodes(a: argparse.Namespace, client: Client, agents: dict[str, No
                 getattr(agent.syncer if key == "pod" else agent, fn)(obj)
         return handler
     nodes.add_handler(route("node_changed", "node"), route("node_changed", "node"))
+    if routes is not None:
+        routes.nodes = nodes
+        nodes.add_handler(routes.changed, routes.changed, routes.changed)
+        tasks.append(asyncio.create_task(routes.run()))
     pods.add_handler(route("pod_changed", "pod"), route("pod_changed", "pod"), route("pod_deleted", "pod"))
     services.start()     # first: its small list is usually in before the first pod asks for it
     nodes.start()
@@ -235,8 +255,20 @@ async def _run_nodes(a: argparse.Namespace, client: Client, agents: dict[str, No
         await services.stop()
 
 
+def _pod_routes(a: argparse.Namespace, agents: dict[str, NodeAgent]) -> podroutes.PodRoutes | None:
+    """The host-gw routes of --route-pod-cidrs: a Docker node alone in its network namespace."""
+    if not a.route_pod_cidrs:
+        return None
+    if a.runtime != "docker" or len(agents) != 1:
+        log.warning("--route-pod-cidrs ignored: only a single Docker node routes (hollow pods have no network)")
+        return None
+    (name,) = agents
+    return podroutes.PodRoutes(name, None, cluster_cidr=a.cluster_cidr, node_ip=a.node_ip)
+
+
 async def _cleanup() -> int:
     await podnetwork.cleanup()
+    await podroutes.cleanup()
     return 0
 
 
@@ -248,4 +280,6 @@ def main(argv: list[str] | None = None) -> None:
         return
     if not a.kubeconfig:
         parser.error("the following arguments are required: --kubeconfig")
+    if a.cluster_cidr and not a.route_pod_cidrs:
+        parser.error("--cluster-cidr is only meaningful with --route-pod-cidrs")
     run_main(_run(a), a.verbosity)
