@@ -38,8 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--service-cidr", default="", help="ClusterIP range; unallocated addresses in it are refused")
     p.add_argument("--nodeport-addresses", default="",
                    help="comma-separated CIDRs of the node addresses NodePorts answer on (default: all)")
-    p.add_argument("--sync-period", type=duration, default=30.0)
-    p.add_argument("--min-sync-period", type=duration, default=1.0)
+    p.add_argument("--sync-period", type=duration, default=30.0,
+                   help="/healthz fails once a change waits twice this (full syncs: hourly, or when iptables was flushed)")
+    p.add_argument("--min-sync-period", type=duration, default=1.0, help="shortest time between two syncs")
     p.add_argument("--masquerade-all", action="store_true", help="SNAT all traffic to cluster IPs")
     p.add_argument("--cleanup", action="store_true", help="remove every rule and chain kube-proxy made, and exit")
     p.add_argument("--bind-address", dest="bind_address", default="0.0.0.0", help="address of /healthz and /metrics")
@@ -94,7 +95,7 @@ async def _run(a: argparse.Namespace) -> int:
     health = ProxierHealth(2 * a.sync_period, registry)   # upstream's healthz timeout
     proxier = Proxier(client, a.hostname_override, a.cluster_cidr, a.service_cidr,
                       [c for c in a.nodeport_addresses.split(",") if c], a.masquerade_all,
-                      a.sync_period, a.min_sync_period, registry, health)
+                      a.min_sync_period, registry, health)
     return await serve(a, client, registry, proxier, health)
 
 
