@@ -4,6 +4,9 @@
 #   kubeling/pause:3.10 registry.k8s.io/pause:3.10           pause.c, gcc -static
 #   busybox:1.35 busybox:latest docker.io/library/busybox:latest   Debian's busybox-static
 #   nginx:1.25 nginx:latest kubeling/http-echo:latest          Debian's nginx on busybox
+# and then the docker compose cluster's images (deploy/build-cluster-images.sh, sourced at the end):
+#   kubeling/debian:bookworm, kubeling/python:bookworm, kubeling/control-plane:{deps,dev},
+#   kubeling/node:{deps,dev}, kubeling/registry:2
 # Idempotent and fast when nothing changed: each image carries io.kubeling.image=1 and
 # io.kubeling.hash, a digest of its inputs (this script, deploy/images/NAME, the Debian
 # packages and host files it is made of); an image is rebuilt only when the digest differs.
@@ -173,3 +176,7 @@ if [ "$(current "${NGINX_TAGS[@]}" || true)" != "$nginx_hash" ]; then
     cp "$IMAGES/nginx/Dockerfile" "$ctx/"
     build nginx "$nginx_hash" "$ctx" "${NGINX_TAGS[@]}"
 fi
+
+# --- the docker compose cluster's images -------------------------------------------------
+# debian, python, control-plane, node, registry: a sibling script sharing the helpers above.
+. "$DEPLOY/build-cluster-images.sh"
