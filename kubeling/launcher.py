@@ -1,4 +1,4 @@
-"""Starting and stopping a local cluster's processes in the background (used by `make up`/`make down`).
+"""Starting and stopping a local cluster's processes in the background (used by `make dev`/`make down`).
 
 Processes are plain `python -m <component>` children in their own sessions; their pids
 and logs live in the run directory so a later `kubeling down` can find them.
