@@ -237,16 +237,26 @@ def test_health_served_in_front_of_the_metrics_app() -> None:
     assert json.loads(sent[1]["body"])["nodeEligible"] is True and sent[2] == {"metrics": "/metrics"}
 
 
-def test_cached_partial_build_is_the_uncached_one() -> None:
-    """Partial syncs reuse the unchanged services' rendering from the cache: the same payload as
-    rendering everything; a changed service is rendered again, a deleted one leaves the cache."""
+def test_cached_partial_build_skips_unchanged_shared_chains() -> None:
+    """Partial syncs reuse the unchanged services' rendering from the cache, and leave out the
+    shared chains whose rules did not change: the rest is the uncached payload line for line. A
+    change that alters a shared chain writes it whole; a deleted service leaves the cache."""
     services, slices, opts = CASES["local"]
     cache = Cache()
     full = build(services, slices, opts, cache=cache)
     assert full.text == render(services, slices, opts) and len(cache.services) == 3
+    existing = chains_in(full.text)
     moved = [eps("int", WEB_EPS, THREE[1:])] + [s for s in slices if s["metadata"]["name"] != "int-abcde"]
-    partial = build(services, moved, opts, chains_in(full.text), {"default/int"}, cache)
-    assert partial.text == render(services, moved, opts, chains_in(full.text), {"default/int"})
-    assert partial.text != render(services, slices, opts, chains_in(full.text), {"default/int"})
-    build(services[:2], moved, opts, chains_in(full.text), {"default/remote"}, cache)
+    partial = build(services, moved, opts, existing, {"default/int"}, cache)
+    uncached = render(services, moved, opts, existing, {"default/int"})
+    assert "*filter" not in partial.text and ":KUBE-SERVICES" not in partial.text
+    assert set(partial.text.splitlines()) < set(uncached.splitlines())
+    assert ":KUBE-SEP-PY6H3DLGUPPN4SEA - [0:0]" in partial.text   # int's chains are rewritten
+    assert partial.rules == build(services, moved, opts).rules and partial.written["nat"] < partial.rules["nat"]
+    gone = [s for s in moved if s["metadata"]["name"] != "int-abcde"]   # int loses every endpoint
+    emptied = build(services, gone, opts, existing, {"default/int"}, cache).text
+    assert set(emptied.splitlines()) <= set(render(services, gone, opts, existing, {"default/int"}).splitlines())
+    assert emptied.count(":KUBE-SERVICES - [0:0]") == 2 and '"default/int has no endpoints"' in emptied
+    assert ":KUBE-FORWARD" not in emptied and ":KUBE-NODEPORTS" not in emptied
+    build(services[:2], gone, opts, existing, {"default/remote"}, cache)
     assert set(cache.services) == {"default/ext", "default/int"}
