@@ -102,8 +102,8 @@ def _condition(obj: dict, kind: str) -> str | None:
     return next((c["status"] for c in (obj.get("status") or {}).get("conditions") or [] if c["type"] == kind), None)
 
 
-def api(kubeconfig=KUBECONFIG) -> k8s.ApiClient:
-    return k8s_config.new_client_from_config(str(kubeconfig))
+def api() -> k8s.ApiClient:
+    return k8s_config.new_client_from_config(str(KUBECONFIG))
 
 
 def apply(namespace: str, obj: dict, *flags: str) -> None:
@@ -361,7 +361,8 @@ def test_store_leader_killed_while_a_deployment_scales(cluster, ns):  # noqa: F8
         writer.join(15)
         prober.join(15)
         print(f"killed {leader}, new leader {new}: {len(writer.acked)} writes acknowledged, "
-              f"{len(writer.failures)} failed {writer.failures[:3]}; reads: longest gap {prober.longest:.2f} s, {len(prober.failures)} failed")
+              f"{len(writer.failures)} failed {writer.failures[:3]}; "
+              f"reads: longest gap {prober.longest:.2f} s, {len(prober.failures)} failed")
         assert prober.longest <= 5, f"the API went {prober.longest:.1f} s without answering: {prober.failures[:5]}"
         listed = json.loads(kubectl("-n", ns, "get", "configmaps", "-o", "json"))["items"]
         present = {c["metadata"]["name"] for c in listed}
@@ -375,7 +376,7 @@ def test_store_leader_killed_while_a_deployment_scales(cluster, ns):  # noqa: F8
     wait_for(lambda: etcd_leader(ETCD), 30, "all three members agreeing on a leader")
 
 
-def test_apiserver_killed_requests_go_through_the_other(cluster, ns, tmp_path):  # noqa: F811
+def test_apiserver_killed_requests_go_through_the_other(cluster, ns):  # noqa: F811
     wait_cluster_healthy()
     other = ("--server", APISERVER_2_URL)
     assert kubectl(*other, "get", "--raw", "/readyz") == "ok"
@@ -398,7 +399,10 @@ def test_apiserver_killed_requests_go_through_the_other(cluster, ns, tmp_path): 
 def test_active_scheduler_and_controller_manager_crash_standbys_take_over_and_they_come_back(cluster, ns):  # noqa: F811
     wait_cluster_healthy()
     hostnames = {inspect(c)["Config"]["Hostname"]: c for cs in LOOPS.values() for c in cs}
-    holders = {lease: lease_holder(lease) for lease in LOOPS}
+    # holderIdentity is "<hostname>_<uuid>"; the hostname is the container's
+    holders = wait_for(lambda: (h := {lease: lease_holder(lease) for lease in LOOPS}) and
+                       all(v.split("_")[0] in hostnames for v in h.values()) and h, 30,
+                       "both leases held by running containers", interval=1)
     active = {lease: hostnames[h.split("_")[0]] for lease, h in holders.items()}
     restarts = {c: inspect(c)["RestartCount"] for c in active.values()}
     try:
