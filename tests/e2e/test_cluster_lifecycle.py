@@ -23,6 +23,7 @@ from kubernetes import watch as k8s_watch
 
 from tests.e2e.test_cluster import (  # noqa: F401
     KUBECONFIG,
+    ROOT,
     cluster,
     exec_in,
     kubectl,
@@ -456,3 +457,17 @@ def test_node_stopped_goes_not_ready_and_its_pods_move_then_it_comes_back(cluste
     wait_for(lambda: not any(uid in name for name in docker("exec", NODE_2, "docker", "ps", "-a", "--format",
                                                               "{{.Names}}").split() for uid in on_node_2),
              120, "node-2's stale containers removed", interval=2)
+
+
+def test_down_and_up_keeps_every_object_and_the_workloads_run_again(cluster, ns):  # noqa: F811
+    """`make down && make up`: the data is on volumes, so objects survive and pods run again."""
+    kubectl("-n", ns, "create", "configmap", "kept", "--from-literal=a=1")
+    apply(ns, sleeper("kept", 2))
+    wait_ready(ns, "kept", 2, 120)
+    script = str(ROOT / "deploy" / "cluster.sh")
+    for step in ("down", "up"):
+        done = subprocess.run(["bash", script, step], capture_output=True, text=True, timeout=600, check=False)
+        assert done.returncode == 0, done.stdout + done.stderr
+    wait_cluster_healthy()
+    assert kubectl("-n", ns, "get", "configmap", "kept", "-o", "jsonpath={.data.a}") == "1"
+    wait_ready(ns, "kept", 2, 180)
