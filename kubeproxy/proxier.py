@@ -14,6 +14,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from kubeling.api.resources import lookup
 from kubeling.client import Client
 from kubeling.client.informer import InformerFactory, obj_key
+from kubeling.command import CommandError, run
 
 from . import rules
 from .health import ProxierHealth
@@ -27,22 +28,6 @@ FULL_SYNC_PERIOD = 3600.0   # upstream's proxyutil.FullSyncPeriod: a full sync a
 SYNC_BUCKETS = tuple(0.001 * 2 ** i for i in range(15))   # upstream's ExponentialBuckets(0.001, 2, 15)
 # upstream's network programming buckets: 0.25 s, 0.5 s, 1-59 s by 1 s, 60-115 s by 5 s, 2-5 min by 30 s
 PROGRAMMING_BUCKETS = (0.25, 0.5, *range(1, 60), *range(60, 120, 5), *range(120, 330, 30))
-
-
-class CommandError(RuntimeError):
-    """An iptables (or ip) command that failed: its argv and stderr."""
-
-
-async def run(*argv: str, stdin: str | None = None, check: bool = True, ok: str = "") -> tuple[int, str]:
-    """One command off the event loop; (exit code, stdout), CommandError on failure when `check`
-    (a failure whose stderr contains `ok` is no failure)."""
-    proc = await asyncio.create_subprocess_exec(
-        *argv, stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    out, err = await proc.communicate(stdin.encode() if stdin is not None else None)
-    if check and proc.returncode and not (ok and ok in err.decode()):
-        raise CommandError(f"{' '.join(argv)}: exit {proc.returncode}: {err.decode().strip()}")
-    return proc.returncode or 0, out.decode()
 
 
 def trigger_time(eps: dict) -> float | None:
