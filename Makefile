@@ -59,5 +59,6 @@ clean: down
 	-@if [ -x $(PY) ]; then $(PY) -m kubeproxy --hostname-override node-1 --cleanup; $(PY) -m kubelet --cleanup; fi
 	-@ids=$$(docker ps -aq --filter label=kubeling.io/node 2>/dev/null); [ -z "$$ids" ] || docker rm -f $$ids >/dev/null
 	-@nets=$$(docker network ls -q --filter label=kubeling.io/node 2>/dev/null); [ -z "$$nets" ] || docker network rm $$nets >/dev/null
-	-@imgs=$$(docker images -q --filter label=io.kubeling.image=1 2>/dev/null | sort -u); [ -z "$$imgs" ] || docker rmi -f $$imgs >/dev/null
+	-@for _ in 1 2 3 4 5 6; do imgs=$$(docker images -aq --filter label=io.kubeling.image=1 2>/dev/null | sort -u); \
+		[ -z "$$imgs" ] && break; docker rmi -f $$imgs >/dev/null 2>&1; done   # children first, then their parents
 	rm -rf $(VENV) $(RUN_DIR)
