@@ -17,6 +17,7 @@ from kubeling.client.leaderelection import parse_time
 
 from .base import Controller, controller_of
 from .deployment import resolve, template_hash
+from .expectations import Expectations
 from .replicaset import pod_active, pod_ready
 
 PODS, NODES = lookup("", "v1", "pods"), lookup("", "v1", "nodes")
@@ -315,6 +316,15 @@ class JobController(OwnedPods):
     def __init__(self, *a, **kw) -> None:
         super().__init__(*a, **kw)
         self.last_failure: dict[str, float] = {}
+        # as upstream's job controller: no new pods until the informer shows the ones just created,
+        # or a sync on a cache without them would create them again
+        self.expectations = Expectations()
+        self.pods.add_handler(self._pod_added)
+
+    def _pod_added(self, pod: dict) -> None:
+        ref = controller_of(pod)
+        if ref is not None and ref.get("kind") == self.kind:
+            self.expectations.creation_observed(f"{pod['metadata']['namespace']}/{ref['name']}")
 
     def on_pod(self, pod: dict) -> None:
         ref = controller_of(pod)
@@ -359,6 +369,7 @@ class JobController(OwnedPods):
         job = self.owners.get(key)
         if job is None:
             self.last_failure.pop(key, None)
+            self.expectations.delete(key)
             return
         pods = self.pods.by_index("owner", job["metadata"]["uid"])
         if job["metadata"].get("deletionTimestamp"):
@@ -429,8 +440,13 @@ class JobController(OwnedPods):
             delay = self._backoff(key, status["failed"])
             if want > 0 and delay > 0:
                 self.queue.add_after(key, delay)
-            elif want > 0:
-                await asyncio.gather(*(self._create(job) for _ in range(want)))
+            elif want > 0 and self.expectations.satisfied(key):
+                self.expectations.expect_creations(key, want)
+                made = await asyncio.gather(*(self._create(job) for _ in range(want)), return_exceptions=True)
+                failed = [r for r in made if isinstance(r, BaseException)]
+                if failed:      # never seen by the informer: not awaited either
+                    self.expectations.creation_observed(key, len(failed))
+                    raise failed[0]
         status.update({"active": len(active), "ready": sum(1 for p in active if pod_ready(p)),
                        "terminating": len(terminating), "conditions": conds or None})
         if not conds:
