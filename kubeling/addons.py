@@ -2,29 +2,14 @@
 phase does once a control plane answers. Objects a user changed are left as they are."""
 from __future__ import annotations
 
-import json
-import ssl
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import yaml
 
 from .api.resources import by_kind
+from .client.blocking import request
 from .client.config import ClientConfig
-
-
-def _request(cfg: ClientConfig, method: str, path: str, body: dict | None = None) -> tuple[int, dict]:
-    ctx = ssl.create_default_context(cadata=cfg.ca_data.decode()) if cfg.ca_data else None
-    req = urllib.request.Request(cfg.server + path, method=method,
-                                 data=json.dumps(body).encode() if body is not None else None,
-                                 headers={"Authorization": f"Bearer {cfg.bearer()}", "Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(req, timeout=10, context=ctx) as r:
-            return r.status, json.loads(r.read())
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read() or b"{}")
 
 
 def objects(directory: Path) -> list[dict]:
@@ -46,9 +31,9 @@ def ensure(cfg: ClientConfig, docs: list[dict], timeout: float = 120.0) -> list[
         while True:
             try:
                 # looked up first: a second create of a Service with a fixed ClusterIP is 422, not 409
-                code, body = _request(cfg, "GET", f"{path}/{meta['name']}")
+                code, body = request(cfg, "GET", f"{path}/{meta['name']}")
                 if code == 404:
-                    code, body = _request(cfg, "POST", path, doc)
+                    code, body = request(cfg, "POST", path, doc)
                 break
             except OSError:
                 if time.monotonic() > deadline:

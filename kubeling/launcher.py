@@ -14,10 +14,12 @@ import ssl
 import subprocess
 import sys
 import time
-import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+
+from .client.blocking import request
+from .client.config import ClientConfig
 
 
 @dataclass
@@ -201,15 +203,8 @@ class Launcher:
     def _api(self, method: str, path: str, body: dict | None = None) -> tuple[int, dict]:
         """One request to the cluster's apiserver as admin; (status, decoded body)."""
         token = (self.run / "tokens.csv").read_text().split(",", 1)[0]
-        ctx = ssl.create_default_context(cafile=str(self.run / "pki" / "ca.crt"))
-        req = urllib.request.Request(f"https://127.0.0.1:{APISERVER_PORT}{path}", method=method,
-                                     data=json.dumps(body).encode() if body is not None else None,
-                                     headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
-        try:
-            with urllib.request.urlopen(req, timeout=5, context=ctx) as r:
-                return r.status, json.loads(r.read())
-        except urllib.error.HTTPError as e:
-            return e.code, json.loads(e.read() or b"{}")
+        cfg = ClientConfig(f"https://127.0.0.1:{APISERVER_PORT}", token, (self.run / "pki" / "ca.crt").read_bytes())
+        return request(cfg, method, path, body, timeout=5)
 
     def up_network(self, kubeconfig: Path, ip: str, node: str = "node-1") -> None:
         """kube-proxy for this host (every Docker node here shares its network namespace, so one

@@ -13,7 +13,6 @@ Deleting the namespace removes everything; nothing is created in the host's name
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
 import threading
 import uuid
@@ -26,6 +25,7 @@ from kubelet.podroutes import PodRoutes, Route, parse_routes
 from kubeling.api.resources import lookup
 from kubeling.client import Client, load_kubeconfig
 from kubeling.client.informer import Informer
+from tests.support.netns import add_or_skip
 from tests.support.clusters import REPO, wait_for
 
 NODES = lookup("", "v1", "nodes")
@@ -42,12 +42,8 @@ def sh(*argv: str, check: bool = True) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def netns() -> Iterator[str]:
-    if os.geteuid() != 0:
-        pytest.skip("needs root for ip netns")
     ns = f"kl-routes-{uuid.uuid4().hex[:6]}"
-    p = subprocess.run(["ip", "netns", "add", ns], capture_output=True, text=True, check=False)
-    if p.returncode:
-        pytest.skip(f"ip netns add is not permitted here: {p.stderr.strip()}")
+    add_or_skip(ns)
     try:
         for argv in (["link", "set", "lo", "up"],
                      ["link", "add", "uplink", "type", "veth", "peer", "name", "uplink-peer"],

@@ -30,6 +30,7 @@ from pathlib import Path
 import pytest
 
 from kubeproxy.proxier import CANARY_INTERVAL, TRIGGER_TIME
+from tests.support.netns import add_or_skip
 from tests.support.clusters import REPO, free_port, wait_for
 
 PODS = ("10.244.1.2", "10.244.1.3", "10.244.1.4")
@@ -212,12 +213,8 @@ class Hosts:
 
 @pytest.fixture(scope="module")
 def hosts() -> Iterator[Hosts]:
-    if os.geteuid() != 0:
-        pytest.skip("needs root for ip netns")
     probe = f"kp-probe-{uuid.uuid4().hex[:6]}"
-    p = subprocess.run(["ip", "netns", "add", probe], capture_output=True, text=True, check=False)
-    if p.returncode:
-        pytest.skip(f"ip netns add is not permitted here: {p.stderr.strip()}")
+    add_or_skip(probe)
     sh("ip", "netns", "del", probe)
     h = Hosts()
     try:
