@@ -162,20 +162,20 @@ def build_app(handler: Handler, authenticator: Authenticator, advertise: str, ca
     @app.get("/openapi/v2")
     async def openapi_v2(request: HttpRequest) -> Response:
         authenticate(request)
-        from kubeling.api import openapi
+        from apiserver.api import openapi
         body, ct = openapi.openapi_v2_response(request.headers.get("accept"))
         return Response(body, media_type=ct)
 
     @app.get("/openapi/v3")
     async def openapi_v3_root(request: HttpRequest) -> Response:
         authenticate(request)
-        from kubeling.api import openapi
+        from apiserver.api import openapi
         return json_reply(openapi.openapi_v3_index())
 
     @app.get("/openapi/v3/{path:path}")
     async def openapi_v3(path: str, request: HttpRequest) -> Response:
         authenticate(request)
-        from kubeling.api import openapi
+        from apiserver.api import openapi
         parts = path.strip("/").split("/")
         if parts[0] == "api" and len(parts) == 2:
             data = openapi.openapi_v3_bytes("", parts[1])

@@ -127,7 +127,7 @@ async def _run(a: argparse.Namespace) -> int:
     await reconciler.reconcile()
     cache.start()
     await asyncio.wait_for(cache.ready.wait(), 60)
-    from kubeling.api import openapi
+    from apiserver.api import openapi
     openapi.openapi_v2_bytes()   # build the schemas now, not on the first request
     # The watch cache holds every object: full collections over it cost tens of milliseconds of
     # stalled requests. Freeze what exists and collect the young generations less often.

@@ -33,7 +33,7 @@ def decode_body(body: bytes, content_type: str | None) -> dict:
         except yaml.YAMLError as e:
             raise bad_request(f"error converting YAML to JSON: {str(e).splitlines()[0]}") from None
     elif mt == PROTOBUF:
-        from kubeling.api.protobuf import decode_object
+        from apiserver.api.protobuf import decode_object
         try:
             obj = decode_object(body)
         except ValueError as e:

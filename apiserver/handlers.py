@@ -164,7 +164,7 @@ class Handler:
     def _render_one(self, req: Request, obj: dict) -> Any:
         out = self._out(req, obj)
         if req.target.form == "table":
-            from kubeling.api import tables
+            from apiserver.api import tables
             return tables.to_table(req.resource, [out], datetime.now(timezone.utc), req.q("includeObject") or "PartialObjectMetadata",
                                    {"resourceVersion": out.get("metadata", {}).get("resourceVersion", "")})
         if req.target.form == "partial":
@@ -259,7 +259,7 @@ class Handler:
     def _render_list(self, req: Request, items: list[dict], meta: dict) -> Any:
         r = req.resource
         if req.target.form == "table":
-            from kubeling.api import tables
+            from apiserver.api import tables
             return tables.to_table(r, items, datetime.now(timezone.utc),
                                    req.q("includeObject") or "PartialObjectMetadata", meta)
         if req.target.form == "partial":
@@ -469,7 +469,7 @@ class Handler:
         return obj
 
     def _managed(self, req: Request, old: dict | None, new: dict, operation: str) -> None:
-        from kubeling.api import managedfields
+        from apiserver.api import managedfields
         managedfields.update_managed_fields(old, new, req.manager, operation, req.resource.api_version,
                                             strategy.now_rfc3339(),
                                             req.subresource if req.subresource in ("status", "scale", "ephemeralcontainers")
@@ -796,7 +796,7 @@ class Handler:
                               "application/apply-patch+yaml, application/strategic-merge-patch+json")
         if not req.body:
             raise bad_request("the body of the request was empty")
-        from kubeling.api import managedfields, patch as patchmod
+        from apiserver.api import managedfields, patch as patchmod
         force = req.flag("force")
         if ct == "application/apply-patch+yaml":
             if not req.q("fieldManager"):

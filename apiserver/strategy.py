@@ -8,7 +8,7 @@ import re
 import time
 from typing import Any
 
-from kubeling.api import conversion, defaults, validation
+from apiserver.api import conversion, defaults, validation
 from kubeling.api.errors import bad_request, invalid_error
 from kubeling.api.resources import Resource, storage_resource
 
@@ -56,7 +56,7 @@ def validate(r: Resource, obj: dict, old: dict | None) -> None:
 
 def prune_unknown(r: Resource, obj: dict, mode: str) -> list[str]:
     """Drop fields the schema does not know (Kubernetes' decoder ignores them); Strict rejects them."""
-    from kubeling.api import openapi
+    from apiserver.api import openapi
     unknown = openapi.unknown_fields(r.api_version, r.kind, obj)
     if not unknown:
         return []

@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
-"""Generate kubeling/api/protobuf_schema.py from the protobuf descriptors compiled into a kubectl binary.
+"""Generate apiserver/api/protobuf_schema.py from the protobuf descriptors compiled into a kubectl binary.
 
 kubectl embeds k8s.io/api's gzipped FileDescriptorProtos; reading them gives the exact field
 numbers, names and types of the release (no hand-copied tables).
 
-    .venv/bin/python tools/gen_protobuf_schema.py [/path/to/kubectl-1.32] > kubeling/api/protobuf_schema.py
+    .venv/bin/python tools/gen_protobuf_schema.py [/path/to/kubectl-1.32] > apiserver/api/protobuf_schema.py
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import zlib
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from kubeling.api.wire import fields  # noqa: E402
+from apiserver.api.wire import fields  # noqa: E402
 
 FILES = [
     "k8s.io/api/core/v1", "k8s.io/api/apps/v1", "k8s.io/api/batch/v1", "k8s.io/api/autoscaling/v1",

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Generate kubeling/api/zero_fields.py: the fields Go's encoding/json always writes, per served kind.
+"""Generate apiserver/api/zero_fields.py: the fields Go's encoding/json always writes, per served kind.
 
 A Kubernetes object read from the apiserver carries every field Go serialises even when unset: a field
 without `omitempty` (its zero value: 0, "", false; null for a nil pointer, slice or map) and every
@@ -9,12 +9,12 @@ official Python client rejects a DaemonSet whose status lacks `currentNumberSche
 
 Sources, both generated from the 1.32 release:
 * the OpenAPI spec: types, and `required` = fields with neither `omitempty` nor `+optional`;
-* kubeling/api/protobuf_schema.py (kubectl's descriptors): gogoproto `nullable`, i.e. which Go fields
+* apiserver/api/protobuf_schema.py (kubectl's descriptors): gogoproto `nullable`, i.e. which Go fields
   are pointers (for structs and scalars alike);
 plus NOT_OMITEMPTY, the few `+optional` fields declared without `omitempty` in k8s.io/api types.go
 (the spec cannot tell them from omitempty ones).
 
-    .venv/bin/python tools/gen_zero_fields.py [kubernetes-1.32-swagger.json] > kubeling/api/zero_fields.py
+    .venv/bin/python tools/gen_zero_fields.py [kubernetes-1.32-swagger.json] > apiserver/api/zero_fields.py
 """
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from kubeling.api.protobuf_schema import MESSAGES  # noqa: E402
+from apiserver.api.protobuf_schema import MESSAGES  # noqa: E402
 from kubeling.api.resources import RESOURCES  # noqa: E402
 
 SWAGGER = Path(__file__).resolve().parents[2] / "shared" / "reference" / "kubernetes-1.32-swagger.json"

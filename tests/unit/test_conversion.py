@@ -4,7 +4,7 @@ from __future__ import annotations
 import copy
 import json
 
-from kubeling.api.conversion import (BEHAVIOR_ANNOTATION, CONDITIONS_ANNOTATION, CURRENT_METRICS_ANNOTATION,
+from apiserver.api.conversion import (BEHAVIOR_ANNOTATION, CONDITIONS_ANNOTATION, CURRENT_METRICS_ANNOTATION,
                                      METRICS_ANNOTATION, from_storage, to_storage)
 from kubeling.api.resources import lookup
 

@@ -1,7 +1,7 @@
 """Go-formatted values in messages (kubeling/api/gofmt.py) and the field errors built with them."""
 from __future__ import annotations
 
-from kubeling.api import validation
+from apiserver.api import validation
 from kubeling.api.errors import duplicate, invalid, invalid_error, not_supported
 from kubeling.api.gofmt import GoStruct, Typed, field_value, go_syntax, go_value, quote
 from kubeling.api.resources import lookup

@@ -1,6 +1,6 @@
 """HPA normalization: stabilization windows, behavior policies and the legacy rate limit."""
 from controllers.hpa_rules import History, normalize, record_scale
-from kubeling.api.defaults import _hpa_v2
+from apiserver.api.defaults import _hpa_v2
 
 WINDOW = 300.0
 

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from kubeling.api.errors import StatusError
-from kubeling.api.managedfields import (
+from apiserver.api.managedfields import (
     LAST_APPLIED, decode_fields, encode_fields, managed_fields, parse_apply_body, server_side_apply,
     update_managed_fields,
 )

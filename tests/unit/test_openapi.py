@@ -15,7 +15,7 @@ from typing import Any, Iterator
 import orjson
 import pytest
 
-from kubeling.api import openapi as oa
+from apiserver.api import openapi as oa
 from kubeling.api.resources import RESOURCES, Resource, group_versions
 
 # group-versions with a 1.32 schema (metrics.k8s.io is an aggregated API upstream: no OpenAPI here)
@@ -431,7 +431,7 @@ def test_unknown_fields_other_kinds_and_bodies():
 # --- timing ------------------------------------------------------------------------------------
 
 def test_build_and_serve_times_are_small():
-    code = ("import time; t=time.perf_counter(); from kubeling.api import openapi as o; "
+    code = ("import time; t=time.perf_counter(); from apiserver.api import openapi as o; "
             "a=time.perf_counter(); o.openapi_v2_bytes(); b=time.perf_counter(); o.openapi_v3_index(); "
             "c=time.perf_counter(); o.openapi_v2_protobuf(); d=time.perf_counter(); "
             "print(f'{a-t:.3f} {b-a:.3f} {c-b:.3f} {d-c:.3f}')")

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from kubeling.api.errors import StatusError
-from kubeling.api.patch import apply_patch, list_map_keys, merge_key, shape_at
+from apiserver.api.patch import apply_patch, list_map_keys, merge_key, shape_at
 
 POD = ("v1", "Pod")
 DEPLOY = ("apps/v1", "Deployment")

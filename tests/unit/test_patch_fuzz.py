@@ -6,8 +6,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kubeling.api.errors import StatusError
-from kubeling.api.managedfields import server_side_apply
-from kubeling.api.patch import apply_patch
+from apiserver.api.managedfields import server_side_apply
+from apiserver.api.patch import apply_patch
 
 DEPLOYMENT = {
     "apiVersion": "apps/v1", "kind": "Deployment",

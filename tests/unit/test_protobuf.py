@@ -9,8 +9,8 @@ import random
 
 import pytest
 
-from kubeling.api import protobuf
-from kubeling.api.protobuf import GO_JSON, KINDS, MESSAGES, _go_duration, decode_object, short_name
+from apiserver.api import protobuf
+from apiserver.api.protobuf import GO_JSON, KINDS, MESSAGES, _go_duration, decode_object, short_name
 from tests.support.pbenc import MAGIC, b, entry, envelope, fixed32, fixed64, i, int_or_string, key, m, qty, \
     qty_entry, s, varint
 

@@ -5,9 +5,9 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from kubeling.api import conversion
+from apiserver.api import conversion
 from kubeling.api.resources import RESOURCES, lookup
-from kubeling.api.tables import column_definitions, human_duration, row_cells, to_table
+from apiserver.api.tables import column_definitions, human_duration, row_cells, to_table
 
 NOW = datetime(2024, 5, 1, 12, 0, 0, tzinfo=timezone.utc)
 

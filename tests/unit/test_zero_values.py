@@ -1,4 +1,4 @@
-"""The fields Go always serialises (kubeling/api/zero_fields.py, applied by defaults.fill_zero_fields)."""
+"""The fields Go always serialises (apiserver/api/zero_fields.py, applied by defaults.fill_zero_fields)."""
 from __future__ import annotations
 
 import json
@@ -7,9 +7,9 @@ import pytest
 from kubernetes.client import ApiClient
 
 from apiserver import strategy
-from kubeling.api import defaults
+from apiserver.api import defaults
 from kubeling.api.resources import RESOURCES, lookup
-from kubeling.api.zero_fields import FIELDS, ROOTS
+from apiserver.api.zero_fields import FIELDS, ROOTS
 
 META = {"name": "x", "namespace": "d", "uid": "u1", "creationTimestamp": "2024-05-01T10:00:00Z"}
 LABELS = {"app": "x"}

@@ -26,7 +26,7 @@ import re
 from typing import Any, Callable
 
 from kubeling.api.resources import Resource
-from kubeling.api.zero_fields import FIELDS, ROOTS
+from apiserver.api.zero_fields import FIELDS, ROOTS
 
 Obj = dict[str, Any]
 

@@ -29,9 +29,9 @@ from typing import Any, Iterator, NamedTuple
 import orjson
 
 from kubeling.api import quantity
-from kubeling.api.protobuf_schema import KINDS as GENERATED_KINDS
-from kubeling.api.protobuf_schema import MESSAGES
-from kubeling.api import wire
+from apiserver.api.protobuf_schema import KINDS as GENERATED_KINDS
+from apiserver.api.protobuf_schema import MESSAGES
+from apiserver.api import wire
 
 MAGIC = b"k8s\x00"
 META = "k8s.io.apimachinery.pkg.apis.meta.v1."

@@ -22,7 +22,7 @@ import jsonpatch
 import jsonpointer
 import orjson
 
-from kubeling.api import openapi
+from apiserver.api import openapi
 from kubeling.api.errors import StatusError, bad_request
 from kubeling.api.gofmt import go_value
 

@@ -29,7 +29,7 @@ import orjson
 import yaml
 
 from kubeling.api.errors import StatusError, bad_request
-from kubeling.api.patch import KEY_DEFAULTS, Shape, root_shape, malformed_patch
+from apiserver.api.patch import KEY_DEFAULTS, Shape, root_shape, malformed_patch
 
 Path = tuple[str, ...]
 ABSENT: Any = object()

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Callable
 
-from kubeling.api import conversion
+from apiserver.api import conversion
 from kubeling.api.resources import Resource
 
 Obj = dict[str, Any]
