@@ -81,6 +81,7 @@ def _r(group: str, version: str, kind: str, plural: str, namespaced: bool = True
 
 
 ALL = "all"
+API_EXTENSIONS = "api-extensions"
 
 RESOURCES: tuple[Resource, ...] = (
     _r("", "v1", "Namespace", "namespaces", False, short_names=("ns",), subresources=("status", "finalize"),
@@ -97,6 +98,11 @@ RESOURCES: tuple[Resource, ...] = (
        returns_deleted_object=True),
     _r("", "v1", "Node", "nodes", False, short_names=("no",), subresources=("status", "proxy")),
     _r("", "v1", "Event", "events", short_names=("ev",)),
+    _r("", "v1", "ReplicationController", "replicationcontrollers", short_names=("rc",), categories=(ALL,),
+       subresources=("status", "scale"), has_generation=True),
+    _r("", "v1", "ResourceQuota", "resourcequotas", short_names=("quota",), subresources=("status",)),
+    _r("", "v1", "LimitRange", "limitranges", short_names=("limits",)),
+    _r("", "v1", "PodTemplate", "podtemplates"),
     _r("", "v1", "ComponentStatus", "componentstatuses", False, short_names=("cs",), verbs=("get", "list")),
     _r("", "v1", "PersistentVolume", "persistentvolumes", False, short_names=("pv",), subresources=("status",),
        returns_deleted_object=True),
@@ -108,6 +114,8 @@ RESOURCES: tuple[Resource, ...] = (
        subresources=("status", "scale"), has_generation=True),
     _r("apps", "v1", "DaemonSet", "daemonsets", short_names=("ds",), categories=(ALL,),
        subresources=("status",), has_generation=True),
+    _r("apps", "v1", "StatefulSet", "statefulsets", short_names=("sts",), categories=(ALL,),
+       subresources=("status", "scale"), has_generation=True),
     _r("apps", "v1", "ControllerRevision", "controllerrevisions"),
     _r("autoscaling", "v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers", short_names=("hpa",),
        categories=(ALL,), subresources=("status",), has_generation=True,
@@ -116,6 +124,38 @@ RESOURCES: tuple[Resource, ...] = (
        categories=(ALL,), subresources=("status",), has_generation=True,
        storage=("autoscaling", "horizontalpodautoscalers"), storage_version="v2"),
     _r("batch", "v1", "Job", "jobs", categories=(ALL,), subresources=("status",), has_generation=True),
+    _r("batch", "v1", "CronJob", "cronjobs", short_names=("cj",), categories=(ALL,), subresources=("status",),
+       has_generation=True),
+    _r("certificates.k8s.io", "v1", "CertificateSigningRequest", "certificatesigningrequests", False,
+       short_names=("csr",), subresources=("status", "approval")),
+    _r("networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies", short_names=("netpol",), has_generation=True),
+    _r("networking.k8s.io", "v1", "Ingress", "ingresses", short_names=("ing",), subresources=("status",),
+       has_generation=True),
+    _r("networking.k8s.io", "v1", "IngressClass", "ingressclasses", False),
+    _r("policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets", short_names=("pdb",), subresources=("status",),
+       has_generation=True),
+    _r("rbac.authorization.k8s.io", "v1", "ClusterRoleBinding", "clusterrolebindings", False),
+    _r("rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", False),
+    _r("rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings"),
+    _r("rbac.authorization.k8s.io", "v1", "Role", "roles"),
+    _r("storage.k8s.io", "v1", "CSIDriver", "csidrivers", False),
+    _r("storage.k8s.io", "v1", "CSINode", "csinodes", False),
+    _r("storage.k8s.io", "v1", "StorageClass", "storageclasses", False, short_names=("sc",)),
+    _r("storage.k8s.io", "v1", "VolumeAttachment", "volumeattachments", False, subresources=("status",)),
+    _r("admissionregistration.k8s.io", "v1", "MutatingWebhookConfiguration", "mutatingwebhookconfigurations", False,
+       categories=(API_EXTENSIONS,), has_generation=True),
+    _r("admissionregistration.k8s.io", "v1", "ValidatingWebhookConfiguration", "validatingwebhookconfigurations",
+       False, categories=(API_EXTENSIONS,), has_generation=True),
+    _r("apiextensions.k8s.io", "v1", "CustomResourceDefinition", "customresourcedefinitions", False,
+       short_names=("crd", "crds"), categories=(API_EXTENSIONS,), subresources=("status",), has_generation=True),
+    _r("apiregistration.k8s.io", "v1", "APIService", "apiservices", False, categories=(API_EXTENSIONS,),
+       subresources=("status",)),
+    _r("scheduling.k8s.io", "v1", "PriorityClass", "priorityclasses", False, short_names=("pc",)),
+    _r("node.k8s.io", "v1", "RuntimeClass", "runtimeclasses", False),
+    _r("flowcontrol.apiserver.k8s.io", "v1", "FlowSchema", "flowschemas", False, subresources=("status",),
+       has_generation=True),
+    _r("flowcontrol.apiserver.k8s.io", "v1", "PriorityLevelConfiguration", "prioritylevelconfigurations", False,
+       subresources=("status",), has_generation=True),
     _r("authentication.k8s.io", "v1", "TokenReview", "tokenreviews", False, verbs=("create",)),
     _r("coordination.k8s.io", "v1", "Lease", "leases"),
     _r("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices"),
@@ -127,9 +167,10 @@ RESOURCES: tuple[Resource, ...] = (
 )
 
 # Preferred version first per group, in the order Kubernetes lists groups.
-GROUP_ORDER = ("", "apps", "events.k8s.io", "authentication.k8s.io", "autoscaling", "batch", "coordination.k8s.io",
-               "discovery.k8s.io",
-               "metrics.k8s.io")
+GROUP_ORDER = ("", "apiregistration.k8s.io", "apps", "events.k8s.io", "authentication.k8s.io", "autoscaling", "batch",
+               "certificates.k8s.io", "networking.k8s.io", "policy", "rbac.authorization.k8s.io", "storage.k8s.io",
+               "admissionregistration.k8s.io", "apiextensions.k8s.io", "scheduling.k8s.io", "coordination.k8s.io",
+               "node.k8s.io", "discovery.k8s.io", "flowcontrol.apiserver.k8s.io", "metrics.k8s.io")
 
 
 def group_versions() -> dict[str, list[str]]:
