@@ -276,6 +276,58 @@ def _replicaset(obj: Obj) -> None:
     _template(spec)
 
 
+def _replicationcontroller(obj: Obj) -> None:
+    """SetDefaults_ReplicationController: selector and labels from the template's labels when unset
+    (the template is a pointer in v1, so an absent one gets no pod defaults)."""
+    spec = _spec(obj)
+    tpl = _child(spec, "template")
+    tlabels = (_child(tpl, "metadata") or {}).get("labels") if tpl is not None else None
+    if isinstance(tlabels, dict) and tlabels:
+        if not spec.get("selector"):
+            spec["selector"] = dict(tlabels)
+        meta = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else obj.setdefault("metadata", {})
+        if not meta.get("labels"):
+            meta["labels"] = dict(tlabels)
+    if spec.get("replicas") is None:
+        spec["replicas"] = 1
+    if tpl is not None:
+        if not isinstance(tpl.get("spec"), dict):
+            tpl["spec"] = {}
+        pod_spec(tpl["spec"])
+
+
+def _statefulset(obj: Obj) -> None:
+    """SetDefaults_StatefulSet (MaxUnavailableStatefulSet is alpha in 1.32: maxUnavailable stays unset;
+    StatefulSetAutoDeletePVC is on: the retention policy is Retain/Retain), plus the claim templates'
+    PersistentVolumeClaim defaults."""
+    spec = _spec(obj)
+    if not spec.get("podManagementPolicy"):
+        spec["podManagementPolicy"] = "OrderedReady"
+    strategy = spec.get("updateStrategy")
+    if not isinstance(strategy, dict):
+        strategy = spec["updateStrategy"] = {}
+    if not strategy.get("type"):
+        strategy["type"] = "RollingUpdate"
+        if not isinstance(strategy.get("rollingUpdate"), dict):
+            strategy["rollingUpdate"] = {}
+    ru = _child(strategy, "rollingUpdate")
+    if strategy["type"] == "RollingUpdate" and ru is not None and ru.get("partition") is None:
+        ru["partition"] = 0
+    policy = spec.get("persistentVolumeClaimRetentionPolicy")
+    if not isinstance(policy, dict):
+        policy = spec["persistentVolumeClaimRetentionPolicy"] = {}
+    for key in ("whenDeleted", "whenScaled"):
+        if not policy.get(key):
+            policy[key] = "Retain"
+    if spec.get("replicas") is None:
+        spec["replicas"] = 1
+    if spec.get("revisionHistoryLimit") is None:
+        spec["revisionHistoryLimit"] = 10
+    for claim in _dicts(spec.get("volumeClaimTemplates")):
+        _pvc(claim)
+    _template(spec)
+
+
 def _daemonset(obj: Obj) -> None:
     spec = _spec(obj)
     _rolling_strategy(spec, "updateStrategy", {"maxUnavailable": 1, "maxSurge": 0})
@@ -498,6 +550,8 @@ DEFAULTERS: dict[tuple[str, str], Callable[[Obj], None]] = {
     ("apps", "Deployment"): _deployment,
     ("apps", "ReplicaSet"): _replicaset,
     ("apps", "DaemonSet"): _daemonset,
+    ("apps", "StatefulSet"): _statefulset,
+    ("", "ReplicationController"): _replicationcontroller,
     ("batch", "Job"): _job,
     ("autoscaling/v2", "HorizontalPodAutoscaler"): _hpa_v2,
     ("autoscaling/v1", "HorizontalPodAutoscaler"): _hpa_v1,

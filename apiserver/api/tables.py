@@ -554,6 +554,8 @@ D_CONTAINERS = "Names of each container in the template."
 D_IMAGES = "Images referenced by each container in the template."
 _RC_INFO = ("More info: "
             "https://kubernetes.io/docs/concepts/workloads/controllers/replicationcontroller/#what-is-a-replicationcontroller")
+_RC_INFO_CORE = ("More info: "
+                 "https://kubernetes.io/docs/concepts/workloads/controllers/replicationcontroller#what-is-a-replicationcontroller")
 _SELECTOR_INFO = "More info: https://kubernetes.io/docs/concepts/overview/working-with-objects/labels/#label-selectors"
 _DS_INFO = "More info: https://kubernetes.io/docs/concepts/workloads/controllers/daemonset/"
 _NODE_ADDRESSES = (
@@ -670,6 +672,29 @@ COLUMNS: dict[str, list[Column]] = {
                         "selector is empty, it is defaulted to the labels present on the pod template. Label keys "
                         "and values that must match in order to be controlled by this replica set. " + _SELECTOR_INFO,
                         *_TEMPLATE),
+    ],
+    "replicationcontrollers": [
+        NAME,
+        _c("Desired", _int("spec", "replicas", default=1), "Replicas is the number of desired replicas. This is a "
+           "pointer to distinguish between explicit zero and unspecified. Defaults to 1. " + _RC_INFO_CORE, "integer"),
+        _c("Current", _int("status", "replicas"),
+           "Replicas is the most recently observed number of replicas. " + _RC_INFO_CORE, "integer"),
+        _c("Ready", _int("status", "readyReplicas"), "The number of ready replicas for this replication controller.",
+           "integer"),
+        AGE,
+        *_template_wide(lambda o, n: format_labels(_get(o, "spec", "selector")),
+                        "Selector is a label query over pods that should match the Replicas count. If Selector is "
+                        "empty, it is defaulted to the labels present on the Pod template. Label keys and values that "
+                        "must match in order to be controlled by this replication controller, if empty defaulted to "
+                        "labels on Pod template. " + _SELECTOR_INFO, *_TEMPLATE),
+    ],
+    "statefulsets": [
+        NAME,
+        _c("Ready", lambda o, n: f"{_get(o, 'status', 'readyReplicas', default=0)}/"
+                                 f"{_get(o, 'spec', 'replicas', default=1)}", "Number of the pod with ready state"),
+        AGE,
+        _wide("Containers", _names(*_TEMPLATE), D_CONTAINERS),
+        _wide("Images", _images(*_TEMPLATE), D_IMAGES),
     ],
     "daemonsets": [
         NAME,

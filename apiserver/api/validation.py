@@ -288,6 +288,142 @@ def _workload(kind: str, restart: list[str] | None = None, check_template_labels
     return run
 
 
+def _nonnegative(spec: dict, key: str, path: str) -> list[Cause]:
+    """ValidateNonnegativeField on an int field (absent is Go's zero)."""
+    value = spec.get(key)
+    if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
+        return [invalid(path, value, "must be greater than or equal to 0")]
+    return []
+
+
+def _replicationcontroller(obj: dict, old: dict | None) -> list[Cause]:
+    """ValidateReplicationControllerSpec: a map selector that must be non-empty and match the
+    template's labels, which must be a full pod template with restartPolicy Always."""
+    spec = obj.get("spec")
+    if not isinstance(spec, dict):
+        spec = {}
+    out = _nonnegative(spec, "minReadySeconds", "spec.minReadySeconds")
+    sel = spec.get("selector")
+    if not sel:
+        out.append(required("spec.selector"))
+    out += _nonnegative(spec, "replicas", "spec.replicas")
+    tpl = spec.get("template")
+    if not isinstance(tpl, dict):
+        return out + [required("spec.template")]
+    given = (tpl.get("metadata") or {}).get("labels")
+    if isinstance(sel, dict) and sel and any((given or {}).get(k) != v for k, v in sel.items()):
+        out.append(invalid("spec.template.metadata.labels", Typed(given, "map[string]string"),
+                           "`selector` does not match template `labels`"))
+    out += labels(given, "spec.template.labels")
+    out += pod_spec(tpl.get("spec"), "spec.template.spec")
+    tspec = tpl.get("spec") if isinstance(tpl.get("spec"), dict) else {}
+    if tspec.get("restartPolicy") not in (None, "Always"):
+        out.append(not_supported("spec.template.spec.restartPolicy", tspec["restartPolicy"], ["Always"]))
+    if tspec.get("activeDeadlineSeconds") is not None:
+        out.append(forbidden("spec.template.spec.activeDeadlineSeconds",
+                             "activeDeadlineSeconds in ReplicationController is not Supported"))
+    return out
+
+
+STS_MUTABLE = ("replicas", "ordinals", "template", "updateStrategy", "persistentVolumeClaimRetentionPolicy",
+               "minReadySeconds")
+STS_POLICIES = ("OrderedReady", "Parallel")
+STS_STRATEGIES = ("RollingUpdate", "OnDelete")
+STS_RETENTION = ["Retain", "Delete"]
+
+
+def _semantic(value: Any) -> Any:
+    """apiequality.Semantic's view of JSON: empty and absent slices, maps and strings are equal."""
+    if isinstance(value, dict):
+        return {k: v for k, v in ((k, _semantic(v)) for k, v in value.items()) if v not in (None, {}, [], "")}
+    if isinstance(value, list):
+        return [_semantic(v) for v in value]
+    return value
+
+
+def _rolling_value(ru: Any, pointer: str) -> GoStruct:
+    """A RollingUpdateStatefulSetStrategy pointer as %#v shows it (a nested pointer shows its
+    address upstream; `&` is how the outermost one reads)."""
+    ru = ru if isinstance(ru, dict) else {}
+    return GoStruct(f"{pointer}apps.RollingUpdateStatefulSetStrategy", (
+        ("Partition", ru.get("partition", 0), "int32"),
+        ("MaxUnavailable", Typed(None, "*intstr.IntOrString") if ru.get("maxUnavailable") is None
+         else ru["maxUnavailable"], "*intstr.IntOrString")))
+
+
+def _statefulset(obj: dict, old: dict | None) -> list[Cause]:
+    """ValidateStatefulSetSpec (+ ValidateStatefulSetUpdate). Upstream checks only the template's
+    labels and annotations, not its pod spec (volume mounts may name volumeClaimTemplates); an
+    absent serviceName is accepted by the 1.32 server."""
+    spec = obj.get("spec")
+    if not isinstance(spec, dict):
+        spec = {}
+    out: list[Cause] = []
+    policy = spec.get("podManagementPolicy")
+    if not policy:
+        out.append(required("spec.podManagementPolicy"))
+    elif policy not in STS_POLICIES:
+        out.append(invalid("spec.podManagementPolicy", policy, "must be 'OrderedReady' or 'Parallel'"))
+    strategy = spec.get("updateStrategy") if isinstance(spec.get("updateStrategy"), dict) else {}
+    ru = strategy.get("rollingUpdate")
+    if not strategy.get("type"):
+        out.append(required("spec.updateStrategy"))
+    elif strategy["type"] == "OnDelete":
+        if ru is not None:
+            out.append(invalid("spec.updateStrategy.rollingUpdate", _rolling_value(ru, "&"),
+                               "only allowed for updateStrategy 'RollingUpdate'"))
+    elif strategy["type"] == "RollingUpdate":
+        if isinstance(ru, dict):
+            out += _nonnegative(ru, "partition", "spec.updateStrategy.rollingUpdate.partition")
+            mu = ru.get("maxUnavailable")
+            if mu is not None and str(mu).rstrip("%") in ("0",):
+                out.append(invalid("spec.updateStrategy.rollingUpdate.maxUnavailable", mu, "cannot be 0"))
+    else:
+        out.append(invalid("spec.updateStrategy", GoStruct("apps.StatefulSetUpdateStrategy", (
+            ("Type", strategy["type"], "apps.StatefulSetUpdateStrategyType"),
+            ("RollingUpdate", _rolling_value(ru, "*") if isinstance(ru, dict) else
+             Typed(None, "*apps.RollingUpdateStatefulSetStrategy"), "*apps.RollingUpdateStatefulSetStrategy"))),
+            "must be 'RollingUpdate' or 'OnDelete'"))
+    retention = spec.get("persistentVolumeClaimRetentionPolicy")
+    for key in ("whenDeleted", "whenScaled"):
+        value = (retention or {}).get(key) if isinstance(retention, dict) else None
+        if value not in (None, *STS_RETENTION):
+            out.append(not_supported(f"spec.persistentVolumeClaimRetentionPolicy.{key}", value, STS_RETENTION))
+    out += _nonnegative(spec, "replicas", "spec.replicas")
+    out += _nonnegative(spec, "minReadySeconds", "spec.minReadySeconds")
+    if isinstance(spec.get("ordinals"), dict):
+        out += _nonnegative(spec["ordinals"], "start", "spec.ordinals.start")
+    sel = spec.get("selector")
+    tpl = spec.get("template") if isinstance(spec.get("template"), dict) else {}
+    given = (tpl.get("metadata") or {}).get("labels")
+    if sel is None:
+        out.append(required("spec.selector"))
+    elif not (sel.get("matchLabels") or sel.get("matchExpressions")):
+        out.append(invalid("spec.selector", _selector_value(sel), "empty selector is invalid for statefulset"))
+    else:
+        from kubeling.api.selectors import selector_from_object
+        s = selector_from_object(sel)
+        if s is not None and not s.matches(given or {}):
+            out.append(invalid("spec.template.metadata.labels", Typed(given, "map[string]string"),
+                               "`selector` does not match template `labels`"))
+    out += labels(given, "spec.template.labels")
+    tspec = tpl.get("spec") if isinstance(tpl.get("spec"), dict) else {}
+    if tspec.get("restartPolicy", "") != "Always":
+        out.append(not_supported("spec.template.spec.restartPolicy", tspec.get("restartPolicy", ""), ["Always"]))
+    if tspec.get("activeDeadlineSeconds") is not None:
+        out.append(forbidden("spec.template.spec.activeDeadlineSeconds",
+                             "activeDeadlineSeconds in StatefulSet is not Supported"))
+    if old is not None:
+        ospec = old.get("spec") if isinstance(old.get("spec"), dict) else {}
+        mine = {k: v for k, v in spec.items() if k not in STS_MUTABLE}
+        theirs = {k: v for k, v in ospec.items() if k not in STS_MUTABLE}
+        if _semantic(mine) != _semantic(theirs):
+            out.append(forbidden("spec", "updates to statefulset spec for fields other than 'replicas', 'ordinals', "
+                                 "'template', 'updateStrategy', 'persistentVolumeClaimRetentionPolicy' and "
+                                 "'minReadySeconds' are forbidden"))
+    return out
+
+
 def _service(obj: dict, old: dict | None) -> list[Cause]:
     spec = obj.get("spec") or {}
     out: list[Cause] = []
@@ -436,6 +572,8 @@ KIND_RULES: dict[str, Validator] = {
     "replicasets": _workload("ReplicaSet"),
     "daemonsets": _workload("DaemonSet", ["Always"]),
     "jobs": _workload("Job", ["OnFailure", "Never"]),
+    "replicationcontrollers": _replicationcontroller,
+    "statefulsets": _statefulset,
     "services": _service,
     "configmaps": _data_keys("data"),
     "secrets": _data_keys("data"),
