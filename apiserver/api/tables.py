@@ -955,6 +955,429 @@ COLUMNS: dict[str, list[Column]] = {
 }
 
 
+# --- networking, storage, RBAC, certificates, flow control, admission (engineer E's kinds) ----------
+
+_D_NETPOL_POD_SELECTOR = (
+    "podSelector selects the pods to which this NetworkPolicy object applies. The array of ingress "
+    "rules is applied to any pods selected by this field. Multiple network policies can select the "
+    "same set of pods. In this case, the ingress rules for each are combined additively. This field is "
+    "NOT optional and follows standard label selector semantics. An empty podSelector matches all pods "
+    "in this namespace.")
+_D_RUNTIME_CLASS_HANDLER = (
+    "handler specifies the underlying runtime and configuration that the CRI implementation will use to "
+    "handle pods of this class. The possible values are specific to the node & CRI configuration.  It is "
+    "assumed that all handlers are available on every node, and handlers of the same name are equivalent "
+    "on every node. For example, a handler called \"runc\" might specify that the runc OCI runtime (using "
+    "native Linux containers) will be used to run the containers in a pod. The Handler must be lowercase, "
+    "conform to the DNS Label (RFC 1123) requirements, and is immutable.")
+_D_SC_PROVISIONER = "provisioner indicates the type of the provisioner."
+_D_SC_RECLAIM_POLICY = (
+    "reclaimPolicy controls the reclaimPolicy for dynamically provisioned PersistentVolumes of this "
+    "storage class. Defaults to Delete.")
+_D_SC_VOLUME_BINDING_MODE = (
+    "volumeBindingMode indicates how PersistentVolumeClaims should be provisioned and bound.  When "
+    "unset, VolumeBindingImmediate is used. This field is only honored by servers that enable the "
+    "VolumeScheduling feature.")
+_D_SC_ALLOW_VOLUME_EXPANSION = (
+    "allowVolumeExpansion shows whether the storage class allow volume expand.")
+_D_CSI_ATTACH_REQUIRED = (
+    "attachRequired indicates this CSI volume driver requires an attach operation (because it "
+    "implements the CSI ControllerPublishVolume() method), and that the Kubernetes attach detach "
+    "controller should call the attach volume interface which checks the volumeattachment status and "
+    "waits until the volume is attached before proceeding to mounting. The CSI external-attacher "
+    "coordinates with CSI volume driver and updates the volumeattachment status when the attach "
+    "operation is complete. If the CSIDriverRegistry feature gate is enabled and the value is "
+    "specified to false, the attach operation will be skipped. Otherwise the attach operation will be "
+    "called.\n\nThis field is immutable.")
+_D_CSI_POD_INFO_ON_MOUNT = (
+    "podInfoOnMount indicates this CSI volume driver requires additional pod information (like "
+    "podName, podUID, etc.) during mount operations, if set to true. If set to false, pod information "
+    "will not be passed on mount. Default is false.\n\nThe CSI driver specifies podInfoOnMount as part "
+    "of driver deployment. If true, Kubelet will pass pod information as VolumeContext in the CSI "
+    "NodePublishVolume() calls. The CSI driver is responsible for parsing and validating the "
+    "information passed in as VolumeContext.\n\nThe following VolumeContext will be passed if "
+    "podInfoOnMount is set to true. This list might grow, but the prefix will be used. "
+    "\"csi.storage.k8s.io/pod.name\": pod.Name \"csi.storage.k8s.io/pod.namespace\": pod.Namespace "
+    "\"csi.storage.k8s.io/pod.uid\": string(pod.UID) \"csi.storage.k8s.io/ephemeral\": \"true\" if the "
+    "volume is an ephemeral inline volume\n                                defined by a "
+    "CSIVolumeSource, otherwise \"false\"\n\n\"csi.storage.k8s.io/ephemeral\" is a new feature in "
+    "Kubernetes 1.16. It is only required for drivers which support both the \"Persistent\" and "
+    "\"Ephemeral\" VolumeLifecycleMode. Other drivers can leave pod info disabled and/or ignore this "
+    "field. As Kubernetes 1.15 doesn't support this field, drivers can only support one mode when "
+    "deployed on such a cluster and the deployment determines which mode that is, for example via a "
+    "command line parameter of the driver.\n\nThis field was immutable in Kubernetes < 1.29 and now is "
+    "mutable.")
+_D_CSI_STORAGE_CAPACITY = (
+    "storageCapacity indicates that the CSI volume driver wants pod scheduling to consider the storage "
+    "capacity that the driver deployment will report by creating CSIStorageCapacity objects with "
+    "capacity information, if set to true.\n\nThe check can be enabled immediately when deploying a "
+    "driver. In that case, provisioning new volumes with late binding will pause until the driver "
+    "deployment has published some suitable CSIStorageCapacity object.\n\nAlternatively, the driver "
+    "can be deployed with the field unset or false and it can be flipped later when storage capacity "
+    "information has been published.\n\nThis field was immutable in Kubernetes <= 1.22 and now is "
+    "mutable.")
+_D_CSI_TOKEN_REQUESTS = (
+    "tokenRequests indicates the CSI driver needs pods' service account tokens it is mounting volume "
+    "for to do necessary authentication. Kubelet will pass the tokens in VolumeContext in the CSI "
+    "NodePublishVolume calls. The CSI driver should parse and validate the following VolumeContext: "
+    "\"csi.storage.k8s.io/serviceAccount.tokens\": {\n  \"<audience>\": {\n    \"token\": "
+    "<token>,\n    \"expirationTimestamp\": <expiration timestamp in RFC3339>,\n  },\n  ...\n}\n\n"
+    "Note: Audience in each TokenRequest should be different and at most one token is empty string. To "
+    "receive a new token after expiry, RequiresRepublish can be used to trigger NodePublishVolume "
+    "periodically.")
+_D_CSI_REQUIRES_REPUBLISH = (
+    "requiresRepublish indicates the CSI driver wants `NodePublishVolume` being periodically called to "
+    "reflect any possible change in the mounted volume. This field defaults to false.\n\nNote: After a "
+    "successful initial NodePublishVolume call, subsequent calls to NodePublishVolume should only "
+    "update the contents of the volume. New mount points will not be seen by a running container.")
+_D_CSI_VOLUME_LIFECYCLE_MODES = (
+    "volumeLifecycleModes defines what kind of volumes this CSI volume driver supports. The default if "
+    "the list is empty is \"Persistent\", which is the usage defined by the CSI specification and "
+    "implemented in Kubernetes via the usual PV/PVC mechanism.\n\nThe other mode is \"Ephemeral\". In "
+    "this mode, volumes are defined inline inside the pod spec with CSIVolumeSource and their "
+    "lifecycle is tied to the lifecycle of that pod. A driver has to be aware of this because it is "
+    "only going to get a NodePublishVolume call for such a volume.\n\nFor more information about "
+    "implementing this mode, see https://kubernetes-csi.github.io/docs/ephemeral-local-volumes.html A "
+    "driver can support one or more of these modes and more modes may be added in the future.\n\nThis "
+    "field is beta. This field is immutable.")
+_D_VA_ATTACHER = (
+    "attacher indicates the name of the volume driver that MUST handle this request. This is the name "
+    "returned by GetPluginName().")
+_D_VA_SOURCE_PERSISTENT_VOLUME_NAME = (
+    "persistentVolumeName represents the name of the persistent volume to attach.")
+_D_VA_NODE_NAME = "nodeName represents the node that the volume should be attached to."
+_D_VA_STATUS_ATTACHED = (
+    "attached indicates the volume is successfully attached. This field must only be set by the entity "
+    "completing the attach operation, i.e. the external-attacher.")
+_D_CSR_SIGNER_NAME = (
+    "signerName indicates the requested signer, and is a qualified name.\n\nList/watch requests for "
+    "CertificateSigningRequests can filter on this field using a \"spec.signerName=NAME\" "
+    "fieldSelector.\n\nWell-known Kubernetes signers are:\n 1. "
+    "\"kubernetes.io/kube-apiserver-client\": issues client certificates that can be used to "
+    "authenticate to kube-apiserver.\n  Requests for this signer are never auto-approved by "
+    "kube-controller-manager, can be issued by the \"csrsigning\" controller in "
+    "kube-controller-manager.\n 2. \"kubernetes.io/kube-apiserver-client-kubelet\": issues client "
+    "certificates that kubelets use to authenticate to kube-apiserver.\n  Requests for this signer can "
+    "be auto-approved by the \"csrapproving\" controller in kube-controller-manager, and can be issued "
+    "by the \"csrsigning\" controller in kube-controller-manager.\n 3. "
+    "\"kubernetes.io/kubelet-serving\" issues serving certificates that kubelets use to serve TLS "
+    "endpoints, which kube-apiserver can connect to securely.\n  Requests for this signer are never "
+    "auto-approved by kube-controller-manager, and can be issued by the \"csrsigning\" controller in "
+    "kube-controller-manager.\n\nMore details are available at "
+    "https://k8s.io/docs/reference/access-authn-authz/certificate-signing-requests/#kubernetes-signers\n\n"
+    "Custom signerNames can also be specified. The signer defines:\n 1. Trust distribution: how trust "
+    "(CA bundles) are distributed.\n 2. Permitted subjects: and behavior when a disallowed subject is "
+    "requested.\n 3. Required, permitted, or forbidden x509 extensions in the request (including "
+    "whether subjectAltNames are allowed, which types, restrictions on allowed values) and behavior "
+    "when a disallowed extension is requested.\n 4. Required, permitted, or forbidden key usages / "
+    "extended key usages.\n 5. Expiration/certificate lifetime: whether it is fixed by the signer, "
+    "configurable by the admin.\n 6. Whether or not requests for CA certificates are allowed.")
+_D_CSR_REQUEST = (
+    "request contains an x509 certificate signing request encoded in a \"CERTIFICATE REQUEST\" PEM "
+    "block. When serialized as JSON or YAML, the data is additionally base64-encoded.")
+_D_CSR_EXPIRATION_SECONDS = (
+    "expirationSeconds is the requested duration of validity of the issued certificate. The "
+    "certificate signer may issue a certificate with a different validity duration so a client must "
+    "check the delta between the notBefore and and notAfter fields in the issued certificate to "
+    "determine the actual duration.\n\nThe v1.22+ in-tree implementations of the well-known Kubernetes "
+    "signers will honor this field as long as the requested duration is not greater than the maximum "
+    "duration they will honor per the --cluster-signing-duration CLI flag to the Kubernetes controller "
+    "manager.\n\nCertificate signers may not honor this field for various reasons:\n\n  1. Old signer "
+    "that is unaware of the field (such as the in-tree\n     implementations prior to v1.22)\n  2. "
+    "Signer whose configured maximum is shorter than the requested duration\n  3. Signer whose "
+    "configured minimum is longer than the requested duration\n\nThe minimum valid value for "
+    "expirationSeconds is 600, i.e. 10 minutes.")
+_D_CSR_STATUS_CONDITIONS = (
+    "conditions applied to the request. Known conditions are \"Approved\", \"Denied\", and \"Failed\".")
+_D_FS_PL_NAME = "`name` is the name of the priority level configuration being referenced Required."
+_D_FS_MATCHING_PRECEDENCE = (
+    "`matchingPrecedence` is used to choose among the FlowSchemas that match a given request. The "
+    "chosen FlowSchema is among those with the numerically lowest (which we take to be logically "
+    "highest) MatchingPrecedence.  Each MatchingPrecedence value must be ranged in [1,10000]. Note "
+    "that if the precedence is not specified, it will be set to 1000 as default.")
+_D_FS_DISTINGUISHER_METHOD = (
+    "`distinguisherMethod` defines how to compute the flow distinguisher for requests that match this "
+    "schema. `nil` specifies that the distinguisher is disabled and thus will always be the empty "
+    "string.")
+_D_PLC_TYPE = (
+    "`type` indicates whether this priority level is subject to limitation on request execution.  A "
+    "value of `\"Exempt\"` means that requests of this priority level are not subject to a limit (and "
+    "thus are never queued) and do not detract from the capacity made available to other priority "
+    "levels.  A value of `\"Limited\"` means that (a) requests of this priority level _are_ subject to "
+    "limits and (b) some of the server's limited capacity is made available exclusively to this "
+    "priority level. Required.")
+_D_PLC_LIMITED_NOMINAL_CONCURRENCY_SHARES = (
+    "`nominalConcurrencyShares` (NCS) contributes to the computation of the NominalConcurrencyLimit "
+    "(NominalCL) of this level. This is the number of execution seats available at this priority "
+    "level. This is used both for requests dispatched from this priority level as well as requests "
+    "dispatched from other priority levels borrowing seats from this level. The server's concurrency "
+    "limit (ServerCL) is divided among the Limited priority levels in proportion to their NCS "
+    "values:\n\nNominalCL(i)  = ceil( ServerCL * NCS(i) / sum_ncs ) sum_ncs = sum[priority level k] "
+    "NCS(k)\n\nBigger numbers mean a larger nominal concurrency limit, at the expense of every other "
+    "priority level.\n\nIf not specified, this field defaults to a value of 30.\n\nSetting this field "
+    "to zero supports the construction of a \"jail\" for this priority level that is used to hold some "
+    "request(s)")
+_D_PLC_QUEUING_QUEUES = (
+    "`queues` is the number of queues for this priority level. The queues exist independently at each "
+    "apiserver. The value must be positive.  Setting it to 1 effectively precludes shufflesharding and "
+    "thus makes the distinguisher method of associated flow schemas irrelevant.  This field has a "
+    "default value of 64.")
+_D_PLC_QUEUING_HAND_SIZE = (
+    "`handSize` is a small positive number that configures the shuffle sharding of requests into "
+    "queues.  When enqueuing a request at this priority level the request's flow identifier (a string "
+    "pair) is hashed and the hash value is used to shuffle the list of queues and deal a hand of the "
+    "size specified here.  The request is put into one of the shortest queues in that hand. `handSize` "
+    "must be no larger than `queues`, and should be significantly smaller (so that a few heavy flows "
+    "do not saturate most of the queues).  See the user-facing documentation for more extensive "
+    "guidance on setting this field.  This field has a default value of 8.")
+_D_PLC_QUEUING_QUEUE_LENGTH_LIMIT = (
+    "`queueLengthLimit` is the maximum number of requests allowed to be waiting in a given queue of "
+    "this priority level at a time; excess requests are rejected.  This value must be positive.  If "
+    "not specified, it will be defaulted to 50.")
+
+
+def _ingress_hosts(ing: Obj, now: datetime) -> str:
+    """formatHosts: the first three non-empty hosts, "+ N more..." counted over all rules, "*" for none."""
+    rules = _get(ing, "spec", "rules", default=[]) or []
+    hosts: list[str] = []
+    more = False
+    for rule in rules:
+        if len(hosts) == 3:
+            more = True
+        if not more and (rule or {}).get("host"):
+            hosts.append(rule["host"])
+    if not hosts:
+        return "*"
+    return f"{','.join(hosts)} + {len(rules) - 3} more..." if more else ",".join(hosts)
+
+
+def _ingress_address(ing: Obj, now: datetime) -> str:
+    """ingressLoadBalancerStatusStringer (wide: never clipped): sorted unique IPs or hostnames."""
+    found = {i.get("ip") or i.get("hostname") for i in _get(ing, "status", "loadBalancer", "ingress", default=[]) or []
+             if i.get("ip") or i.get("hostname")}
+    return ",".join(sorted(found))
+
+
+def _ingress_class_parameters(ic: Obj, now: datetime) -> str:
+    p = _get(ic, "spec", "parameters")
+    if not isinstance(p, dict):
+        return NONE
+    kind = p.get("kind", "") + (f".{p['apiGroup']}" if p.get("apiGroup") is not None else "")
+    return f"{kind}/{p.get('name', '')}"
+
+
+_DEFAULT_CLASS_ANNOTATIONS = ("storageclass.kubernetes.io/is-default-class",
+                              "storageclass.beta.kubernetes.io/is-default-class")
+
+
+def _storage_class_name(sc: Obj, now: datetime) -> str:
+    """The name, with " (default)" for the class either is-default-class annotation marks."""
+    ann = _get(sc, "metadata", "annotations", default={}) or {}
+    default = any(ann.get(a) == "true" for a in _DEFAULT_CLASS_ANNOTATIONS)
+    return _name(sc, now) + (" (default)" if default else "")
+
+
+def _bool(*path: str, default: bool = False) -> Cell:
+    return lambda obj, now: bool(_get(obj, *path, default=default))
+
+
+def _csi_token_requests(drv: Obj, now: datetime) -> str:
+    reqs = _get(drv, "spec", "tokenRequests")
+    return UNSET if reqs is None else ",".join(r.get("audience", "") for r in reqs)
+
+
+def _subjects(kind: str) -> Cell:
+    """rbac.SubjectsStrings: user and group names, namespace/name for service accounts."""
+    def cell(obj: Obj, now: datetime) -> str:
+        subjects = [s for s in obj.get("subjects") or [] if s.get("kind") == kind]
+        if kind == "ServiceAccount":
+            return ", ".join(f"{s.get('namespace', '')}/{s.get('name', '')}" for s in subjects)
+        return ", ".join(s.get("name", "") for s in subjects)
+    return cell
+
+
+def _role_ref(obj: Obj, now: datetime) -> str:
+    return f"{_get(obj, 'roleRef', 'kind', default='')}/{_get(obj, 'roleRef', 'name', default='')}"
+
+
+def _csr_condition(csr: Obj, now: datetime) -> str:
+    """extractCSRStatus: Denied over Approved over Pending, then ",Failed" and ",Issued"."""
+    types = {c.get("type") for c in _get(csr, "status", "conditions", default=[]) or []}
+    status = "Denied" if "Denied" in types else "Approved" if "Approved" in types else "Pending"
+    if "Failed" in types:
+        status += ",Failed"
+    if _get(csr, "status", "certificate"):
+        status += ",Issued"
+    return status
+
+
+def _csr_duration(csr: Obj, now: datetime) -> str:
+    seconds = _get(csr, "spec", "expirationSeconds")
+    return NONE if seconds is None else human_duration(seconds)
+
+
+def _flow_schema_missing_pl(fs: Obj, now: datetime) -> str:
+    """MissingPL: the Dangling condition's status, "?" before the APF controller set one."""
+    for cond in _get(fs, "status", "conditions", default=[]) or []:
+        if cond.get("type") == "Dangling":
+            return str(cond.get("status", ""))
+    return "?"
+
+
+def _limited(*path: str) -> Cell:
+    """A Limited priority level's number, "<none>" for Exempt levels (and queuing fields when not queuing)."""
+    def cell(plc: Obj, now: datetime) -> Any:
+        limited = _get(plc, "spec", "limited")
+        if not isinstance(limited, dict):
+            return NONE
+        if path[0] == "nominalConcurrencyShares":
+            return int(limited.get("nominalConcurrencyShares") or 0)
+        queuing = _get(limited, "limitResponse", "queuing")
+        return NONE if not isinstance(queuing, dict) else int(queuing.get(path[0]) or 0)
+    return cell
+
+
+def _apiservice_service(svc: Obj, now: datetime) -> str:
+    ref = _get(svc, "spec", "service")
+    return "Local" if not isinstance(ref, dict) else f"{ref.get('namespace', '')}/{ref.get('name', '')}"
+
+
+def _apiservice_available(svc: Obj, now: datetime) -> str:
+    """kube-aggregator's table: the Available condition's status, with its reason unless True."""
+    for cond in _get(svc, "status", "conditions", default=[]) or []:
+        if cond.get("type") == "Available":
+            status = str(cond.get("status", ""))
+            return f"{status} ({cond['reason']})" if status != "True" and cond.get("reason") else status
+    return "Unknown"
+
+
+_WEBHOOKS = _c("Webhooks", _count("webhooks"),
+               "Webhooks indicates the number of webhooks registered in this configuration", "integer")
+
+
+def _binding_columns(kind: str) -> list[Column]:
+    """RoleBinding and ClusterRoleBinding: the role, then the subjects by kind when wide."""
+    ref = ("RoleRef can reference a Role in the current namespace or a ClusterRole in the global namespace. If the "
+           "RoleRef cannot be resolved, the Authorizer must return an error. This field is immutable."
+           if kind == "roleBinding" else
+           "RoleRef can only reference a ClusterRole in the global namespace. If the RoleRef cannot be resolved, the "
+           "Authorizer must return an error. This field is immutable.")
+    return [NAME, _c("Role", _role_ref, ref), AGE,
+            _wide("Users", _subjects("User"), f"Users in the {kind}"),
+            _wide("Groups", _subjects("Group"), f"Groups in the {kind}"),
+            _wide("ServiceAccounts", _subjects("ServiceAccount"), f"ServiceAccounts in the {kind}")]
+
+
+COLUMNS.update({
+    "ingresses": [
+        NAME,
+        _c("Class", lambda o, n: _get(o, "spec", "ingressClassName", default=NONE),
+           "The name of the IngressClass resource that should be used for additional configuration"),
+        _c("Hosts", _ingress_hosts, "Hosts that incoming requests are matched against before the ingress rule"),
+        _c("Address", _ingress_address, "Address is a list containing ingress points for the load-balancer"),
+        _c("Ports", lambda o, n: "80, 443" if _get(o, "spec", "tls") else "80",
+           "Ports of TLS configurations that open"),
+        AGE,
+    ],
+    "ingressclasses": [
+        NAME,
+        _c("Controller", _str("spec", "controller"), "Controller that is responsible for handling this class"),
+        _c("Parameters", _ingress_class_parameters, "A reference to a resource with additional parameters"),
+        AGE,
+    ],
+    "networkpolicies": [
+        NAME,
+        _c("Pod-Selector", lambda o, n: format_selector(_get(o, "spec", "podSelector", default={})),
+           _D_NETPOL_POD_SELECTOR),
+        AGE,
+    ],
+    "storageclasses": [
+        Column("Name", _storage_class_name, D_NAME, format="name"),
+        _c("Provisioner", _str("provisioner"), _D_SC_PROVISIONER),
+        _c("ReclaimPolicy", _str("reclaimPolicy", default="Delete"), _D_SC_RECLAIM_POLICY),
+        _c("VolumeBindingMode", _str("volumeBindingMode", default="Immediate"), _D_SC_VOLUME_BINDING_MODE),
+        _c("AllowVolumeExpansion", _bool("allowVolumeExpansion"), _D_SC_ALLOW_VOLUME_EXPANSION),
+        AGE,
+    ],
+    "csidrivers": [
+        NAME,
+        _c("AttachRequired", _bool("spec", "attachRequired", default=True), _D_CSI_ATTACH_REQUIRED,
+           "boolean"),
+        _c("PodInfoOnMount", _bool("spec", "podInfoOnMount"), _D_CSI_POD_INFO_ON_MOUNT, "boolean"),
+        _c("StorageCapacity", _bool("spec", "storageCapacity"), _D_CSI_STORAGE_CAPACITY, "boolean"),
+        _c("TokenRequests", _csi_token_requests, _D_CSI_TOKEN_REQUESTS),
+        _c("RequiresRepublish", _bool("spec", "requiresRepublish"), _D_CSI_REQUIRES_REPUBLISH, "boolean"),
+        _c("Modes", lambda o, n: ",".join(_get(o, "spec", "volumeLifecycleModes", default=[])) or NONE,
+           _D_CSI_VOLUME_LIFECYCLE_MODES),
+        AGE,
+    ],
+    "csinodes": [
+        NAME,
+        _c("Drivers", _count("spec", "drivers"), "Drivers indicates the number of CSI drivers registered on the node",
+           "integer"),
+        AGE,
+    ],
+    "volumeattachments": [
+        NAME,
+        _c("Attacher", _str("spec", "attacher"), _D_VA_ATTACHER),
+        _c("PV", _str("spec", "source", "persistentVolumeName"), _D_VA_SOURCE_PERSISTENT_VOLUME_NAME),
+        _c("Node", _str("spec", "nodeName"), _D_VA_NODE_NAME),
+        _c("Attached", _bool("status", "attached"), _D_VA_STATUS_ATTACHED, "boolean"),
+        AGE,
+    ],
+    "rolebindings": _binding_columns("roleBinding"),
+    "clusterrolebindings": _binding_columns("clusterRoleBinding"),
+    "certificatesigningrequests": [
+        NAME,
+        AGE,
+        _c("SignerName", lambda o, n: _get(o, "spec", "signerName") or NONE, _D_CSR_SIGNER_NAME),
+        _c("Requestor", _str("spec", "username"), _D_CSR_REQUEST),
+        _c("RequestedDuration", _csr_duration, _D_CSR_EXPIRATION_SECONDS),
+        _c("Condition", _csr_condition, _D_CSR_STATUS_CONDITIONS),
+    ],
+    "apiservices": [
+        NAME,
+        _c("Service", _apiservice_service, "The reference to the service that hosts this API endpoint."),
+        _c("Available", _apiservice_available, "Whether this service is available."),
+        AGE,
+    ],
+    "flowschemas": [
+        NAME,
+        _c("PriorityLevel", _str("spec", "priorityLevelConfiguration", "name"),
+           _D_FS_PL_NAME),
+        _c("MatchingPrecedence", _int("spec", "matchingPrecedence"), _D_FS_MATCHING_PRECEDENCE),
+        _c("DistinguisherMethod", lambda o, n: _get(o, "spec", "distinguisherMethod", "type", default=NONE),
+           _D_FS_DISTINGUISHER_METHOD),
+        AGE,
+        _c("MissingPL", _flow_schema_missing_pl, "references a broken or non-existent PriorityLevelConfiguration"),
+    ],
+    "prioritylevelconfigurations": [
+        NAME,
+        _c("Type", _str("spec", "type"), _D_PLC_TYPE),
+        _c("NominalConcurrencyShares", _limited("nominalConcurrencyShares"),
+           _D_PLC_LIMITED_NOMINAL_CONCURRENCY_SHARES),
+        _c("Queues", _limited("queues"), _D_PLC_QUEUING_QUEUES),
+        _c("HandSize", _limited("handSize"), _D_PLC_QUEUING_HAND_SIZE),
+        _c("QueueLengthLimit", _limited("queueLengthLimit"), _D_PLC_QUEUING_QUEUE_LENGTH_LIMIT),
+        AGE,
+    ],
+    "runtimeclasses": [
+        NAME,
+        _c("Handler", _str("handler"), _D_RUNTIME_CLASS_HANDLER),
+        AGE,
+    ],
+    "mutatingwebhookconfigurations": [NAME, _WEBHOOKS, AGE],
+    "validatingwebhookconfigurations": [NAME, _WEBHOOKS, AGE],
+    "podtemplates": [
+        NAME,
+        _c("Containers", _names("template"), D_CONTAINERS),
+        _c("Images", _images("template"), D_IMAGES),
+        _c("Pod Labels", lambda o, n: format_labels(_get(o, "template", "metadata", "labels")),
+           "The labels for the pod template."),
+    ],
+})
+
+
 # --- public entry points --------------------------------------------------------------------
 
 def _columns(resource: Resource) -> list[Column]:
