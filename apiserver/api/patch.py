@@ -1,8 +1,8 @@
 """PATCH bodies: JSON patch (RFC 6902), JSON merge patch (RFC 7386) and strategic merge patch.
 
 Patch metadata (merge keys, patch strategies, list types) is found by *type*, not by path: the
-kind's OpenAPI definition is walked field by field (`Shape`), and each list property carries the
-struct tags from `openapi.LIST_META`. So `PodSpec.containers` merges by name the same way under a
+kind's OpenAPI definition (schema.py: upstream's, or a custom resource's) is walked field by field
+(`Shape`), and each list property carries upstream's x-kubernetes-patch-*/list-* extensions. So `PodSpec.containers` merges by name the same way under a
 Pod, a Deployment's spec.template or a Job's template, with one table entry. Server-side apply
 (managedfields.py) walks the same shapes for list-map keys, sets and atomic structs/maps.
 
@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from functools import cache
 from typing import Any
 
 import jsonpatch
 import jsonpointer
 import orjson
 
-from apiserver.api import openapi
+from apiserver.api import schema
 from kubeling.api.errors import StatusError, bad_request
 from kubeling.api.gofmt import go_value
 
@@ -30,19 +29,8 @@ from kubeling.api.gofmt import go_value
 # Type shapes
 # ---------------------------------------------------------------------------------------------
 
-# Structs marked +structType=atomic: server-side apply owns and replaces them as a whole.
-ATOMIC_STRUCTS = frozenset({
-    "LabelSelector", "OwnerReference", "ObjectReference", "LocalObjectReference", "TypedLocalObjectReference",
-    "TypedObjectReference", "SecretReference", "NodeSelector", "NodeSelectorTerm", "TopologySelectorTerm",
-    "ConfigMapKeySelector", "SecretKeySelector", "ObjectFieldSelector", "ResourceFieldSelector",
-    "CrossVersionObjectReference", "EndpointAddress", "EndpointPort",
-})
-# Maps marked +mapType=atomic, as (owner type, field).
-ATOMIC_MAPS = frozenset({("ServiceSpec", "selector"), ("PodSpec", "nodeSelector"),
-                         ("ReplicationControllerSpec", "selector")})
 # Defaults of list-map key fields (+default), used when an applied item omits them.
 KEY_DEFAULTS: dict[tuple[str, str], Any] = {("ContainerPort", "protocol"): "TCP", ("ServicePort", "protocol"): "TCP"}
-_SCALAR_REFS = frozenset({openapi.QUANTITY, openapi.INT_OR_STRING, openapi.TIME, openapi.MICROTIME})
 
 
 @dataclass(frozen=True)
@@ -98,47 +86,51 @@ class Shape:
 ANY = Shape("any")
 
 
-@cache
+@schema.cached
 def _props(defname: str) -> dict[str, Any]:
-    return openapi._definitions().get(defname, {}).get("properties", {})
+    return schema.flat_definitions().get(defname, {}).get("properties", {})
 
 
-def _shape(schema: dict, owner: str = "", field: str = "") -> Shape:
-    meta = dict(strategy=schema.get("x-kubernetes-patch-strategy", ""),
-                merge_key=schema.get("x-kubernetes-patch-merge-key", ""),
-                list_type=schema.get("x-kubernetes-list-type", ""),
-                keys=tuple(schema.get("x-kubernetes-list-map-keys", ())))
-    ref = schema.get("$ref")
-    if ref:
+def _shape(node: dict) -> Shape:
+    """Shape of a property's schema; list and map semantics come from the property's extensions."""
+    meta = dict(strategy=node.get("x-kubernetes-patch-strategy", ""),
+                merge_key=node.get("x-kubernetes-patch-merge-key", ""),
+                list_type=node.get("x-kubernetes-list-type", ""),
+                keys=tuple(node.get("x-kubernetes-list-map-keys", ())))
+    ref = node.get("$ref")
+    if isinstance(ref, str):
         name = ref.rsplit("/", 1)[1]
-        if name in _SCALAR_REFS:
-            return Shape("scalar", name)
-        if name in openapi.FREE_FORM:
+        d = schema.flat_definitions()[name]
+        if "properties" in d:   # +structType=atomic structs say x-kubernetes-map-type: atomic
+            return Shape("struct", name, atomic=d.get("x-kubernetes-map-type") == "atomic", **meta)
+        if d.get("type", "object") == "object":   # FieldsV1, RawExtension, Patch, JSON: opaque
             return Shape("any", name, atomic=True)
-        return Shape("struct", name, atomic=name.rsplit(".", 1)[-1] in ATOMIC_STRUCTS, **meta)
-    if schema.get("type") == "array":
-        elem = _shape(schema.get("items") or {})
+        return Shape("scalar", name)           # Quantity, IntOrString, Time, MicroTime
+    if node.get("x-kubernetes-int-or-string"):
+        return Shape("scalar")
+    if node.get("type") == "array":
+        elem = _shape(node.get("items") or {})
         return Shape("list", elem.name, elem, **meta)
-    if isinstance(schema.get("additionalProperties"), dict):
-        elem = _shape(schema["additionalProperties"])
-        return Shape("map", elem.name, elem, atomic=(owner, field) in ATOMIC_MAPS)
-    if schema.get("type") == "object" and not schema.get("properties"):
+    if isinstance(node.get("additionalProperties"), dict):
+        elem = _shape(node["additionalProperties"])
+        return Shape("map", elem.name, elem, atomic=node.get("x-kubernetes-map-type") == "atomic")
+    if node.get("type") == "object" and not node.get("properties"):
         return ANY
     return Shape("scalar")
 
 
-@cache
+@schema.cached
 def _field_shape(defname: str, field: str) -> Shape:
     prop = _props(defname).get(field)
-    return ANY if prop is None else _shape(prop, defname.rsplit(".", 1)[-1], field)
+    return ANY if prop is None else _shape(prop)
 
 
-@cache
+@schema.cached
 def root_shape(kind_key: tuple[str, str]) -> Shape:
     """Shape of a whole object of (apiVersion, kind); ANY when the kind has no schema."""
     api_version, kind = kind_key
     group, _, version = api_version.rpartition("/")
-    name = openapi._def_by_gvk().get((group, version, kind))
+    name = schema.def_by_gvk().get((group, version, kind))
     return Shape("struct", name) if name else ANY
 
 
