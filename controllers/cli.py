@@ -13,7 +13,9 @@ from kubeling.client.informer import InformerFactory
 from kubeling.component import add_leader_election_flags, load_client, run_elected, run_main
 
 from .base import EVENT_SOURCES
+from .cronjob import CronJobController
 from .deployment import DeploymentController
+from .disruption import DisruptionController
 from .endpoints import EndpointsController
 from .garbagecollector import GarbageCollector
 from .hpa import HPAController
@@ -30,7 +32,8 @@ CONTROLLERS = {"replicaset": ReplicaSetController, "deployment": DeploymentContr
                "nodeipam": NodeIpamController, "serviceaccount": ServiceAccountController,
                "horizontalpodautoscaling": HPAController, "daemonset": DaemonSetController,
                "job": JobController, "ttl-after-finished": TTLAfterFinishedController,
-               "root-ca-cert-publisher": RootCACertPublisher, "persistentvolume-binder": PersistentVolumeBinder}
+               "root-ca-cert-publisher": RootCACertPublisher, "persistentvolume-binder": PersistentVolumeBinder,
+               "cronjob": CronJobController, "disruption": DisruptionController}
 
 
 def enabled(spec: str) -> list[str]:

@@ -388,6 +388,18 @@ def _job(obj: Obj) -> None:
         meta["labels"] = dict(tlabels)
 
 
+
+def _cronjob(obj: Obj) -> None:
+    """SetDefaults_CronJob; the job template gets only its pod template's defaults (upstream's
+    JobSpec defaults belong to SetDefaults_Job, which runs when the controller creates the Job)."""
+    spec = _spec(obj)
+    for key, value in (("concurrencyPolicy", "Allow"), ("suspend", False),
+                       ("successfulJobsHistoryLimit", 3), ("failedJobsHistoryLimit", 1)):
+        if spec.get(key) is None:
+            spec[key] = value
+    tpl = spec.get("jobTemplate") if isinstance(spec.get("jobTemplate"), dict) else spec.setdefault("jobTemplate", {})
+    _template(tpl.get("spec") if isinstance(tpl.get("spec"), dict) else tpl.setdefault("spec", {}))
+
 # ---- autoscaling -------------------------------------------------------------------------------
 
 _SCALE_UP = {"stabilizationWindowSeconds": 0, "selectPolicy": "Max",
@@ -553,6 +565,7 @@ DEFAULTERS: dict[tuple[str, str], Callable[[Obj], None]] = {
     ("apps", "StatefulSet"): _statefulset,
     ("", "ReplicationController"): _replicationcontroller,
     ("batch", "Job"): _job,
+    ("batch", "CronJob"): _cronjob,
     ("autoscaling/v2", "HorizontalPodAutoscaler"): _hpa_v2,
     ("autoscaling/v1", "HorizontalPodAutoscaler"): _hpa_v1,
     ("discovery.k8s.io", "EndpointSlice"): _endpointslice,

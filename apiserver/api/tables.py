@@ -130,6 +130,14 @@ def _containers(obj: Obj, *path: str) -> list[Obj]:
     return _get(obj, *path, "spec", "containers", default=[]) or []
 
 
+
+def _bool_ptr(*path: str) -> Cell:
+    """printBoolPtr: "<unset>" for nil, else Go's %t."""
+    def cell(obj: Obj, now: datetime) -> str:
+        value = _get(obj, *path)
+        return UNSET if value is None else ("true" if value else "false")
+    return cell
+
 def _names(*path: str) -> Cell:
     return lambda obj, now: ",".join(c.get("name", "") for c in _containers(obj, *path))
 
@@ -944,6 +952,39 @@ COLUMNS: dict[str, list[Column]] = {
         _c("Status", lambda o, n: _component_health(o)[0], "Status of the component conditions"),
         _c("Message", lambda o, n: _component_health(o)[1], "Message of the component conditions"),
         _c("Error", lambda o, n: _component_health(o)[2], "Error of the component conditions"),
+    ],
+    "cronjobs": [
+        NAME,
+        _c("Schedule", _str("spec", "schedule"), "The schedule in Cron format, see https://en.wikipedia.org/wiki/Cron."),
+        _c("Timezone", _str("spec", "timeZone", default=NONE),
+           "The time zone name for the given schedule, see https://en.wikipedia.org/wiki/List_of_tz_database_time_zones. "
+           "If not specified, this will default to the time zone of the kube-controller-manager process. The set of "
+           "valid time zone names and the time zone offset is loaded from the system-wide time zone database by the "
+           "API server during CronJob validation and the controller manager during execution. If no system-wide time "
+           "zone database can be found a bundled version of the database is used instead. If the time zone name "
+           "becomes invalid during the lifetime of a CronJob or due to a change in host configuration, the controller "
+           "will stop creating new new Jobs and will create a system event with the reason UnknownTimeZone. More "
+           "information can be found in https://kubernetes.io/docs/concepts/workloads/controllers/cron-jobs/#time-zones"),
+        _c("Suspend", _bool_ptr("spec", "suspend"), "This flag tells the controller to suspend subsequent executions, "
+           "it does not apply to already started executions.  Defaults to false.", "boolean"),
+        _c("Active", _count("status", "active"), "A list of pointers to currently running jobs.", "integer"),
+        _c("Last Schedule", lambda o, n: (since(_get(o, "status", "lastScheduleTime"), n)
+                                          if _get(o, "status", "lastScheduleTime") else NONE),
+           "Information when was the last time the job was successfully scheduled."),
+        AGE,
+        *_template_wide(lambda o, n: format_selector(_get(o, "spec", "jobTemplate", "spec", "selector")),
+                        "A label query over pods that should match the pod count. Normally, the system sets this "
+                        "field for you. " + _SELECTOR_INFO, "spec", "jobTemplate", "spec", "template"),
+    ],
+    "poddisruptionbudgets": [
+        NAME,
+        _c("Min Available", _str("spec", "minAvailable", default="N/A"),
+           "The minimum number of pods that must be available."),
+        _c("Max Unavailable", _str("spec", "maxUnavailable", default="N/A"),
+           "The maximum number of pods that may be unavailable."),
+        _c("Allowed Disruptions", _int("status", "disruptionsAllowed"),
+           "Calculated number of pods that may be disrupted at this time.", "integer"),
+        AGE,
     ],
     "leases": [
         NAME,

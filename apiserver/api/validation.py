@@ -7,7 +7,9 @@ from __future__ import annotations
 import ipaddress
 import re
 from typing import Any, Callable
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from kubeling.api.cron import CronError, parse as parse_schedule
 from kubeling.api.errors import Cause, duplicate, forbidden, invalid, not_supported, required
 from kubeling.api.gofmt import GoStruct, Typed
 from kubeling.api.resources import Resource
@@ -566,12 +568,238 @@ def _pvc(obj: dict, old: dict | None) -> list[Cause]:
     return out
 
 
+
+def _nonnegative(spec: dict, path: str, *keys: str) -> list[Cause]:
+    """ValidateNonnegativeField for the optional integer fields named."""
+    return [invalid(f"{path}.{k}", spec[k], "must be greater than or equal to 0") for k in keys
+            if isinstance(spec.get(k), int) and not isinstance(spec[k], bool) and spec[k] < 0]
+
+
+POD_FAILURE_ACTIONS = ["Count", "FailIndex", "FailJob", "Ignore"]
+EXIT_CODE_OPERATORS = ["In", "NotIn"]
+CONDITION_STATUSES = ["False", "True", "Unknown"]
+
+
+def _pod_failure_policy(spec: dict, path: str) -> list[Cause]:
+    """validatePodFailurePolicy: each rule an action and exactly one of onExitCodes/onPodConditions."""
+    out: list[Cause] = []
+    for i, rule in enumerate((spec.get("podFailurePolicy") or {}).get("rules") or []):
+        rp = f"{path}.rules[{i}]"
+        action = rule.get("action")
+        if not action:
+            out.append(required(f"{rp}.action", "valid values: [" + " ".join(f'"{a}"' for a in POD_FAILURE_ACTIONS) + "]"))
+        elif action == "FailIndex":
+            if spec.get("backoffLimitPerIndex") is None:
+                out.append(invalid(f"{rp}.action", action, "requires the backoffLimitPerIndex to be set"))
+        elif action not in POD_FAILURE_ACTIONS:
+            out.append(not_supported(f"{rp}.action", action, POD_FAILURE_ACTIONS))
+        codes, conds = rule.get("onExitCodes"), rule.get("onPodConditions")
+        if codes is not None:
+            op = codes.get("operator")
+            if not op:
+                out.append(required(f"{rp}.onExitCodes.operator", 'valid values: ["In" "NotIn"]'))
+            elif op not in EXIT_CODE_OPERATORS:
+                out.append(not_supported(f"{rp}.onExitCodes.operator", op, EXIT_CODE_OPERATORS))
+            values = codes.get("values") or []
+            if not values:
+                out.append(invalid(f"{rp}.onExitCodes.values", Typed(values or None, "[]int32"), "at least one value is required"))
+            for j, v in enumerate(values):
+                if op == "In" and v == 0:
+                    out.append(invalid(f"{rp}.onExitCodes.values[{j}]", v, "must not be 0 for the In operator"))
+                if j and isinstance(v, int) and isinstance(values[j - 1], int) and v <= values[j - 1]:
+                    out.append(invalid(f"{rp}.onExitCodes.values[{j}]", v, "must be ordered" if v != values[j - 1]
+                                       else "must be unique"))
+        for j, pattern in enumerate(conds or []):
+            st = pattern.get("status")
+            if not st:
+                out.append(required(f"{rp}.onPodConditions[{j}].status", 'valid values: ["False" "True" "Unknown"]'))
+            elif st not in CONDITION_STATUSES:
+                out.append(not_supported(f"{rp}.onPodConditions[{j}].status", st, CONDITION_STATUSES))
+        if codes is not None and conds:
+            out.append(Cause("FieldValueInvalid", "Invalid value: specifying both OnExitCodes and OnPodConditions is not supported", rp))
+        if codes is None and not conds:
+            out.append(Cause("FieldValueInvalid", "Invalid value: specifying one of OnExitCodes and OnPodConditions is required", rp))
+    return out
+
+
+def job_spec(spec: dict, path: str) -> list[Cause]:
+    """validateJobSpec's rules beyond the pod template (shared by Jobs and CronJob job templates)."""
+    out = _nonnegative(spec, path, "parallelism", "completions", "activeDeadlineSeconds", "backoffLimit",
+                       "ttlSecondsAfterFinished", "backoffLimitPerIndex", "maxFailedIndexes")
+    mode = spec.get("completionMode")
+    if mode is not None and mode not in ("NonIndexed", "Indexed"):
+        out.append(not_supported(f"{path}.completionMode", mode, ["NonIndexed", "Indexed"]))
+    if mode == "Indexed":
+        if spec.get("completions") is None:
+            out.append(required(f"{path}.completions", "when completion mode is Indexed"))
+        if isinstance(spec.get("parallelism"), int) and spec["parallelism"] > 100000:
+            out.append(invalid(f"{path}.parallelism", spec["parallelism"],
+                               "must be less than or equal to 100000 when completion mode is Indexed"))
+    else:
+        for key in ("backoffLimitPerIndex", "maxFailedIndexes"):
+            if spec.get(key) is not None:
+                out.append(invalid(f"{path}.{key}", spec[key], "requires indexed completion mode"))
+    if spec.get("podFailurePolicy") is not None:
+        out += _pod_failure_policy(spec, f"{path}.podFailurePolicy")
+        rp = ((spec.get("template") or {}).get("spec") or {}).get("restartPolicy")
+        if rp == "OnFailure":
+            out.append(invalid(f"{path}.template.spec.restartPolicy", rp,
+                               'only "Never" is supported when podFailurePolicy is specified'))
+    return out
+
+
+def _job(obj: dict, old: dict | None) -> list[Cause]:
+    spec = obj.get("spec")
+    out = _workload("Job", ["OnFailure", "Never"])(obj, old)
+    if not isinstance(spec, dict):
+        return out
+    out += job_spec(spec, "spec")
+    name, completions = (obj.get("metadata") or {}).get("name") or "", spec.get("completions")
+    if spec.get("completionMode") == "Indexed" and isinstance(completions, int) and completions > 0:
+        hostname = f"{name}-{completions - 1}"
+        if len(hostname) > 63 or not DNS1123_LABEL.match(hostname):
+            out.append(invalid("metadata.name", name, f"will not able to create pod with invalid DNS label: {hostname}"))
+    if old is not None:
+        for key in ("completionMode", "podFailurePolicy", "backoffLimitPerIndex"):
+            if spec.get(key) != (old.get("spec") or {}).get(key):
+                out.append(invalid(f"spec.{key}", spec.get(key), "field is immutable"))
+    return out
+
+
+TIME_ZONE_PART = re.compile(r"^[A-Za-z.\-_0-9+]{1,14}$")
+
+
+def _time_zone(tz: Any) -> list[Cause]:
+    """validateTimeZone: an IANA name the controller can load."""
+    if tz == "":
+        return [invalid("spec.timeZone", tz, "timeZone must be nil or non-empty string")]
+    if not isinstance(tz, str) or any(p in (".", "..") or p.startswith("-") or not TIME_ZONE_PART.match(p)
+                                      for p in tz.split("/")):
+        return [invalid("spec.timeZone", tz, f"unknown time zone {tz}")]
+    if tz.lower() == "local":
+        return [invalid("spec.timeZone", tz, "timeZone must be an explicit time zone as defined in "
+                        "https://www.iana.org/time-zones")]
+    if tz != "UTC":
+        try:
+            ZoneInfo(tz)
+        except (ZoneInfoNotFoundError, ValueError):
+            return [invalid("spec.timeZone", tz, f"unknown time zone {tz}")]
+    return []
+
+
+def _cronjob(obj: dict, old: dict | None) -> list[Cause]:
+    """ValidateCronJobCreate/Update: schedule (robfig's parser), time zone, policy, job template."""
+    spec = obj.get("spec")
+    if not isinstance(spec, dict):
+        return [required("spec.schedule")]
+    out: list[Cause] = []
+    old_spec = (old or {}).get("spec") or {}
+    schedule = spec.get("schedule")
+    if not schedule:
+        out.append(required("spec.schedule"))
+    else:
+        try:
+            parse_schedule(schedule)
+        except CronError as e:
+            out.append(invalid("spec.schedule", schedule, str(e)))
+        if "TZ" in schedule and "TZ" in str(old_spec.get("schedule") or "") and spec.get("timeZone") is not None:
+            out.append(invalid("spec.schedule", schedule, "cannot use both timeZone field and TZ or CRON_TZ in schedule"))
+        elif "TZ" in schedule and "TZ" not in str(old_spec.get("schedule") or ""):
+            out.append(invalid("spec.schedule", schedule, "cannot use TZ or CRON_TZ in schedule, use timeZone field instead"))
+    out += _nonnegative(spec, "spec", "startingDeadlineSeconds")
+    if "timeZone" in spec and spec["timeZone"] is not None and (old is None or old_spec.get("timeZone") != spec["timeZone"]):
+        out += _time_zone(spec["timeZone"])
+    policy = spec.get("concurrencyPolicy")
+    if not policy:
+        out.append(required("spec.concurrencyPolicy"))
+    elif policy not in ("Allow", "Forbid", "Replace"):
+        out.append(not_supported("spec.concurrencyPolicy", policy, ["Allow", "Forbid", "Replace"]))
+    tspec = (spec.get("jobTemplate") or {}).get("spec") or {}
+    out += job_spec(tspec, "spec.jobTemplate.spec")
+    tpl = tspec.get("template") or {}
+    out += labels((tpl.get("metadata") or {}).get("labels"), "spec.jobTemplate.spec.template.metadata.labels")
+    out += pod_spec(tpl.get("spec"), "spec.jobTemplate.spec.template.spec", ["OnFailure", "Never"])
+    if tspec.get("selector") is not None:
+        out.append(invalid("spec.jobTemplate.spec.selector", _selector_value(tspec["selector"]),
+                           "`selector` will be auto-generated"))
+    if tspec.get("manualSelector"):
+        out.append(not_supported("spec.jobTemplate.spec.manualSelector", tspec["manualSelector"], ["nil", "false"]))
+    out += _nonnegative(spec, "spec", "successfulJobsHistoryLimit", "failedJobsHistoryLimit")
+    name = (obj.get("metadata") or {}).get("name") or ""
+    if old is None and isinstance(name, str) and len(name) > 52:
+        out.append(invalid("metadata.name", name, "must be no more than 52 characters"))
+    return out
+
+
+def _int_or_string(v: Any) -> GoStruct:
+    """An intstr.IntOrString as upstream's messages show it (%#v)."""
+    is_str = isinstance(v, str)
+    return GoStruct("intstr.IntOrString", (("Type", 1 if is_str else 0, "intstr.Type"),
+                                           ("IntVal", 0 if is_str else v, "int32"), ("StrVal", v if is_str else "", "string")))
+
+
+PERCENT = re.compile(r"^[0-9]+%$")
+
+
+def _positive_int_or_percent(v: Any, path: str) -> list[Cause]:
+    """ValidatePositiveIntOrPercent and IsNotMoreThan100Percent."""
+    if isinstance(v, str):
+        if not PERCENT.match(v):
+            return [invalid(path, _int_or_string(v), "a valid percent string must be a numeric string followed by an "
+                            "ending '%' (e.g. '1%',  or '93%', regex used for validation is '[0-9]+%')")]
+        if int(v[:-1]) > 100:
+            return [invalid(path, _int_or_string(v), "must not be greater than 100%")]
+        return []
+    if isinstance(v, int) and not isinstance(v, bool):
+        return [invalid(path, v, "must be greater than or equal to 0")] if v < 0 else []
+    return [invalid(path, v, "must be an integer or percentage (e.g '5%')")]
+
+
+def _label_selector(sel: Any, path: str) -> list[Cause]:
+    """ValidateLabelSelector: operators, values present or absent as the operator needs, label syntax."""
+    if not isinstance(sel, dict):
+        return []
+    out = labels(sel.get("matchLabels"), f"{path}.matchLabels")
+    for i, e in enumerate(sel.get("matchExpressions") or []):
+        ep = f"{path}.matchExpressions[{i}]"
+        op, values = e.get("operator"), e.get("values") or []
+        if op in ("In", "NotIn"):
+            if not values:
+                out.append(required(f"{ep}.values", "must be specified when `operator` is 'In' or 'NotIn'"))
+        elif op in ("Exists", "DoesNotExist"):
+            if values:
+                out.append(forbidden(f"{ep}.values", "may not be specified when `operator` is 'Exists' or 'DoesNotExist'"))
+        else:
+            out.append(invalid(f"{ep}.operator", op, "not a valid selector operator"))
+        out += _qualified_name(str(e.get("key") or ""), f"{ep}.key")
+    return out
+
+
+def _pdb(obj: dict, old: dict | None) -> list[Cause]:
+    """ValidatePodDisruptionBudgetSpec."""
+    spec = obj.get("spec") or {}
+    out: list[Cause] = []
+    lo, hi = spec.get("minAvailable"), spec.get("maxUnavailable")
+    if lo is not None and hi is not None:
+        out.append(invalid("spec.minAvailable", _int_or_string(lo), "minAvailable and maxUnavailable cannot be both set"))
+    if lo is not None:
+        out += _positive_int_or_percent(lo, "spec.minAvailable")
+    if hi is not None:
+        out += _positive_int_or_percent(hi, "spec.maxUnavailable")
+    out += _label_selector(spec.get("selector"), "spec.selector")
+    policy = spec.get("unhealthyPodEvictionPolicy")
+    if policy is not None and policy not in ("AlwaysAllow", "IfHealthyBudget"):
+        out.append(not_supported("spec.unhealthyPodEvictionPolicy", policy, ["AlwaysAllow", "IfHealthyBudget"]))
+    return out
+
 KIND_RULES: dict[str, Validator] = {
     "pods": _pod,
     "deployments": _workload("Deployment"),
     "replicasets": _workload("ReplicaSet"),
     "daemonsets": _workload("DaemonSet", ["Always"]),
-    "jobs": _workload("Job", ["OnFailure", "Never"]),
+    "jobs": _job,
+    "cronjobs": _cronjob,
+    "poddisruptionbudgets": _pdb,
     "replicationcontrollers": _replicationcontroller,
     "statefulsets": _statefulset,
     "services": _service,

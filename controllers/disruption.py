@@ -1,0 +1,202 @@
+"""The disruption controller: keeps each PodDisruptionBudget's status (expected, desired and
+current healthy pods, disruptionsAllowed, the DisruptionAllowed condition) in step with the
+pods it selects and the scale of their controllers, so the eviction subresource can decide.
+
+Entries the eviction subresource adds to status.disruptedPods (pods it let go) count as not
+healthy until the pod is gone or two minutes have passed, as upstream."""
+from __future__ import annotations
+
+import math
+import time
+from datetime import datetime, timezone
+
+from kubeling.api.resources import lookup
+from kubeling.api.selectors import selector_from_object
+from kubeling.client import ApiError
+
+from .base import Controller, controller_of
+from .replicaset import pod_ready
+
+PDBS = lookup("policy", "v1", "poddisruptionbudgets")
+PODS = lookup("", "v1", "pods")
+# controller kinds whose scale the budget is measured against: kind -> resource (upstream's finders)
+SCALED = {"ReplicaSet": lookup("apps", "v1", "replicasets"), "Deployment": lookup("apps", "v1", "deployments"),
+          "ReplicationController": lookup("", "v1", "replicationcontrollers"),
+          "StatefulSet": lookup("apps", "v1", "statefulsets")}
+DELETION_TIMEOUT = 120.0     # seconds a pod stays in disruptedPods while its deletion is awaited
+
+
+class ScaleError(Exception):
+    """The expected pod count cannot be worked out (a pod's controller is missing or not scalable)."""
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _epoch(value: str) -> float:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+
+
+def scaled_value(value: int | str, total: int, round_up: bool) -> int:
+    """intstr.GetScaledValueFromIntOrPercent."""
+    if isinstance(value, int):
+        return value
+    if not value.endswith("%") or not value[:-1].isdigit():
+        raise ScaleError(f"invalid value for IntOrString: invalid value {value!r}")
+    exact = int(value[:-1]) * total / 100
+    return math.ceil(exact) if round_up else math.floor(exact)
+
+
+def _go_selector(sel: dict | None) -> str:
+    """A *metav1.LabelSelector as %v prints it (the UnmanagedPods message)."""
+    sel = sel or {}
+    labels = "".join(f"{k}: {v}," for k, v in sorted((sel.get("matchLabels") or {}).items()))
+    exprs = "".join(f"LabelSelectorRequirement{{Key:{e.get('key', '')},Operator:{e.get('operator', '')},"
+                    f"Values:[]string{{{','.join(e.get('values') or [])}}},}}," for e in sel.get("matchExpressions") or [])
+    return f"&LabelSelector{{MatchLabels:map[string]string{{{labels}}},MatchExpressions:[]LabelSelectorRequirement{{{exprs}}},}}"
+
+
+def allowed_condition(prev: list[dict], allowed: int, generation: int, reason: str = "", message: str = "") -> dict:
+    """The DisruptionAllowed condition; its lastTransitionTime moves only when its status does."""
+    status = "True" if allowed > 0 else "False"
+    reason = reason or ("SufficientPods" if allowed > 0 else "InsufficientPods")
+    old = next((c for c in prev if c.get("type") == "DisruptionAllowed"), None)
+    since = old["lastTransitionTime"] if old is not None and old.get("status") == status else _now()
+    return {"type": "DisruptionAllowed", "status": status, "observedGeneration": generation,
+            "lastTransitionTime": since, "reason": reason, "message": message}
+
+
+class DisruptionController(Controller):
+    name = "disruption"
+
+    def __init__(self, *a, **kw) -> None:
+        super().__init__(*a, **kw)
+        self.pdbs = self.factory.get(PDBS)
+        self.pods = self.factory.get(PODS)
+        self.owners = {kind: self.factory.get(r) for kind, r in SCALED.items()}
+        self.pdbs.add_handler(*self.enqueue_handlers())
+        self.pods.add_handler(self.on_pod, lambda old, new: self.on_pod(new), self.on_pod)
+
+    def on_pod(self, pod: dict) -> None:
+        """Every budget in the pod's namespace whose selector matches it."""
+        ns = pod["metadata"].get("namespace")
+        for pdb in self.pdbs.list(ns):
+            sel = selector_from_object((pdb.get("spec") or {}).get("selector"))
+            if sel is not None and sel.matches(pod["metadata"].get("labels") or {}):
+                self.enqueue(pdb)
+
+    def _pods(self, pdb: dict) -> list[dict]:
+        sel = selector_from_object((pdb.get("spec") or {}).get("selector"))
+        if sel is None:
+            return []
+        return [p for p in self.pods.list(pdb["metadata"]["namespace"]) if sel.matches(p["metadata"].get("labels") or {})]
+
+    def _scale_of(self, ns: str, ref: dict) -> tuple[str, int]:
+        """(uid, replicas) of the pod's controller, a ReplicaSet counting as its Deployment."""
+        kind = ref.get("kind")
+        if kind not in self.owners:
+            raise ScaleError(f"kind {kind!r} has no scale subresource")
+        owner = self.owners[kind].get(f"{ns}/{ref.get('name')}")
+        if owner is None or owner["metadata"]["uid"] != ref.get("uid"):
+            raise ScaleError(f"{kind} {ns}/{ref.get('name')} not found")
+        parent = controller_of(owner) if kind == "ReplicaSet" else None
+        if parent is not None and parent.get("kind") == "Deployment":
+            return self._scale_of(ns, parent)
+        return owner["metadata"]["uid"], (owner.get("spec") or {}).get("replicas", 1)
+
+    def expected(self, pdb: dict, pods: list[dict]) -> tuple[int, int, list[str]]:
+        """getExpectedPodCount: (expected pods, desired healthy, unmanaged pod names)."""
+        spec = pdb.get("spec") or {}
+        unmanaged: list[str] = []
+
+        def scale() -> int:
+            scales: dict[str, int] = {}
+            for p in pods:
+                ref = controller_of(p)
+                if ref is None:
+                    unmanaged.append(p["metadata"]["name"])
+                    continue
+                try:
+                    uid, n = self._scale_of(p["metadata"]["namespace"], ref)
+                except ScaleError:
+                    raise ScaleError(f"found no controllers for pod {p['metadata']['name']!r}") from None
+                scales[uid] = n
+            return sum(scales.values())
+        if spec.get("maxUnavailable") is not None:
+            expected = scale()
+            desired = max(0, expected - scaled_value(spec["maxUnavailable"], expected, True))
+        elif isinstance(spec.get("minAvailable"), int):
+            expected, desired = len(pods), spec["minAvailable"]
+        elif spec.get("minAvailable") is not None:
+            expected = scale()
+            desired = scaled_value(spec["minAvailable"], expected, True)
+        else:
+            expected, desired = len(pods), 0
+        return expected, desired, unmanaged
+
+    async def sync(self, key: str) -> None:
+        pdb = self.pdbs.get(key)
+        if pdb is None or pdb["metadata"].get("deletionTimestamp"):
+            return
+        pods = self._pods(pdb)
+        if not pods:
+            self.recorder.event(pdb, "Normal", "NoPods", "No matching pods found")
+        try:
+            expected, desired, unmanaged = self.expected(pdb, pods)
+        except ScaleError as e:
+            self.recorder.event(pdb, "Warning", "CalculateExpectedPodCountFailed",
+                                f"Failed to calculate the number of expected pods: {e}")
+            return await self._write(pdb, {**(pdb.get("status") or {}), "disruptionsAllowed": 0},
+                                     "SyncFailed", str(e))
+        if unmanaged:
+            self.recorder.event(pdb, "Warning", "UnmanagedPods", "Pods selected by this PodDisruptionBudget "
+                                f"(selector: {_go_selector((pdb.get('spec') or {}).get('selector'))}) were found to be "
+                                "unmanaged. As a result, the status of the PDB cannot be calculated correctly, which "
+                                "may result in undefined behavior. To account for these pods please set "
+                                "\".spec.minAvailable\" field of the PDB to an integer value.")
+        disrupted, recheck = self._disrupted(pdb, pods)
+        healthy = sum(1 for p in pods if not p["metadata"].get("deletionTimestamp")
+                      and p["metadata"]["name"] not in disrupted and pod_ready(p))
+        allowed = healthy - desired if expected > 0 else 0
+        status = {**(pdb.get("status") or {}), "currentHealthy": healthy, "desiredHealthy": desired,
+                  "expectedPods": expected, "disruptionsAllowed": max(0, allowed), "disruptedPods": disrupted or None}
+        if not disrupted:
+            status.pop("disruptedPods")
+        await self._write(pdb, status)
+        if recheck is not None:
+            self.queue.add_after(key, max(0.0, recheck - time.time()) + 0.05)
+
+    @staticmethod
+    def _disrupted(pdb: dict, pods: list[dict]) -> tuple[dict[str, str], float | None]:
+        """buildDisruptedPodMap: entries for pods still present and not yet deleting, for at most
+        DELETION_TIMEOUT; and when the earliest of them expires."""
+        entries = (pdb.get("status") or {}).get("disruptedPods") or {}
+        live = {p["metadata"]["name"]: p for p in pods}
+        out: dict[str, str] = {}
+        recheck = None
+        for name, since in entries.items():
+            pod = live.get(name)
+            if pod is None or pod["metadata"].get("deletionTimestamp"):
+                continue
+            expires = _epoch(since) + DELETION_TIMEOUT
+            if expires < time.time():
+                continue
+            out[name] = since
+            recheck = expires if recheck is None else min(recheck, expires)
+        return out, recheck
+
+    async def _write(self, pdb: dict, status: dict, reason: str = "", message: str = "") -> None:
+        generation = pdb["metadata"].get("generation", 1)
+        status["observedGeneration"] = generation
+        status["conditions"] = [c for c in status.get("conditions") or [] if c.get("type") != "DisruptionAllowed"] + [
+            allowed_condition(status.get("conditions") or [], status.get("disruptionsAllowed", 0), generation,
+                              reason, message)]
+        if status == (pdb.get("status") or {}):
+            return
+        try:
+            await self.client.update(PDBS, {**pdb, "status": status}, pdb["metadata"]["namespace"], "status")
+        except ApiError as e:
+            if not (e.not_found or e.conflict):
+                raise
+            self.enqueue(pdb)      # written meanwhile (by an eviction): compute again from the new version
