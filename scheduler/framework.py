@@ -402,6 +402,8 @@ def soft_topology_spread(pod: dict, nodes: list[NodeInfo], feasible: list[NodeIn
 class Decision:
     node: str | None
     message: str = ""
+    fit_error: str = ""                                       # "0/N nodes are available: ...", before "preemption:"
+    failed: dict[str, str] = field(default_factory=dict)      # node -> the filter reason that rejected it
 
 
 def schedule(pod: dict, nodes: list[NodeInfo], start: int = 0) -> Decision:
@@ -419,6 +421,7 @@ def schedule(pod: dict, nodes: list[NodeInfo], start: int = 0) -> Decision:
     req = pod_requests(pod)
     feasible: list[NodeInfo] = []
     reasons: Counter = Counter()
+    failed: dict[str, str] = {}
     n = len(nodes)
     for i in range(n):
         ni = nodes[(start + i) % n]
@@ -426,6 +429,7 @@ def schedule(pod: dict, nodes: list[NodeInfo], start: int = 0) -> Decision:
             why = f(pod, req, ni)
             if why:
                 reasons[why] += 1
+                failed[ni.name] = why
                 break
         else:
             feasible.append(ni)
@@ -433,8 +437,9 @@ def schedule(pod: dict, nodes: list[NodeInfo], start: int = 0) -> Decision:
                 break
     if not feasible:
         parts = ", ".join(sorted(f"{c} {r}" for r, c in reasons.items()))   # upstream sorts these strings
-        return Decision(None, f"0/{n} nodes are available: {parts}. preemption: 0/{n} nodes are available: "
-                              f"{n} Preemption is not helpful for scheduling.")
+        fit_error = f"0/{n} nodes are available: {parts}."
+        return Decision(None, f"{fit_error} preemption: 0/{n} nodes are available: "
+                              f"{n} Preemption is not helpful for scheduling.", fit_error, failed)
     extra = [(fn, w) for _, fn, w, applies in SCORES if applies(pod)]
     bonus: Counter = Counter()     # normalized scores computed over all feasible nodes at once
     for fn, w in ((preferred_pod_affinity, INTER_POD_AFFINITY_WEIGHT), (soft_topology_spread, TOPOLOGY_SPREAD_WEIGHT)):

@@ -17,9 +17,15 @@ from kubeling.client.leaderelection import parse_time
 from kubeling.component import TaskSet
 
 from .framework import NodeInfo, node_allocatable, schedule
+from .preemption import Candidate, preempt
 
 log = logging.getLogger("scheduler")
 PODS, NODES = lookup("", "v1", "pods"), lookup("", "v1", "nodes")
+PDBS = lookup("policy", "v1", "poddisruptionbudgets")
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
 class Scheduler:
@@ -31,6 +37,7 @@ class Scheduler:
         self.factory = InformerFactory(client)
         self.pods = self.factory.get(PODS)
         self.nodes = self.factory.get(NODES)
+        self.pdbs = self.factory.get(PDBS)
         self.recorder = EventRecorder(client, name)
         self.infos: dict[str, NodeInfo] = {}
         self.where: dict[str, str] = {}          # pod key -> node it is counted on (bound or assumed)
@@ -167,7 +174,15 @@ class Scheduler:
         if decision.node is None:
             self.m_attempts.labels("unschedulable").inc()
             self.unschedulable.add(key)
-            self.tasks.spawn(self._unschedulable(pod, decision.message), f"reporting {key} unschedulable")
+            message, nominated = decision.message, None
+            if decision.fit_error:
+                outcome = preempt(pod, nodes, decision.failed, self.pdbs.list())
+                if outcome.candidate is not None:
+                    message, nominated = decision.fit_error, outcome.candidate.node
+                    self.tasks.spawn(self._preempt(pod, outcome.candidate), f"preempting for {key}")
+                else:
+                    message = f"{decision.fit_error} preemption: {outcome.message}"
+            self.tasks.spawn(self._unschedulable(pod, message, nominated), f"reporting {key} unschedulable")
             return
         self.m_attempts.labels("scheduled").inc()
         self.assumed.add(key)
@@ -197,14 +212,36 @@ class Scheduler:
         if created:
             self.m_latency.observe(max(0.0, time.time() - parse_time(created)))
 
-    async def _unschedulable(self, pod: dict, message: str) -> None:
+    async def _preempt(self, pod: dict, c: Candidate) -> None:
+        """Evict the victims as upstream's prepareCandidate does: each gets the DisruptionTarget
+        condition, then a graceful delete, then a Preempted event."""
+        cond = {"type": "DisruptionTarget", "status": "True", "reason": "PreemptionByScheduler",
+                "message": f"{self.name}: preempting to accommodate a higher priority pod",
+                "lastProbeTime": None, "lastTransitionTime": _now()}
+        for victim in c.victims:
+            meta = victim["metadata"]
+            conds = [x for x in (victim.get("status") or {}).get("conditions") or [] if x.get("type") != cond["type"]]
+            try:
+                await self.client.patch(PODS, meta["name"], {"status": {"conditions": conds + [cond]}},
+                                        meta["namespace"], "status")
+                await self.client.delete(PODS, meta["name"], meta["namespace"])
+            except ApiError as e:
+                if not e.not_found:
+                    log.warning("preempting %s for %s: %s", obj_key(victim), obj_key(pod), e)
+                    continue
+            self.recorder.event(victim, "Normal", "Preempted",
+                                f"Preempted by pod {pod['metadata'].get('uid')} on node {c.node}")
+
+    async def _unschedulable(self, pod: dict, message: str, nominated: str | None = None) -> None:
         self.recorder.event(pod, "Warning", "FailedScheduling", message)
         cond = {"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": message,
-                "lastProbeTime": None,
-                "lastTransitionTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+                "lastProbeTime": None, "lastTransitionTime": _now()}
         conds = [c for c in (pod.get("status") or {}).get("conditions") or [] if c.get("type") != "PodScheduled"]
+        status: dict = {"conditions": conds + [cond]}
+        if nominated:
+            status["nominatedNodeName"] = nominated
         try:
-            await self.client.patch(PODS, pod["metadata"]["name"], {"status": {"conditions": conds + [cond]}},
+            await self.client.patch(PODS, pod["metadata"]["name"], {"status": status},
                                     pod["metadata"]["namespace"], "status")
         except ApiError as e:
             log.debug("status of unschedulable pod %s: %s", obj_key(pod), e)
