@@ -482,6 +482,13 @@ def _quantity(value: Any) -> str:
     return "0" if value is None else str(value)
 
 
+def _quota_usage(quota: Obj, limits: bool) -> str:
+    """printResourceQuota: "name: used/hard" for each status.hard entry, sorted; limits.* in LIMIT."""
+    hard, used = _get(quota, "status", "hard", default={}) or {}, _get(quota, "status", "used", default={}) or {}
+    return ", ".join(f"{r}: {_quantity(used.get(r))}/{hard[r]}" for r in sorted(hard)
+                     if r.startswith("limits.") == limits)
+
+
 def _pv_claim(pv: Obj, now: datetime) -> str:
     ref = _get(pv, "spec", "claimRef")
     return f"{ref.get('namespace', '')}/{ref.get('name', '')}" if ref is not None else ""
@@ -1415,6 +1422,28 @@ COLUMNS.update({
         _c("Images", _images("template"), D_IMAGES),
         _c("Pod Labels", lambda o, n: format_labels(_get(o, "template", "metadata", "labels")),
            "The labels for the pod template."),
+    ],
+    "resourcequotas": [
+        NAME,
+        AGE,
+        _c("Request", lambda o, n: _quota_usage(o, limits=False),
+           "Request represents a minimum amount of cpu/memory that a container may consume."),
+        _c("Limit", lambda o, n: _quota_usage(o, limits=True),
+           "Limits control the maximum amount of cpu/memory that a container may use independent of contention on "
+           "the node."),
+    ],
+    "priorityclasses": [
+        NAME,
+        _c("Value", _int("value"), "value represents the integer value of this priority class. This is the actual "
+           "priority that pods receive when they have the name of this class in their pod spec.", "integer"),
+        _c("Global-Default", lambda o, n: bool(o.get("globalDefault")), "globalDefault specifies whether this "
+           "PriorityClass should be considered as the default priority for pods that do not have any priority class. "
+           "Only one PriorityClass can be marked as `globalDefault`. However, if more than one PriorityClasses exists "
+           "with their `globalDefault` field set to true, the smallest value of such global default PriorityClasses "
+           "will be used as the default priority.", "boolean"),
+        AGE,
+        _c("PreemptionPolicy", _str("preemptionPolicy"), "preemptionPolicy is the Policy for preempting pods with "
+           "lower priority. One of Never, PreemptLowerPriority. Defaults to PreemptLowerPriority if unset."),
     ],
 })
 

@@ -9,6 +9,7 @@ import re
 from typing import Any, Callable
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from kubeling.api import quantity
 from kubeling.api.cron import CronError, parse as parse_schedule
 from kubeling.api.errors import Cause, duplicate, forbidden, invalid, not_supported, required
 from kubeling.api.gofmt import GoStruct, Typed
@@ -811,6 +812,170 @@ KIND_RULES: dict[str, Validator] = {
     "endpoints": _endpoints,
     "persistentvolumeclaims": _pvc,
 }
+
+
+# ResourceQuota, LimitRange (pkg/apis/core/validation), PriorityClass (pkg/apis/scheduling/validation)
+
+QUOTA_NAMES = frozenset(("pods", "services", "replicationcontrollers", "resourcequotas", "secrets", "configmaps",
+                         "persistentvolumeclaims", "services.nodeports", "services.loadbalancers", "cpu", "memory",
+                         "ephemeral-storage", "requests.cpu", "requests.memory", "requests.storage",
+                         "requests.ephemeral-storage", "limits.cpu", "limits.memory", "limits.ephemeral-storage"))
+INTEGER_NAMES = frozenset(("pods", "services", "replicationcontrollers", "resourcequotas", "secrets", "configmaps",
+                           "persistentvolumeclaims", "services.nodeports", "services.loadbalancers"))
+QUOTA_SCOPES = ("Terminating", "NotTerminating", "BestEffort", "NotBestEffort", "PriorityClass",
+                "CrossNamespacePodAffinity")
+# the quota names each scope may constrain (helper.IsResourceQuotaScopeValidForResource)
+_POD_OBJECT_NAMES = frozenset(("pods", "count/pods"))
+_POD_COMPUTE_NAMES = frozenset(("cpu", "memory", "limits.cpu", "limits.memory", "requests.cpu", "requests.memory"))
+SCOPE_NAMES = {"Terminating": _POD_OBJECT_NAMES | _POD_COMPUTE_NAMES,
+               "NotTerminating": _POD_OBJECT_NAMES | _POD_COMPUTE_NAMES,
+               "BestEffort": _POD_OBJECT_NAMES, "NotBestEffort": _POD_OBJECT_NAMES | _POD_COMPUTE_NAMES,
+               "PriorityClass": _POD_OBJECT_NAMES | _POD_COMPUTE_NAMES,
+               "CrossNamespacePodAffinity": _POD_OBJECT_NAMES}
+
+
+def _standard_quota_name(name: str) -> bool:
+    return name in QUOTA_NAMES or name.startswith(("hugepages-", "requests.hugepages-", "limits.hugepages-"))
+
+
+def _quantity_value(name: str, value: Any, path: str) -> list[Cause]:
+    """ValidateResourceQuantityValue: parsable, not negative, whole for object counts."""
+    try:
+        q = quantity.parse(value)
+    except ValueError as e:
+        return [invalid(path, value, str(e))]
+    out = []
+    if q < 0:
+        out.append(invalid(path, str(value), "must be greater than or equal to 0"))
+    if (name in INTEGER_NAMES or name.startswith("count/")) and q != q.to_integral_value():
+        out.append(invalid(path, str(value), "must be an integer"))
+    return out
+
+
+def _quota_list(rl: Any, path: str) -> list[Cause]:
+    out: list[Cause] = []
+    for name, value in (rl if isinstance(rl, dict) else {}).items():
+        p = f"{path}[{name}]"
+        if "/" not in name and not _standard_quota_name(name):
+            out.append(invalid(p, name, "must be a standard resource for quota"))
+        out += _quantity_value(name, value, p)
+    return out
+
+
+def _resource_quota(obj: dict, old: dict | None) -> list[Cause]:
+    """ValidateResourceQuota: hard names and amounts, scopes (and their pairing with hard names),
+    the scope selector."""
+    spec, status = obj.get("spec") or {}, obj.get("status") or {}
+    out = _quota_list(spec.get("hard"), "spec.hard")
+    scopes = spec.get("scopes") or []
+    shown = Typed(scopes, "[]core.ResourceQuotaScope")
+    for scope in scopes:
+        if scope not in QUOTA_SCOPES:
+            out.append(invalid("spec.scopes", shown, "unsupported scope"))
+        for name in sorted(spec.get("hard") or {}):
+            if _standard_quota_name(name) and scope in SCOPE_NAMES and name not in SCOPE_NAMES[scope]:
+                out.append(invalid("spec.scopes", shown, "unsupported scope applied to resource"))
+    for pair in (("BestEffort", "NotBestEffort"), ("Terminating", "NotTerminating")):
+        if all(s in scopes for s in pair):
+            out.append(invalid("spec.scopes", shown, "conflicting scopes"))
+    for i, e in enumerate((spec.get("scopeSelector") or {}).get("matchExpressions") or []):
+        path = f"spec.scopeSelector.matchExpressions[{i}]"
+        if e.get("scopeName") not in QUOTA_SCOPES:
+            out.append(invalid(f"{path}.scopeName", e.get("scopeName"), "unsupported scope"))
+        op, values = e.get("operator"), e.get("values") or []
+        if op not in ("In", "NotIn", "Exists", "DoesNotExist"):
+            out.append(not_supported(f"{path}.operator", op, ["DoesNotExist", "Exists", "In", "NotIn"]))
+        elif op in ("In", "NotIn") and not values:
+            out.append(required(f"{path}.values", "must be at least one value when `operator` is 'In' or 'NotIn' for scope selector"))
+        elif op in ("Exists", "DoesNotExist") and values:
+            out.append(invalid(f"{path}.values", Typed(values, "[]string"), "must be no value when `operator` is 'Exist' or 'DoesNotExist' for scope selector"))
+    return out + _quota_list(status.get("hard"), "status.hard") + _quota_list(status.get("used"), "status.used")
+
+
+LIMIT_TYPES = ("Pod", "Container", "PersistentVolumeClaim")
+
+
+def _limit_range(obj: dict, old: dict | None) -> list[Cause]:
+    """ValidateLimitRange: one item per type, amounts valid, Pod items without defaults, and
+    min <= defaultRequest <= default <= max with a ratio of at least 1."""
+    out: list[Cause] = []
+    seen: set[str] = set()
+    for i, item in enumerate((obj.get("spec") or {}).get("limits") or []):
+        path = f"spec.limits[{i}]"
+        typ = item.get("type")
+        if typ in seen:
+            out.append(duplicate(f"{path}.type", typ))
+        seen.add(typ)
+        parts = {k: item.get(k) or {} for k in ("max", "min", "default", "defaultRequest", "maxLimitRequestRatio")}
+        for k, rl in parts.items():
+            for name, value in rl.items():
+                out += _quantity_value(name, value, f"{path}.{k}[{name}]")
+        if typ == "Pod":
+            for k in ("default", "defaultRequest"):
+                if parts[k]:
+                    out.append(forbidden(f"{path}.{k}", "may not be specified when `type` is 'Pod'"))
+        if out:
+            continue
+        q = {k: {n: quantity.parse(v) for n, v in rl.items()} for k, rl in parts.items()}
+        names = sorted(set().union(*(rl for rl in parts.values())))
+        for n in names:
+            lo, hi, d, dr, ratio = (q[k].get(n) for k in ("min", "max", "default", "defaultRequest", "maxLimitRequestRatio"))
+            s = {k: parts[k].get(n) for k in parts}
+            if lo is not None and hi is not None and lo > hi:
+                out.append(invalid(f"{path}.min[{n}]", s["min"], f"min value {s['min']} is greater than max value {s['max']}"))
+            if dr is not None and lo is not None and lo > dr:
+                out.append(invalid(f"{path}.defaultRequest[{n}]", s["defaultRequest"], f"min value {s['min']} is greater than default request value {s['defaultRequest']}"))
+            if dr is not None and hi is not None and dr > hi:
+                out.append(invalid(f"{path}.defaultRequest[{n}]", s["defaultRequest"], f"default request value {s['defaultRequest']} is greater than max value {s['max']}"))
+            if dr is not None and d is not None and dr > d:
+                out.append(invalid(f"{path}.defaultRequest[{n}]", s["defaultRequest"], f"default request value {s['defaultRequest']} is greater than default limit value {s['default']}"))
+            if d is not None and lo is not None and lo > d:
+                out.append(invalid(f"{path}.default[{n}]", s["min"], f"min value {s['min']} is greater than default value {s['default']}"))
+            if d is not None and hi is not None and d > hi:
+                out.append(invalid(f"{path}.default[{n}]", s["max"], f"default value {s['default']} is greater than max value {s['max']}"))
+            if ratio is not None and ratio < 1:
+                out.append(invalid(f"{path}.maxLimitRequestRatio[{n}]", s["maxLimitRequestRatio"], f"ratio {s['maxLimitRequestRatio']} is less than 1"))
+    return out
+
+
+SYSTEM_PRIORITY_CLASSES = {"system-node-critical": 2000001000, "system-cluster-critical": 2000000000}
+HIGHEST_USER_PRIORITY = 1000000000
+
+
+def _priority_class(obj: dict, old: dict | None) -> list[Cause]:
+    """ValidatePriorityClass (+Update): reserved system- names, the user ceiling, preemptionPolicy;
+    value and preemptionPolicy immutable."""
+    name, value = (obj.get("metadata") or {}).get("name") or "", obj.get("value") or 0
+    out: list[Cause] = []
+    if name.startswith("system-"):
+        err = None
+        if name not in SYSTEM_PRIORITY_CLASSES:
+            err = f"{name} is not a known system priority class"
+        elif value != SYSTEM_PRIORITY_CLASSES[name]:
+            err = f"value of {name} PriorityClass must be {SYSTEM_PRIORITY_CLASSES[name]}"
+        elif obj.get("globalDefault"):
+            err = f"globalDefault of {name} PriorityClass must be false"
+        if err:
+            out.append(forbidden("metadata.name", "priority class names with 'system-' prefix are reserved for system "
+                                                  f"use only. error: {err}"))
+    elif value > HIGHEST_USER_PRIORITY:
+        out.append(forbidden("value", f"maximum allowed value of a user defined priority is {HIGHEST_USER_PRIORITY}"))
+    policy = obj.get("preemptionPolicy")
+    if policy is not None and policy not in ("Never", "PreemptLowerPriority"):
+        out.append(not_supported("preemptionPolicy", policy, ["Never", "PreemptLowerPriority"]))
+    if old is not None:
+        if value != (old.get("value") or 0):
+            out.append(forbidden("value", "may not be changed in an update."))
+        if obj.get("preemptionPolicy") != old.get("preemptionPolicy"):
+            out.append(invalid("preemptionPolicy", obj.get("preemptionPolicy"), "field is immutable"))
+    return out
+
+
+KIND_RULES.update({
+    "resourcequotas": _resource_quota,
+    "limitranges": _limit_range,
+    "priorityclasses": _priority_class,
+})
 
 
 def validate(resource: Resource, obj: dict, old: dict | None = None) -> list[Cause]:
