@@ -10,6 +10,7 @@ from kubeling.api.resources import lookup
 from kubeling.etcd.errors import EtcdError
 
 from .admission import IP_PREFIX, SYSTEM_NAMESPACES, ServiceAllocator
+from .plugins.priority import PRIORITY_CLASSES, SYSTEM_PRIORITY_CLASSES, system_priority_class
 from .storage import KeyExists, KeyMissing, StaleRevision, Storage
 from .strategy import now_rfc3339
 
@@ -69,6 +70,10 @@ class SystemReconciler:
     async def reconcile(self) -> None:
         for ns in SYSTEM_NAMESPACES:
             await _ensure(self.storage, NAMESPACES.key(None, ns), _namespace(ns))
+        for name, value, description in SYSTEM_PRIORITY_CLASSES:   # engineer D: the system PriorityClasses
+            pc = system_priority_class(name, value, description)
+            pc["metadata"] = _meta(name)
+            await _ensure(self.storage, PRIORITY_CLASSES.key(None, name), pc)
         await self._service()
         await self._master_lease()
         await self._endpoints()

@@ -23,10 +23,12 @@ from .namespace import NamespaceController
 from .nodelifecycle import NodeIpamController, NodeLifecycleController, ServiceAccountController
 from .persistentvolume import PersistentVolumeBinder
 from .replicaset import ReplicaSetController
+from .resourcequota import ResourceQuotaController
 from .rootcacert import RootCACertPublisher, read_root_ca
 from .workloads import DaemonSetController, JobController, TTLAfterFinishedController
 
 CONTROLLERS = {"replicaset": ReplicaSetController, "deployment": DeploymentController,
+               "resourcequota": ResourceQuotaController,
                "namespace": NamespaceController, "garbagecollector": GarbageCollector,
                "endpoint": EndpointsController, "nodelifecycle": NodeLifecycleController,
                "nodeipam": NodeIpamController, "serviceaccount": ServiceAccountController,
