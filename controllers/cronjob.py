@@ -106,7 +106,7 @@ class CronJobController(Controller):
         status = cj.setdefault("status", {})
         before = orjson.dumps(status, option=orjson.OPT_SORT_KEYS)
         jobs = self.jobs.by_index("cronjob", cj["metadata"]["uid"])
-        self._reconcile_active(cj, jobs)
+        await self._reconcile_active(cj, jobs)
         requeue = None
         if not cj["metadata"].get("deletionTimestamp"):
             requeue = await self._schedule(cj)
@@ -121,16 +121,19 @@ class CronJobController(Controller):
         if requeue is not None:
             self.queue.add_after(key, requeue)
 
-    def _reconcile_active(self, cj: dict, jobs: list[dict]) -> None:
-        """status.active lists exactly the owned unfinished Jobs; a finished one is reported once
-        (SawCompletedJob) and moves lastSuccessfulTime on."""
+    async def _reconcile_active(self, cj: dict, jobs: list[dict]) -> None:
+        """status.active loses the Jobs that finished (reported once, SawCompletedJob) or went
+        missing; a Complete one moves lastSuccessfulTime on."""
         status = cj["status"]
         active = {r.get("uid"): r for r in status.get("active") or []}
         owned = {j["metadata"]["uid"] for j in jobs}
         for j in jobs:
             uid, done = j["metadata"]["uid"], _finished(j)
             if uid not in active and not done:
-                active[uid] = _job_ref(j)
+                if uid in await self._stored_active(cj):   # our own, seen before our status write
+                    active[uid] = _job_ref(j)
+                    continue
+                # not adopted (upstream neither): concurrency rules cannot cover jobs users create
                 self.recorder.event(cj, "Warning", "UnexpectedJob",
                                     f"Saw a job that the controller did not create or forgot: {j['metadata']['name']}")
             elif uid in active and done:
@@ -150,6 +153,16 @@ class CronJobController(Controller):
             status["active"] = sorted(active.values(), key=lambda r: r.get("name", ""))
         else:
             status.pop("active", None)
+
+    async def _stored_active(self, cj: dict) -> set[str]:
+        """The uids in the stored CronJob's status.active (the cache may be behind our own write)."""
+        try:
+            fresh = await self.client.get(CRONJOBS, cj["metadata"]["name"], cj["metadata"]["namespace"])
+        except ApiError as e:
+            if e.not_found:
+                return set()
+            raise
+        return {r.get("uid") for r in (fresh.get("status") or {}).get("active") or []}
 
     async def _schedule(self, cj: dict) -> float | None:
         """Start the Job due now, if any; the seconds until the next scheduled time (None: never)."""

@@ -132,10 +132,10 @@ def _containers(obj: Obj, *path: str) -> list[Obj]:
 
 
 def _bool_ptr(*path: str) -> Cell:
-    """printBoolPtr: "<unset>" for nil, else Go's %t."""
+    """printBoolPtr: "<unset>" for nil, else "True" or "False"."""
     def cell(obj: Obj, now: datetime) -> str:
         value = _get(obj, *path)
-        return UNSET if value is None else ("true" if value else "false")
+        return UNSET if value is None else ("True" if value else "False")
     return cell
 
 def _names(*path: str) -> Cell:

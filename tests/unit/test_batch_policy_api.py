@@ -74,7 +74,7 @@ def test_cronjob_columns_and_cells():
                      ("Selector", "string", 1)]
     cj = cronjob(suspend=False)
     cj["metadata"]["creationTimestamp"] = ago(600)
-    assert row_cells(CRONJOBS, cj, NOW) == ["hello", "*/5 * * * *", "<none>", "false", 0, "<none>", "10m",
+    assert row_cells(CRONJOBS, cj, NOW) == ["hello", "*/5 * * * *", "<none>", "False", 0, "<none>", "10m",
                                             "c", "busybox", "<none>"]
     cj["spec"].update(timeZone="Asia/Tokyo", suspend=None)
     cj["status"] = {"active": [{"name": "hello-1"}], "lastScheduleTime": ago(65)}
