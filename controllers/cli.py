@@ -23,11 +23,14 @@ from .namespace import NamespaceController
 from .nodelifecycle import NodeIpamController, NodeLifecycleController, ServiceAccountController
 from .persistentvolume import PersistentVolumeBinder
 from .replicaset import ReplicaSetController
+from .replicationcontroller import ReplicationControllerController
 from .resourcequota import ResourceQuotaController
 from .rootcacert import RootCACertPublisher, read_root_ca
+from .statefulset import StatefulSetController
 from .workloads import DaemonSetController, JobController, TTLAfterFinishedController
 
 CONTROLLERS = {"replicaset": ReplicaSetController, "deployment": DeploymentController,
+               "replicationcontroller": ReplicationControllerController, "statefulset": StatefulSetController,
                "resourcequota": ResourceQuotaController,
                "namespace": NamespaceController, "garbagecollector": GarbageCollector,
                "endpoint": EndpointsController, "nodelifecycle": NodeLifecycleController,

@@ -36,12 +36,15 @@ def _deletion_rank(pod: dict) -> tuple:
 
 class ReplicaSetController(Controller):
     """Upstream's ReplicaSet controller: at most burstReplicas creates (in slow-start batches) or
-    deletes per sync, then no further action until the informer has shown exactly those (expectations)."""
+    deletes per sync, then no further action until the informer has shown exactly those (expectations).
+    The owner kind is a class attribute so the ReplicationController controller is this one too."""
     name = "replicaset"
+    resource = RS
+    kind, api_version = "ReplicaSet", "apps/v1"
 
     def __init__(self, *a, **kw) -> None:
         super().__init__(*a, **kw)
-        self.rs = self.factory.get(RS)
+        self.rs = self.factory.get(self.resource)
         self.pods = self.factory.get(PODS)
         self.pods.add_indexer("owner", lambda p: [r["uid"] for r in p["metadata"].get("ownerReferences") or []
                                                    if r.get("controller")])
@@ -49,9 +52,14 @@ class ReplicaSetController(Controller):
         self.pods.add_handler(self.add_pod, self.update_pod, self.delete_pod)
         self.expectations = Expectations()
 
+    @staticmethod
+    def selector(rs: dict) -> dict | None:
+        """The owner's pod selector as a metav1.LabelSelector."""
+        return (rs.get("spec") or {}).get("selector")
+
     def _owner(self, pod: dict, ref: dict | None) -> str | None:
         """The key of the ReplicaSet a controller reference names, if that very ReplicaSet exists."""
-        if ref is None or ref.get("kind") != "ReplicaSet":
+        if ref is None or ref.get("kind") != self.kind:
             return None
         key = f"{pod['metadata'].get('namespace')}/{ref['name']}"
         rs = self.rs.get(key)
@@ -61,7 +69,7 @@ class ReplicaSetController(Controller):
         """An orphan: wake the ReplicaSets whose selector matches it, so one adopts it."""
         labels = pod["metadata"].get("labels") or {}
         for rs in self.rs.list(pod["metadata"].get("namespace")):
-            sel = selector_from_object(rs["spec"].get("selector"))
+            sel = selector_from_object(self.selector(rs))
             if sel is not None and sel and sel.matches(labels):
                 self.enqueue(rs)
 
@@ -110,7 +118,7 @@ class ReplicaSetController(Controller):
             return
         needs_sync = self.expectations.satisfied(key)   # before reading the cache, as upstream
         ns, meta, spec = rs["metadata"]["namespace"], rs["metadata"], rs.get("spec") or {}
-        sel = selector_from_object(spec.get("selector"))
+        sel = selector_from_object(self.selector(rs))
         owned = [p for p in self.pods.by_index("owner", meta["uid"])]
         if meta.get("deletionTimestamp") is None and sel:
             for p in self.pods.list(ns):
@@ -147,7 +155,7 @@ class ReplicaSetController(Controller):
                 raise errors[0]
 
     async def _adopt(self, rs: dict, pod: dict) -> None:
-        ref = {"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": rs["metadata"]["name"],
+        ref = {"apiVersion": self.api_version, "kind": self.kind, "name": rs["metadata"]["name"],
                "uid": rs["metadata"]["uid"], "controller": True, "blockOwnerDeletion": True}
         try:
             await self.client.patch(PODS, pod["metadata"]["name"], {"metadata": {
@@ -165,7 +173,7 @@ class ReplicaSetController(Controller):
         body = {"apiVersion": "v1", "kind": "Pod",
                 "metadata": {"generateName": meta["name"] + "-", "labels": (tpl.get("metadata") or {}).get("labels") or {},
                              "annotations": (tpl.get("metadata") or {}).get("annotations") or {},
-                             "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": meta["name"],
+                             "ownerReferences": [{"apiVersion": self.api_version, "kind": self.kind, "name": meta["name"],
                                                   "uid": meta["uid"], "controller": True, "blockOwnerDeletion": True}]},
                 "spec": tpl.get("spec") or {}}
         created, batch = 0, min(n, SLOW_START_INITIAL_BATCH)
@@ -229,7 +237,7 @@ class ReplicaSetController(Controller):
         if all(cur.get(k, 0) == v for k, v in status.items()):
             return
         try:
-            await self.client.patch(RS, rs["metadata"]["name"], {"status": status}, rs["metadata"]["namespace"], "status")
+            await self.client.patch(self.resource, rs["metadata"]["name"], {"status": status}, rs["metadata"]["namespace"], "status")
         except ApiError as e:
             if not e.not_found:
                 raise

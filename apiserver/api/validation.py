@@ -291,7 +291,7 @@ def _workload(kind: str, restart: list[str] | None = None, check_template_labels
     return run
 
 
-def _nonnegative(spec: dict, key: str, path: str) -> list[Cause]:
+def _not_negative(spec: dict, key: str, path: str) -> list[Cause]:
     """ValidateNonnegativeField on an int field (absent is Go's zero)."""
     value = spec.get(key)
     if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
@@ -305,11 +305,11 @@ def _replicationcontroller(obj: dict, old: dict | None) -> list[Cause]:
     spec = obj.get("spec")
     if not isinstance(spec, dict):
         spec = {}
-    out = _nonnegative(spec, "minReadySeconds", "spec.minReadySeconds")
+    out = _not_negative(spec, "minReadySeconds", "spec.minReadySeconds")
     sel = spec.get("selector")
     if not sel:
         out.append(required("spec.selector"))
-    out += _nonnegative(spec, "replicas", "spec.replicas")
+    out += _not_negative(spec, "replicas", "spec.replicas")
     tpl = spec.get("template")
     if not isinstance(tpl, dict):
         return out + [required("spec.template")]
@@ -377,7 +377,7 @@ def _statefulset(obj: dict, old: dict | None) -> list[Cause]:
                                "only allowed for updateStrategy 'RollingUpdate'"))
     elif strategy["type"] == "RollingUpdate":
         if isinstance(ru, dict):
-            out += _nonnegative(ru, "partition", "spec.updateStrategy.rollingUpdate.partition")
+            out += _not_negative(ru, "partition", "spec.updateStrategy.rollingUpdate.partition")
             mu = ru.get("maxUnavailable")
             if mu is not None and str(mu).rstrip("%") in ("0",):
                 out.append(invalid("spec.updateStrategy.rollingUpdate.maxUnavailable", mu, "cannot be 0"))
@@ -392,10 +392,10 @@ def _statefulset(obj: dict, old: dict | None) -> list[Cause]:
         value = (retention or {}).get(key) if isinstance(retention, dict) else None
         if value not in (None, *STS_RETENTION):
             out.append(not_supported(f"spec.persistentVolumeClaimRetentionPolicy.{key}", value, STS_RETENTION))
-    out += _nonnegative(spec, "replicas", "spec.replicas")
-    out += _nonnegative(spec, "minReadySeconds", "spec.minReadySeconds")
+    out += _not_negative(spec, "replicas", "spec.replicas")
+    out += _not_negative(spec, "minReadySeconds", "spec.minReadySeconds")
     if isinstance(spec.get("ordinals"), dict):
-        out += _nonnegative(spec["ordinals"], "start", "spec.ordinals.start")
+        out += _not_negative(spec["ordinals"], "start", "spec.ordinals.start")
     sel = spec.get("selector")
     tpl = spec.get("template") if isinstance(spec.get("template"), dict) else {}
     given = (tpl.get("metadata") or {}).get("labels")
