@@ -105,18 +105,20 @@ def test_limit_range_defaults_requests_and_limits_and_annotates():
     p = pod("p", container("a", limits={"memory": "64Mi"}))
     run(LIMIT_RANGER, attrs(store, PODS, p))
     res = p["spec"]["containers"][0]["resources"]
-    assert res == {"requests": {"cpu": "100m"}, "limits": {"memory": "64Mi", "cpu": "500m"}}
+    # as upstream, the default limit is the default request too (here above the container's own limit,
+    # which pod validation then refuses)
+    assert res == {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "64Mi", "cpu": "500m"}}
     assert p["metadata"]["annotations"]["kubernetes.io/limit-ranger"] == \
-        "LimitRanger plugin set: cpu request for container a; cpu limit for container a"
+        "LimitRanger plugin set: cpu, memory request for container a; cpu limit for container a"
 
 
 def test_limit_range_min_max_and_ratio_messages():
     store = Store((LIMITS, limit_range({"type": "Container", "min": {"cpu": "100m"}})))
     msg = refused(LIMIT_RANGER, attrs(store, PODS, pod("x", container(requests={"cpu": "50m"}))))
     assert msg == 'pods "x" is forbidden: minimum cpu usage per Container is 100m, but request is 50m'
-    store = Store((LIMITS, limit_range({"type": "Container", "max": {"memory": "1Gi"}})))
+    store = Store((LIMITS, limit_range({"type": "Pod", "max": {"memory": "1Gi"}})))
     msg = refused(LIMIT_RANGER, attrs(store, PODS, pod("x", container())))
-    assert msg == 'pods "x" is forbidden: maximum memory usage per Container is 1Gi.  No limit is specified'
+    assert msg == 'pods "x" is forbidden: maximum memory usage per Pod is 1Gi.  No limit is specified'
     store = Store((LIMITS, limit_range({"type": "Container", "maxLimitRequestRatio": {"cpu": "2"}})))
     msg = refused(LIMIT_RANGER, attrs(store, PODS, pod("x", container(requests={"cpu": "100m"}, limits={"cpu": "300m"}))))
     assert msg == 'pods "x" is forbidden: cpu max limit to request ratio per Container is 2, but provided ratio is 3.000000'
