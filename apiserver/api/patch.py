@@ -99,7 +99,7 @@ def _shape(node: dict) -> Shape:
                 keys=tuple(node.get("x-kubernetes-list-map-keys", ())))
     ref = node.get("$ref")
     if isinstance(ref, str):
-        name = ref.rsplit("/", 1)[1]
+        name = ref.removeprefix(schema.REF_PREFIX)
         d = schema.flat_definitions()[name]
         if "properties" in d:   # +structType=atomic structs say x-kubernetes-map-type: atomic
             return Shape("struct", name, atomic=d.get("x-kubernetes-map-type") == "atomic", **meta)

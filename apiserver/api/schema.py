@@ -34,6 +34,7 @@ INT_OR_STRING = "io.k8s.apimachinery.pkg.util.intstr.IntOrString"
 RAW_EXTENSION = "io.k8s.apimachinery.pkg.runtime.RawExtension"
 STATUS, DELETE_OPTIONS, WATCH_EVENT = f"{META}.Status", f"{META}.DeleteOptions", f"{META}.WatchEvent"
 RESOURCE_LIST = f"{META}.APIResourceList"
+REF_PREFIX = "#/definitions/"
 
 # Request/response bodies of subresources, with the GVKs they are registered as.
 SUBRESOURCE_KINDS: dict[str, GVK] = {
@@ -182,7 +183,7 @@ def _hoist(path: str, node: Any, out: dict[str, Json], top: bool = False) -> Any
         return node
     out[path] = node
     keep = {k: node[k] for k in ("description",) + _PROPERTY_EXTENSIONS if k in node}
-    return {"$ref": f"#/definitions/{path}", **keep}
+    return {"$ref": REF_PREFIX + path, **keep}
 
 
 # Extensions that describe the field (the list or map that holds the value), not the value's type.
@@ -214,14 +215,14 @@ def unknown_fields(api_version: str, kind: str, obj: dict) -> list[str]:
     name = def_by_gvk().get((group, version, kind))
     out: list[str] = []
     if name and isinstance(obj, dict):
-        _visit(obj, {"$ref": f"#/definitions/{name}"}, "", flat_definitions(), out)
+        _visit(obj, {"$ref": REF_PREFIX + name}, "", flat_definitions(), out)
     return out
 
 
 def _visit(value: Any, node: Json, path: str, defs: dict[str, Json], out: list[str]) -> None:
     ref = node.get("$ref")
     if ref is not None:
-        node = defs[ref.rsplit("/", 1)[1]]
+        node = defs[ref.removeprefix(REF_PREFIX)]
     if node.get("x-kubernetes-preserve-unknown-fields") or node.get("x-kubernetes-int-or-string"):
         return
     if isinstance(value, dict):

@@ -355,3 +355,34 @@ def test_update_managers_are_capped_into_ancient_changes():
     ancient = mf["ancient-changes/Update"]
     assert ancient["time"] == "2024-05-01T10:03:00Z"
     assert {"f:l1", "f:l2", "f:l3", "f:app"} <= set(ancient["fieldsV1"]["f:metadata"]["f:labels"])
+
+
+def test_apply_to_a_custom_kind_follows_its_schema():
+    """A registered CRD schema gives apply its list-map keys and atomic maps (hoisted nested objects)."""
+    from apiserver.api import schema
+    from kubeling.api.resources import Resource
+    crontab = Resource("stable.example.com", "v1", "CronTab", "crontabs", True)
+    schema.register_custom(crontab, {"type": "object", "properties": {"spec": {"type": "object", "properties": {
+        "ports": {"type": "array", "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"],
+                  "items": {"type": "object", "properties": {"name": {"type": "string"},
+                                                             "port": {"type": "integer"}}}},
+        "selector": {"type": "object", "x-kubernetes-map-type": "atomic",
+                     "additionalProperties": {"type": "string"}}}}}})
+    try:
+        body = b"""\
+apiVersion: stable.example.com/v1
+kind: CronTab
+metadata: {name: a}
+spec:
+  selector: {app: a}
+  ports: [{name: http, port: 80}]
+"""
+        obj = apply(None, body, manager="m", now=T0)
+        assert obj["metadata"]["managedFields"][0]["fieldsV1"] == {"f:spec": {
+            "f:ports": {'k:{"name":"http"}': {".": {}, "f:name": {}, "f:port": {}}}, "f:selector": {}}}
+        other = apply(obj, body.replace(b"[{name: http, port: 80}]", b"[{name: metrics, port: 9090}]")
+                      .replace(b"{app: a}", b"{app: b}"), manager="n", force=True, now=T1)
+        assert [p["name"] for p in other["spec"]["ports"]] == ["http", "metrics"]
+        assert other["spec"]["selector"] == {"app": "b"}
+    finally:
+        schema.unregister_custom(crontab)

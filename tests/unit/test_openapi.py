@@ -456,3 +456,155 @@ def test_build_and_serve_times_are_small():
           f"serve (cached) {serve * 1e6:.1f}us; unknown_fields(Deployment) {check * 1e6:.0f}us; "
           f"sizes: v2 json {len(oa.openapi_v2_bytes())} B, v2 pb {len(oa.openapi_v2_protobuf())} B, "
           + ", ".join(f"{g or 'core'}/{v} {len(oa.openapi_v3_bytes(g, v))} B" for g, v in GVS))
+
+
+# --- every row, and the kinds the scraper could not describe ----------------------------------------
+
+@pytest.mark.parametrize("r", [r for r in RESOURCES if r.group != "metrics.k8s.io"],
+                         ids=lambda r: f"{r.group or 'core'}/{r.version}/{r.kind}")
+def test_every_row_has_a_described_schema_and_paths_in_v2_and_v3(r: Resource):
+    name, definition = _def_of(r)
+    assert definition["description"] and "$ref" in definition["properties"]["metadata"]
+    _, coll, item = _paths(r)
+    ours = {p for p in (coll, item) if p in oa.openapi_v2()["paths"]}
+    assert ours, r
+    v3 = oa.openapi_v3(r.group, r.version)
+    assert ours <= set(v3["paths"]) and name in v3["components"]["schemas"]
+    assert not oa.unknown_fields(r.api_version, r.kind, {"apiVersion": r.api_version, "kind": r.kind,
+                                                         "metadata": {"name": "x"}})
+
+
+def _prop(defname: str, *path: str) -> dict:
+    defs = oa.openapi_v2()["definitions"]
+    node = defs[defname]
+    for field in path:
+        node = node["properties"][field]
+        ref = node.get("$ref") or node.get("items", {}).get("$ref")
+        if ref and field != path[-1]:
+            node = defs[ref.rsplit("/", 1)[1]]
+    return node
+
+
+def test_statefulset_cronjob_and_pdb_are_described():
+    vct = _prop("io.k8s.api.apps.v1.StatefulSet", "spec", "volumeClaimTemplates")
+    assert vct["type"] == "array" and vct["items"]["$ref"].endswith("core.v1.PersistentVolumeClaim")
+    assert "volumeclaimtemplates is a list of claims" in vct["description"].lower()
+    assert vct["x-kubernetes-list-type"] == "atomic"
+    schedule = _prop("io.k8s.api.batch.v1.CronJob", "spec", "schedule")
+    assert schedule["type"] == "string" and "cron format" in schedule["description"].lower()
+    assert oa.openapi_v2()["definitions"]["io.k8s.api.batch.v1.CronJobSpec"]["required"] == ["schedule",
+                                                                                             "jobTemplate"]
+    pdb = oa.openapi_v2()["definitions"]["io.k8s.api.policy.v1.PodDisruptionBudget"]
+    assert pdb["description"].startswith("PodDisruptionBudget is an object to define the max disruption")
+    assert _prop("io.k8s.api.policy.v1.PodDisruptionBudget", "spec", "minAvailable")["$ref"].endswith("IntOrString")
+    crd = oa.openapi_v3("apiextensions.k8s.io", "v1")["components"]["schemas"]
+    assert "openAPIV3Schema" in crd["io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceValidation"][
+        "properties"]
+    assert oa.unknown_fields("batch/v1", "CronJob", {"spec": {"schedule": "* * * * *", "jobTemplate": {
+        "spec": {"template": {"spec": {"containers": [{"name": "c", "imagee": "x"}]}}}}, "suspended": True}}) == [
+        ".spec.jobTemplate.spec.template.spec.containers[0].imagee", ".spec.suspended"]
+
+
+def test_subresources_of_the_new_rows():
+    paths = oa.openapi_v2()["paths"]
+    approval = paths["/apis/certificates.k8s.io/v1/certificatesigningrequests/{name}/approval"]
+    assert approval["put"]["operationId"] == "replaceCertificatesV1CertificateSigningRequestApproval"
+    eph = paths["/api/v1/namespaces/{namespace}/pods/{name}/ephemeralcontainers"]["patch"]
+    assert eph["operationId"] == "patchCoreV1NamespacedPodEphemeralcontainers"
+    rc_scale = paths["/api/v1/namespaces/{namespace}/replicationcontrollers/{name}/scale"]["get"]
+    assert rc_scale["responses"]["200"]["schema"]["$ref"].endswith("autoscaling.v1.Scale")
+    review = paths["/apis/authentication.k8s.io/v1/tokenreviews"]
+    assert set(review) == {"post", "parameters"}
+
+
+# --- custom resources ---------------------------------------------------------------------------
+
+CRONTAB = Resource("stable.example.com", "v1", "CronTab", "crontabs", True, subresources=("status", "scale"))
+CRONTAB_SCHEMA = {
+    "type": "object", "description": "A CronTab runs a command on a schedule.",
+    "properties": {
+        "spec": {"type": "object", "properties": {
+            "cronSpec": {"type": "string", "description": "When to run, in cron format.", "nullable": True},
+            "replicas": {"type": "integer", "minimum": 1},
+            "ports": {"type": "array", "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"],
+                      "items": {"type": "object", "required": ["name"], "properties": {
+                          "name": {"type": "string"}, "port": {"x-kubernetes-int-or-string": True,
+                                                               "anyOf": [{"type": "integer"}, {"type": "string"}]}}}},
+            "selector": {"type": "object", "x-kubernetes-map-type": "atomic",
+                         "additionalProperties": {"type": "string"}},
+            "extra": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}}},
+        "status": {"type": "object", "properties": {"replicas": {"type": "integer"}}}},
+}
+
+
+@pytest.fixture
+def crontab() -> Iterator[Resource]:
+    oa.openapi_v2(), oa.openapi_v3_index()   # built before: registering must invalidate them
+    oa.register_custom(CRONTAB, CRONTAB_SCHEMA)
+    try:
+        yield CRONTAB
+    finally:
+        oa.unregister_custom(CRONTAB)
+
+
+def test_custom_kind_is_published_in_v2_and_v3(crontab: Resource):
+    v2 = oa.openapi_v2()
+    d = v2["definitions"]["com.example.stable.v1.CronTab"]
+    assert d["x-kubernetes-group-version-kind"] == [{"group": "stable.example.com", "kind": "CronTab",
+                                                     "version": "v1"}]
+    assert d["description"] == "A CronTab runs a command on a schedule."
+    assert d["properties"]["metadata"]["$ref"].endswith("meta.v1.ObjectMeta") and "kind" in d["properties"]
+    cron = d["properties"]["spec"]["properties"]["cronSpec"]
+    assert cron == {"type": "string", "description": "When to run, in cron format."}   # v2 has no nullable
+    lst = v2["definitions"]["com.example.stable.v1.CronTabList"]
+    assert lst["properties"]["items"]["items"] == {"$ref": "#/definitions/com.example.stable.v1.CronTab"}
+    paths = v2["paths"]
+    item = "/apis/stable.example.com/v1/namespaces/{namespace}/crontabs/{name}"
+    assert paths[item]["patch"]["operationId"] == "patchStableExampleComV1NamespacedCronTab"
+    assert any(p["name"] == "fieldValidation" for p in paths[item]["patch"]["parameters"])
+    assert paths[f"{item}/scale"]["get"]["responses"]["200"]["schema"]["$ref"].endswith("autoscaling.v1.Scale")
+    assert "/apis/stable.example.com/v1/crontabs" in paths
+    assert "apis/stable.example.com/v1" in oa.openapi_v3_index()["paths"]
+    v3 = oa.openapi_v3("stable.example.com", "v1")
+    schemas = v3["components"]["schemas"]
+    assert schemas["com.example.stable.v1.CronTab"]["properties"]["spec"]["properties"]["ports"][
+        "x-kubernetes-list-map-keys"] == ["name"]
+    assert "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta" in schemas
+    assert not any(n.startswith("io.k8s.api.apps.") for n in schemas)
+    definitions = pytest.importorskip("schemathesis.specs.openapi.definitions")
+    assert not list(definitions.SWAGGER_20_VALIDATOR.iter_errors(orjson.loads(oa.openapi_v2_bytes())))
+    assert not list(definitions.OPENAPI_30_VALIDATOR.iter_errors(v3))
+    pb = oa.openapi_v2_protobuf()
+    assert b"com.example.stable.v1.CronTab" in pb
+
+
+def test_custom_kind_unknown_fields(crontab: Resource):
+    obj = {"apiVersion": "stable.example.com/v1", "kind": "CronTab", "metadata": {"name": "a", "labelz": {}},
+           "spec": {"cronSpec": "* * * * *", "replica": 1, "ports": [{"name": "p", "port": "web", "x": 1}],
+                    "selector": {"a": "b"}, "extra": {"anything": {"goes": [1]}}},
+           "status": {"replicas": 1, "ready": 1}, "top": 1}
+    assert oa.unknown_fields("stable.example.com/v1", "CronTab", obj) == [
+        ".metadata.labelz", ".spec.replica", ".spec.ports[0].x", ".status.ready", ".top"]
+    assert oa.unknown_fields("stable.example.com/v1", "CronTabList", {"items": [{"spec": {"bad": 1}}]}) == \
+        [".items[0].spec.bad"]
+
+
+def test_custom_kind_without_a_schema_keeps_every_field():
+    widget = Resource("example.com", "v1alpha1", "Widget", "widgets", False)
+    oa.register_custom(widget, None)
+    try:
+        assert oa.unknown_fields("example.com/v1alpha1", "Widget", {"spec": {"any": 1}, "more": 2}) == []
+        assert "/apis/example.com/v1alpha1/widgets/{name}" in oa.openapi_v2()["paths"]
+    finally:
+        oa.unregister_custom(widget)
+
+
+def test_unregister_withdraws_the_kind_and_its_group_version(crontab: Resource):
+    assert "apis/stable.example.com/v1" in oa.openapi_v3_index()["paths"]
+    oa.unregister_custom(crontab)
+    assert "apis/stable.example.com/v1" not in oa.openapi_v3_index()["paths"]
+    assert oa.openapi_v3("stable.example.com", "v1") is None
+    assert "com.example.stable.v1.CronTab" not in oa.openapi_v2()["definitions"]
+    assert not any("stable.example.com" in p for p in oa.openapi_v2()["paths"])
+    assert oa.unknown_fields("stable.example.com/v1", "CronTab", {"x": 1}) == []
+    oa.unregister_custom(crontab)   # a second time: nothing to do

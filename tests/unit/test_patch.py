@@ -250,3 +250,25 @@ def test_smp_explicit_merge_directive_is_the_default():
                       "spec": {"containers": [{"name": "sidecar", "$patch": "merge", "image": "busybox:2"}]}})
     assert out["metadata"]["labels"] == {"app": "web", "tier": "fe", "new": "v"}
     assert out["spec"]["containers"][1] == {"name": "sidecar", "image": "busybox:2"}
+
+
+def test_custom_kind_shapes_follow_the_registered_schema():
+    from apiserver.api import schema
+    from kubeling.api.resources import Resource
+    widget = Resource("example.com", "v1", "Widget", "widgets", True)
+    kind = ("example.com/v1", "Widget")
+    assert shape_at(kind, ("spec",)).form == "any"
+    schema.register_custom(widget, {"type": "object", "properties": {"spec": {"type": "object", "properties": {
+        "items": {"type": "array", "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["id", "zone"],
+                  "items": {"type": "object", "properties": {"id": {"type": "integer"}, "zone": {"type": "string"}}}},
+        "tags": {"type": "array", "x-kubernetes-list-type": "set", "items": {"type": "string"}},
+        "size": {"x-kubernetes-int-or-string": True}}}}})
+    try:
+        assert shape_at(kind, ("spec",)).form == "struct"
+        assert list_map_keys(kind, ("spec", "items")) == ("id", "zone")
+        assert shape_at(kind, ("spec", "tags")).relation == "set"
+        assert shape_at(kind, ("spec", "size")).form == "scalar"
+        assert shape_at(kind, ("spec", "items", "zone")).form == "scalar"
+    finally:
+        schema.unregister_custom(widget)
+    assert shape_at(kind, ("spec",)).form == "any"
