@@ -167,3 +167,26 @@ def test_validation_messages(cluster, ns):
         "The StatefulSet \"web\" is invalid: spec: Forbidden: updates to statefulset spec for fields other than "
         "'replicas', 'ordinals', 'template', 'updateStrategy', 'persistentVolumeClaimRetentionPolicy' and "
         "'minReadySeconds' are forbidden\n")
+
+
+def test_python_client_round_trip(cluster, ns):
+    from kubernetes import client, config
+    apps = client.AppsV1Api(config.new_client_from_config(config_file=str(cluster.kubeconfig)))
+    body = client.V1StatefulSet(metadata=client.V1ObjectMeta(name="db"), spec=client.V1StatefulSetSpec(
+        replicas=1, service_name="db", selector=client.V1LabelSelector(match_labels={"app": "db"}),
+        template=client.V1PodTemplateSpec(metadata=client.V1ObjectMeta(labels={"app": "db"}), spec=client.V1PodSpec(
+            containers=[client.V1Container(name="db", image="postgres:16")])),
+        volume_claim_templates=[client.V1PersistentVolumeClaim(metadata=client.V1ObjectMeta(name="data"),
+                                                               spec=client.V1PersistentVolumeClaimSpec(
+            access_modes=["ReadWriteOnce"], resources=client.V1VolumeResourceRequirements(
+                requests={"storage": "1Gi"})))]))
+    made = apps.create_namespaced_stateful_set(ns, body)
+    assert made.spec.volume_claim_templates[0].spec.volume_mode == "Filesystem"
+    assert made.spec.update_strategy.rolling_update.partition == 0
+    sts = wait_for(lambda: (s := apps.read_namespaced_stateful_set("db", ns)).status.ready_replicas == 1 and s,
+                   30, "db ready")
+    assert sts.status.current_revision == sts.status.update_revision
+    apps.patch_namespaced_stateful_set_scale("db", ns, {"spec": {"replicas": 2}})
+    wait_for(lambda: apps.read_namespaced_stateful_set("db", ns).status.ready_replicas == 2, 30, "db-1 ready")
+    revs = apps.list_namespaced_controller_revision(ns).items
+    assert [r.revision for r in revs] == [1] and revs[0].metadata.name == sts.status.update_revision
