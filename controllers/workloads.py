@@ -1,5 +1,5 @@
 """DaemonSet (one pod per eligible node, rolling update) and Job (completions, parallelism,
-backoffLimit, Complete/Failed) controllers."""
+backoffLimit, Indexed completion, podFailurePolicy, Complete/Failed) controllers."""
 from __future__ import annotations
 
 import asyncio
@@ -17,6 +17,7 @@ from kubeling.client.leaderelection import parse_time
 
 from .base import Controller, controller_of
 from .deployment import resolve, template_hash
+from . import indexes, podfailurepolicy
 from .expectations import Expectations
 from .replicaset import pod_active, pod_ready
 
@@ -287,14 +288,26 @@ TERMINAL = {  # condition that ends the job -> the interim condition set first (
     "Failed": "FailureTarget", "Complete": "SuccessCriteriaMet"}
 
 
-def _finished(pod: dict) -> str | None:
-    """'succeeded' or 'failed' for a pod that is done for the Job (a deleted unfinished pod failed)."""
+def _only_replace_failed(job: dict) -> bool:
+    """onlyReplaceFailedPods: with a podFailurePolicy (or podReplacementPolicy Failed) a terminating
+    pod is neither failed nor replaced until it reaches the Failed phase."""
+    spec = job.get("spec") or {}
+    return spec.get("podReplacementPolicy") == "Failed" or spec.get("podFailurePolicy") is not None
+
+
+def _finished(pod: dict, job: dict) -> str | None:
+    """'succeeded' or 'failed' for a pod that is done for the Job (isPodFailed: a deleted unfinished
+    pod failed, unless only failed pods are replaced)."""
     phase = (pod.get("status") or {}).get("phase")
     if phase == "Succeeded":
         return "succeeded"
-    if phase == "Failed" or pod["metadata"].get("deletionTimestamp"):
+    if phase == "Failed" or (pod["metadata"].get("deletionTimestamp") and not _only_replace_failed(job)):
         return "failed"
     return None
+
+
+def _indexed(job: dict) -> bool:
+    return (job.get("spec") or {}).get("completionMode") == "Indexed"
 
 
 def _cond_true(conds: list[dict], typ: str) -> bool:
@@ -379,20 +392,37 @@ class JobController(OwnedPods):
         types = {c.get("type") for c in conds if c.get("status") == "True"}
         if types & set(TERMINAL):
             return await self._release(pods)
-        # 1. record newly finished tracked pods, 2. release them, 3. count them
+        # 1. record newly finished tracked pods, 2. release them, 3. count them; a pod that does not
+        # count (a failure the podFailurePolicy ignores, a second success of an index) is only released
         uncounted = status.get("uncountedTerminatedPods") or {}
         pending = {k: list(uncounted.get(k) or []) for k in ("succeeded", "failed")}
         seen = set(pending["succeeded"]) | set(pending["failed"])
-        fresh = [(p, how) for p in pods if _tracked(p) and (how := _finished(p)) and p["metadata"]["uid"] not in seen]
-        for p, how in fresh:
-            pending[how].append(p["metadata"]["uid"])
+        completions = spec.get("completions") or 1
+        completed = indexes.parse(status.get("completedIndexes"), completions) if _indexed(job) else set()
+        fresh, uncountable = False, []
+        for p in pods:
+            how = _finished(p, job) if _tracked(p) and p["metadata"]["uid"] not in seen else None
+            if how == "succeeded" and _indexed(job):
+                ix = indexes.pod_index(p)
+                if ix is None or ix >= completions or ix in completed:
+                    uncountable.append(p)
+                    continue
+                completed.add(ix)
+            elif how == "failed" and not podfailurepolicy.match(spec.get("podFailurePolicy"), p).counts:
+                uncountable.append(p)
+                continue
+            if how is not None:
+                pending[how].append(p["metadata"]["uid"])
+                fresh = True
+        if completed:
+            status["completedIndexes"] = indexes.format_indexes(completed)
         if fresh:
             status["uncountedTerminatedPods"] = pending
             job = await self.write_status(job, status)
             if job is None:
                 return
         counted = set(pending["succeeded"]) | set(pending["failed"])
-        await self._release([p for p in pods if p["metadata"]["uid"] in counted])
+        await self._release([p for p in pods if p["metadata"]["uid"] in counted] + uncountable)
         if pending["failed"]:
             self.last_failure[key] = time.time()
         status["succeeded"] = status.get("succeeded", 0) + len(pending["succeeded"])
@@ -402,12 +432,15 @@ class JobController(OwnedPods):
         active = [p for p in pods if pod_active(p) and not p["metadata"].get("deletionTimestamp")]
         terminating = [p for p in pods if p["metadata"].get("deletionTimestamp") and _tracked(p)
                        and p["metadata"]["uid"] not in counted]
-        completions, parallelism = spec.get("completions") or 1, spec.get("parallelism", 1)
+        if _indexed(job):
+            active, extra = self._dedupe_indexes(active, completions)
+            await asyncio.gather(*(self.delete_pod(p) for p in extra))
+        parallelism = spec.get("parallelism", 1)
         if not spec.get("suspend"):
             status["startTime"] = status.get("startTime") or _now()
         interim = next((t for t in ("FailureTarget", "SuccessCriteriaMet") if t in types), None)
         if interim is None:
-            verdict = self._verdict(job, status)
+            verdict = self._verdict(job, status, pods)
             if verdict is not None:
                 interim = TERMINAL[verdict[0]]
                 conds.append(self._cond(interim, verdict[1], verdict[2]))
@@ -437,12 +470,20 @@ class JobController(OwnedPods):
                 status["startTime"] = _now()
                 self.recorder.event(job, "Normal", "Resumed", "Job resumed")
             want = min(parallelism, completions - status["succeeded"]) - len(active)
+            if _only_replace_failed(job):
+                want -= len(terminating)
             delay = self._backoff(key, status["failed"])
             if want > 0 and delay > 0:
                 self.queue.add_after(key, delay)
             elif want > 0 and self.expectations.satisfied(key):
+                if _indexed(job):
+                    taken = completed | {indexes.pod_index(p) for p in active + terminating} - {None}
+                    slots: list[int | None] = list(indexes.first_pending(want, completions, taken))
+                else:
+                    slots = [None] * want
+                want = len(slots)
                 self.expectations.expect_creations(key, want)
-                made = await asyncio.gather(*(self._create(job) for _ in range(want)), return_exceptions=True)
+                made = await asyncio.gather(*(self._create(job, ix) for ix in slots), return_exceptions=True)
                 failed = [r for r in made if isinstance(r, BaseException)]
                 if failed:      # never seen by the informer: not awaited either
                     self.expectations.creation_observed(key, len(failed))
@@ -453,8 +494,29 @@ class JobController(OwnedPods):
             status.pop("conditions")
         await self.write_status(job, status)
 
-    def _verdict(self, job: dict, status: dict) -> tuple[str, str, str] | None:
+    @staticmethod
+    def _dedupe_indexes(active: list[dict], completions: int) -> tuple[list[dict], list[dict]]:
+        """appendDuplicatedIndexPodsForRemoval: one active pod per valid index (the newest is kept);
+        pods without a valid index, or with one beyond completions, go."""
+        keep: dict[int, dict] = {}
+        extra: list[dict] = []
+        for p in sorted(active, key=lambda p: p["metadata"].get("creationTimestamp") or ""):
+            ix = indexes.pod_index(p)
+            if ix is None or ix >= completions:
+                extra.append(p)
+                continue
+            if ix in keep:
+                extra.append(keep[ix])
+            keep[ix] = p
+        return list(keep.values()), extra
+
+    def _verdict(self, job: dict, status: dict, pods: list[dict]) -> tuple[str, str, str] | None:
         spec = job.get("spec") or {}
+        for p in pods:      # getFailJobMessage: any failed pod that a FailJob rule matches
+            if _finished(p, job) == "failed":
+                message = podfailurepolicy.match(spec.get("podFailurePolicy"), p).message
+                if message is not None:
+                    return "Failed", "PodFailurePolicy", message
         if status["failed"] > spec.get("backoffLimit", 6):
             return "Failed", "BackoffLimitExceeded", "Job has reached the specified backoff limit"
         deadline = spec.get("activeDeadlineSeconds")
@@ -479,11 +541,16 @@ class JobController(OwnedPods):
         return {"type": typ, "status": "True", "lastProbeTime": _now(), "lastTransitionTime": _now(),
                 "reason": reason, "message": message}
 
-    async def _create(self, job: dict) -> None:
-        tpl = job["spec"].get("template") or {}
+    async def _create(self, job: dict, index: int | None = None) -> None:
+        """One pod from the template; in an Indexed Job, the pod for completion index `index`."""
+        tpl = orjson.loads(orjson.dumps(job["spec"].get("template") or {}))
+        name = job["metadata"]["name"]
+        if index is not None:
+            tpl = indexes.indexed_template(tpl, name, index)
         meta = tpl.get("metadata") or {}
         body = {"apiVersion": "v1", "kind": "Pod", "metadata": {
-            "generateName": job["metadata"]["name"] + "-", "labels": meta.get("labels") or {},
+            "generateName": name + "-" if index is None else indexes.generate_name(name, index),
+            "labels": meta.get("labels") or {},
             "annotations": meta.get("annotations") or {}, "finalizers": [JOB_TRACKING],
             "ownerReferences": [_owner_ref(job, "Job", "batch/v1")]},
             "spec": tpl.get("spec") or {}}
