@@ -1,4 +1,5 @@
-"""Objects every cluster has: the system namespaces and the `kubernetes` Service with its Endpoints."""
+"""Objects every cluster has: the system namespaces, the `kubernetes` Service with its Endpoints, the
+default RBAC roles and bindings and the APIServices of the built-in group versions."""
 from __future__ import annotations
 
 import asyncio
@@ -6,7 +7,7 @@ import logging
 import uuid
 
 from kubeling.api.errors import StatusError
-from kubeling.api.resources import lookup
+from kubeling.api.resources import group_versions, lookup
 from kubeling.etcd.errors import EtcdError
 
 from .admission import IP_PREFIX, SYSTEM_NAMESPACES, ServiceAllocator
@@ -57,6 +58,7 @@ class SystemReconciler:
         self.advertise, self.port = advertise, port
         self.interval, self.lease_ttl = interval, lease_ttl
         self._lease = 0
+        self._bootstrapped = False
 
     async def run(self) -> None:
         """Reconcile every interval until cancelled; a failed round is logged and retried."""
@@ -74,6 +76,9 @@ class SystemReconciler:
             pc = system_priority_class(name, value, description)
             pc["metadata"] = _meta(name)
             await _ensure(self.storage, PRIORITY_CLASSES.key(None, name), pc)
+        if not self._bootstrapped:
+            await ensure_bootstrap_objects(self.storage)
+            self._bootstrapped = True
         await self._service()
         await self._master_lease()
         await self._endpoints()
@@ -135,3 +140,200 @@ class SystemReconciler:
             await self.storage.update(key, cur, int(cur["metadata"]["resourceVersion"]))
         except (StaleRevision, KeyMissing):
             pass   # changed under us: the next round looks again
+
+
+# --- default RBAC policy and local APIServices (upstream's bootstrappolicy and autoregister) ---------
+
+READ = ("get", "list", "watch")
+WRITE = ("create", "delete", "deletecollection", "patch", "update")
+RBAC_GROUP = "rbac.authorization.k8s.io"
+BOOTSTRAP_LABELS = {"kubernetes.io/bootstrapping": "rbac-defaults"}
+AUTOUPDATE = {"rbac.authorization.kubernetes.io/autoupdate": "true"}
+CLUSTER_ROLES = lookup(RBAC_GROUP, "v1", "clusterroles")
+CLUSTER_ROLE_BINDINGS = lookup(RBAC_GROUP, "v1", "clusterrolebindings")
+API_SERVICES = lookup("apiregistration.k8s.io", "v1", "apiservices")
+
+
+def _rule(verbs: tuple[str, ...], groups: tuple[str, ...] = (), resources: tuple[str, ...] = (),
+          urls: tuple[str, ...] = ()) -> dict:
+    """rbacv1helpers.NewRule(...).Groups(...).Resources(...)/URLs(...): every list sorted, empty ones left out."""
+    rule: dict = {"verbs": sorted(verbs)}
+    for key, values in (("apiGroups", groups), ("resources", resources), ("nonResourceURLs", urls)):
+        if values:
+            rule[key] = sorted(values)
+    return rule
+
+
+def _aggregate(label: str) -> dict:
+    return {"clusterRoleSelectors": [{"matchLabels": {f"rbac.authorization.k8s.io/aggregate-to-{label}": "true"}}]}
+
+
+_EVENTS = _rule(("create", "patch", "update"), ("", "events.k8s.io"), ("events",))
+
+# name -> (extra labels, rules); the aggregate-to-* roles feed admin, edit and view.
+BOOTSTRAP_CLUSTER_ROLES: dict[str, tuple[dict, list[dict]]] = {
+    "cluster-admin": ({}, [_rule(("*",), ("*",), ("*",)), _rule(("*",), urls=("*",))]),
+    "system:discovery": ({}, [_rule(("get",), urls=("/api", "/api/*", "/apis", "/apis/*", "/healthz", "/livez",
+                                                     "/openapi", "/openapi/*", "/readyz", "/version", "/version/"))]),
+    "system:monitoring": ({}, [_rule(("get",), urls=("/healthz", "/healthz/*", "/livez", "/livez/*", "/metrics",
+                                                      "/metrics/slis", "/readyz", "/readyz/*"))]),
+    "system:basic-user": ({}, [_rule(("create",), ("authorization.k8s.io",),
+                                     ("selfsubjectaccessreviews", "selfsubjectrulesreviews")),
+                               _rule(("create",), ("authentication.k8s.io",), ("selfsubjectreviews",))]),
+    "system:public-info-viewer": ({}, [_rule(("get",), urls=("/healthz", "/livez", "/readyz", "/version",
+                                                              "/version/"))]),
+    "system:aggregate-to-admin": ({"rbac.authorization.k8s.io/aggregate-to-admin": "true"}, [
+        _rule(("create",), ("authorization.k8s.io",), ("localsubjectaccessreviews",)),
+        _rule(READ + WRITE, (RBAC_GROUP,), ("rolebindings", "roles")),
+    ]),
+    "system:aggregate-to-edit": ({"rbac.authorization.k8s.io/aggregate-to-edit": "true"}, [
+        _rule(READ, ("",), ("pods/attach", "pods/exec", "pods/portforward", "pods/proxy", "secrets", "services/proxy")),
+        _rule(("impersonate",), ("",), ("serviceaccounts",)),
+        _rule(WRITE, ("",), ("pods", "pods/attach", "pods/exec", "pods/portforward", "pods/proxy")),
+        _rule(("create",), ("",), ("pods/eviction",)),
+        _rule(WRITE, ("",), ("configmaps", "persistentvolumeclaims", "replicationcontrollers",
+                             "replicationcontrollers/scale", "secrets", "serviceaccounts", "services",
+                             "services/proxy")),
+        _rule(("create",), ("",), ("serviceaccounts/token",)),
+        _rule(WRITE, ("apps",), ("daemonsets", "deployments", "deployments/rollback", "deployments/scale",
+                                 "replicasets", "replicasets/scale", "statefulsets", "statefulsets/scale")),
+        _rule(WRITE, ("autoscaling",), ("horizontalpodautoscalers",)),
+        _rule(WRITE, ("batch",), ("cronjobs", "jobs")),
+        _rule(WRITE, ("extensions",), ("daemonsets", "deployments", "deployments/rollback", "deployments/scale",
+                                       "ingresses", "networkpolicies", "replicasets", "replicasets/scale",
+                                       "replicationcontrollers/scale")),
+        _rule(WRITE, ("policy",), ("poddisruptionbudgets",)),
+        _rule(WRITE, ("networking.k8s.io",), ("ingresses", "networkpolicies")),
+    ]),
+    "system:aggregate-to-view": ({"rbac.authorization.k8s.io/aggregate-to-view": "true"}, [
+        _rule(READ, ("",), ("configmaps", "endpoints", "persistentvolumeclaims", "persistentvolumeclaims/status",
+                            "pods", "replicationcontrollers", "replicationcontrollers/scale", "serviceaccounts",
+                            "services", "services/status")),
+        _rule(READ, ("",), ("bindings", "events", "limitranges", "namespaces/status", "pods/log", "pods/status",
+                            "replicationcontrollers/status", "resourcequotas", "resourcequotas/status")),
+        _rule(READ, ("",), ("namespaces",)),
+        _rule(READ, ("discovery.k8s.io",), ("endpointslices",)),
+        _rule(READ, ("apps",), ("controllerrevisions", "daemonsets", "daemonsets/status", "deployments",
+                                "deployments/scale", "deployments/status", "replicasets", "replicasets/scale",
+                                "replicasets/status", "statefulsets", "statefulsets/scale", "statefulsets/status")),
+        _rule(READ, ("autoscaling",), ("horizontalpodautoscalers", "horizontalpodautoscalers/status")),
+        _rule(READ, ("batch",), ("cronjobs", "cronjobs/status", "jobs", "jobs/status")),
+        _rule(READ, ("extensions",), ("daemonsets", "daemonsets/status", "deployments", "deployments/scale",
+                                      "deployments/status", "ingresses", "ingresses/status", "networkpolicies",
+                                      "replicasets", "replicasets/scale", "replicasets/status",
+                                      "replicationcontrollers/scale")),
+        _rule(READ, ("policy",), ("poddisruptionbudgets", "poddisruptionbudgets/status")),
+        _rule(READ, ("networking.k8s.io",), ("ingresses", "ingresses/status", "networkpolicies")),
+    ]),
+    "system:auth-delegator": ({}, [_rule(("create",), ("authentication.k8s.io",), ("tokenreviews",)),
+                                   _rule(("create",), ("authorization.k8s.io",), ("subjectaccessreviews",))]),
+    "system:kube-dns": ({}, [_rule(("list", "watch"), ("",), ("endpoints", "services"))]),
+    "system:node-bootstrapper": ({}, [_rule(("create", "get", "list", "watch"), ("certificates.k8s.io",),
+                                            ("certificatesigningrequests",))]),
+    "system:node-proxier": ({}, [_rule(("list", "watch"), ("",), ("endpoints", "services")),
+                                 _rule(READ, ("",), ("nodes",)), _EVENTS,
+                                 _rule(("list", "watch"), ("discovery.k8s.io",), ("endpointslices",))]),
+    "system:service-account-issuer-discovery": ({}, [_rule(("get",), urls=(
+        "/.well-known/openid-configuration", "/.well-known/openid-configuration/", "/openid/v1/jwks",
+        "/openid/v1/jwks/"))]),
+}
+# Roles the aggregation controller fills: name -> (own labels, label it aggregates).
+AGGREGATED_ROLES = {"admin": ({}, "admin"),
+                    "edit": ({"rbac.authorization.k8s.io/aggregate-to-admin": "true"}, "edit"),
+                    "view": ({"rbac.authorization.k8s.io/aggregate-to-edit": "true"}, "view")}
+# name -> subjects as (kind, name); the role of each binding has the binding's name.
+BOOTSTRAP_CLUSTER_ROLE_BINDINGS: dict[str, tuple[tuple[str, str], ...]] = {
+    "cluster-admin": (("Group", "system:masters"),),
+    "system:monitoring": (("Group", "system:monitoring"),),
+    "system:discovery": (("Group", "system:authenticated"),),
+    "system:basic-user": (("Group", "system:authenticated"),),
+    "system:public-info-viewer": (("Group", "system:authenticated"), ("Group", "system:unauthenticated")),
+    "system:node-proxier": (("User", "system:kube-proxy"),),
+    "system:kube-dns": (("ServiceAccount", "kube-system/kube-dns"),),
+    "system:service-account-issuer-discovery": (("Group", "system:serviceaccounts"),),
+}
+
+
+def _rbac_meta(name: str, labels: dict | None = None) -> dict:
+    meta = _meta(name, labels={**(labels or {}), **BOOTSTRAP_LABELS})
+    meta["annotations"] = dict(AUTOUPDATE)
+    return meta
+
+
+def aggregated_rules(label: str) -> list[dict]:
+    """What the clusterrole-aggregation controller writes into admin/edit/view: the rules of every role
+    labelled aggregate-to-<label>, roles in name order, each rule once."""
+    sources = {name: rules for name, (labels, rules) in BOOTSTRAP_CLUSTER_ROLES.items()
+               if labels.get(f"rbac.authorization.k8s.io/aggregate-to-{label}") == "true"}
+    sources.update({name: aggregated_rules(own) for name, (labels, own) in AGGREGATED_ROLES.items()
+                    if labels.get(f"rbac.authorization.k8s.io/aggregate-to-{label}") == "true"})
+    out: list[dict] = []
+    for name in sorted(sources):
+        out += [r for r in sources[name] if r not in out]
+    return out
+
+
+def bootstrap_cluster_roles() -> list[dict]:
+    roles = [{"apiVersion": f"{RBAC_GROUP}/v1", "kind": "ClusterRole", "metadata": _rbac_meta(name, labels),
+              "rules": rules} for name, (labels, rules) in BOOTSTRAP_CLUSTER_ROLES.items()]
+    roles += [{"apiVersion": f"{RBAC_GROUP}/v1", "kind": "ClusterRole", "metadata": _rbac_meta(name, labels),
+               "aggregationRule": _aggregate(label), "rules": aggregated_rules(label)}
+              for name, (labels, label) in AGGREGATED_ROLES.items()]
+    return roles
+
+
+def _subject(kind: str, name: str) -> dict:
+    if kind == "ServiceAccount":
+        namespace, _, sa = name.partition("/")
+        return {"kind": kind, "name": sa, "namespace": namespace}
+    return {"kind": kind, "apiGroup": RBAC_GROUP, "name": name}
+
+
+def bootstrap_cluster_role_bindings() -> list[dict]:
+    return [{"apiVersion": f"{RBAC_GROUP}/v1", "kind": "ClusterRoleBinding", "metadata": _rbac_meta(name),
+             "roleRef": {"apiGroup": RBAC_GROUP, "kind": "ClusterRole", "name": name},
+             "subjects": [_subject(kind, who) for kind, who in subjects]}
+            for name, subjects in BOOTSTRAP_CLUSTER_ROLE_BINDINGS.items()]
+
+
+# kube-aggregator's priorities (group minimum, version) for the built-in group versions.
+API_SERVICE_PRIORITIES: dict[tuple[str, str], tuple[int, int]] = {
+    ("", "v1"): (18000, 1), ("apiregistration.k8s.io", "v1"): (18000, 15), ("apps", "v1"): (17800, 15),
+    ("events.k8s.io", "v1"): (17750, 15), ("authentication.k8s.io", "v1"): (17700, 15),
+    ("authorization.k8s.io", "v1"): (17600, 15), ("autoscaling", "v2"): (17500, 30),
+    ("autoscaling", "v1"): (17500, 15), ("batch", "v1"): (17400, 15), ("certificates.k8s.io", "v1"): (17300, 15),
+    ("networking.k8s.io", "v1"): (17200, 15), ("policy", "v1"): (17100, 15),
+    ("rbac.authorization.k8s.io", "v1"): (17000, 15), ("storage.k8s.io", "v1"): (16800, 15),
+    ("admissionregistration.k8s.io", "v1"): (16700, 15), ("apiextensions.k8s.io", "v1"): (16700, 15),
+    ("scheduling.k8s.io", "v1"): (16600, 15), ("coordination.k8s.io", "v1"): (16500, 15),
+    ("node.k8s.io", "v1"): (16300, 15), ("discovery.k8s.io", "v1"): (16200, 15),
+    ("flowcontrol.apiserver.k8s.io", "v1"): (16100, 21), ("metrics.k8s.io", "v1beta1"): (100, 100),
+}
+
+
+def local_api_services() -> list[dict]:
+    """One APIService per served group version, as the autoregister controller keeps them: served by this
+    apiserver ("Local", no service) and always available."""
+    out = []
+    for group, versions in group_versions().items():
+        for version in versions:
+            group_min, version_prio = API_SERVICE_PRIORITIES.get((group, version), (1000, 15))
+            out.append({
+                "apiVersion": "apiregistration.k8s.io/v1", "kind": "APIService",
+                "metadata": _meta(f"{version}.{group}", labels={"kube-aggregator.kubernetes.io/automanaged": "onstart"}),
+                "spec": {"group": group, "version": version, "groupPriorityMinimum": group_min,
+                         "versionPriority": version_prio},
+                "status": {"conditions": [{"type": "Available", "status": "True", "lastTransitionTime": now_rfc3339(),
+                                           "reason": "Local", "message": "Local APIServices are always available"}]}})
+    return out
+
+
+async def ensure_bootstrap_objects(storage: Storage) -> None:
+    """Create the default cluster roles and bindings and the local APIServices that are missing (as the
+    apiserver's post-start hooks do once at start; what users delete later stays deleted until a restart)."""
+    for role in bootstrap_cluster_roles():
+        await _ensure(storage, CLUSTER_ROLES.key(None, role["metadata"]["name"]), role)
+    for binding in bootstrap_cluster_role_bindings():
+        await _ensure(storage, CLUSTER_ROLE_BINDINGS.key(None, binding["metadata"]["name"]), binding)
+    for svc in local_api_services():
+        await _ensure(storage, API_SERVICES.key(None, svc["metadata"]["name"]), svc)

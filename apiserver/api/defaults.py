@@ -573,6 +573,132 @@ DEFAULTERS: dict[tuple[str, str], Callable[[Obj], None]] = {
 }
 
 
+# ---- networking, storage, RBAC, certificates, flow control, admission (engineer E's kinds) -----------
+
+RBAC_GROUP = "rbac.authorization.k8s.io"
+
+
+def _ingress_class(obj: Obj) -> None:
+    """SetDefaults_IngressClass: parameters are cluster-scoped unless said otherwise."""
+    params = _child(_spec(obj), "parameters")
+    if params is not None and params.get("scope") is None:
+        params["scope"] = "Cluster"
+
+
+def _network_policy(obj: Obj) -> None:
+    """SetDefaults_NetworkPolicy: ports default to TCP; no policyTypes means Ingress, plus Egress when
+    egress rules are given."""
+    spec = _spec(obj)
+    for direction in ("ingress", "egress"):
+        for rule in _dicts(spec.get(direction)):
+            for port in _dicts(rule.get("ports")):
+                if not port.get("protocol"):
+                    port["protocol"] = "TCP"
+    if not spec.get("policyTypes"):
+        spec["policyTypes"] = ["Ingress", "Egress"] if spec.get("egress") else ["Ingress"]
+
+
+def _storage_class(obj: Obj) -> None:
+    if not obj.get("reclaimPolicy"):
+        obj["reclaimPolicy"] = "Delete"
+    if not obj.get("volumeBindingMode"):
+        obj["volumeBindingMode"] = "Immediate"
+
+
+def _csi_driver(obj: Obj) -> None:
+    """SetDefaults_CSIDriver (with 1.32's default feature gates)."""
+    spec = _spec(obj)
+    for key, value in (("attachRequired", True), ("podInfoOnMount", False), ("storageCapacity", False),
+                       ("fsGroupPolicy", "ReadWriteOnceWithFSType"), ("requiresRepublish", False),
+                       ("seLinuxMount", False)):
+        if spec.get(key) is None:
+            spec[key] = value
+    if not spec.get("volumeLifecycleModes"):
+        spec["volumeLifecycleModes"] = ["Persistent"]
+
+
+def _rbac_subjects(obj: Obj) -> None:
+    """SetDefaults_Subject: users and groups are in the RBAC API group, service accounts in the core one."""
+    for subject in _dicts(obj.get("subjects")):
+        if not subject.get("apiGroup"):
+            subject["apiGroup"] = RBAC_GROUP if subject.get("kind") in ("User", "Group") else ""
+
+
+def _role_binding(obj: Obj) -> None:
+    """SetDefaults_(Cluster)RoleBinding: roleRef.apiGroup, then the subjects."""
+    ref = obj.get("roleRef") if isinstance(obj.get("roleRef"), dict) else obj.setdefault("roleRef", {})
+    if not ref.get("apiGroup"):
+        ref["apiGroup"] = RBAC_GROUP
+    _rbac_subjects(obj)
+
+
+def _csr(obj: Obj) -> None:
+    """SetDefaults_CertificateSigningRequestCondition: a condition without status is True."""
+    for cond in _dicts((_child(obj, "status") or {}).get("conditions")):
+        if not cond.get("status"):
+            cond["status"] = "True"
+
+
+def _flow_schema(obj: Obj) -> None:
+    spec = _spec(obj)
+    if not spec.get("matchingPrecedence"):
+        spec["matchingPrecedence"] = 1000
+
+
+def _priority_level(obj: Obj) -> None:
+    """SetDefaults for Limited (30 shares, 0 % lendable, queuing 64/8/50) and Exempt (0/0) levels."""
+    spec = _spec(obj)
+    limited, exempt = _child(spec, "limited"), _child(spec, "exempt")
+    if limited is not None:
+        limited.setdefault("nominalConcurrencyShares", 30)
+        limited.setdefault("lendablePercent", 0)
+        queuing = _child(_child(limited, "limitResponse") or {}, "queuing")
+        if queuing is not None:
+            for key, value in (("handSize", 8), ("queues", 64), ("queueLengthLimit", 50)):
+                if not queuing.get(key):
+                    queuing[key] = value
+    if exempt is not None:
+        exempt.setdefault("nominalConcurrencyShares", 0)
+        exempt.setdefault("lendablePercent", 0)
+
+
+def _webhooks(mutating: bool) -> Callable[[Obj], None]:
+    """SetDefaults_(Validating|Mutating)Webhook and their rules and service references."""
+    def run(obj: Obj) -> None:
+        for hook in _dicts(obj.get("webhooks")):
+            for key, value in (("failurePolicy", "Fail"), ("matchPolicy", "Equivalent"), ("timeoutSeconds", 10)):
+                if hook.get(key) is None:
+                    hook[key] = value
+            for key in ("namespaceSelector", "objectSelector"):
+                if hook.get(key) is None:
+                    hook[key] = {}
+            if mutating and hook.get("reinvocationPolicy") is None:
+                hook["reinvocationPolicy"] = "Never"
+            for rule in _dicts(hook.get("rules")):
+                if rule.get("scope") is None:
+                    rule["scope"] = "*"
+            service = _child(_child(hook, "clientConfig") or {}, "service")
+            if service is not None and service.get("port") is None:
+                service["port"] = 443
+    return run
+
+
+DEFAULTERS.update({
+    ("networking.k8s.io", "IngressClass"): _ingress_class,
+    ("networking.k8s.io", "NetworkPolicy"): _network_policy,
+    ("storage.k8s.io", "StorageClass"): _storage_class,
+    ("storage.k8s.io", "CSIDriver"): _csi_driver,
+    ("rbac.authorization.k8s.io", "RoleBinding"): _role_binding,
+    ("rbac.authorization.k8s.io", "ClusterRoleBinding"): _role_binding,
+    ("certificates.k8s.io", "CertificateSigningRequest"): _csr,
+    ("flowcontrol.apiserver.k8s.io", "FlowSchema"): _flow_schema,
+    ("flowcontrol.apiserver.k8s.io", "PriorityLevelConfiguration"): _priority_level,
+    ("admissionregistration.k8s.io", "ValidatingWebhookConfiguration"): _webhooks(False),
+    ("admissionregistration.k8s.io", "MutatingWebhookConfiguration"): _webhooks(True),
+    ("", "PodTemplate"): _template,   # a PodTemplate holds `template` at its top level
+})
+
+
 def apply_defaults(resource: Resource, obj: Obj) -> None:
     """Default obj (the JSON form of resource's version) in place, as the apiserver's decoder would."""
     if not isinstance(obj, dict):

@@ -4,10 +4,14 @@
 """
 from __future__ import annotations
 
+import base64
+import binascii
 import ipaddress
 import re
 from typing import Any, Callable
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from cryptography import x509
 
 from kubeling.api import quantity
 from kubeling.api.cron import CronError, parse as parse_schedule
@@ -86,6 +90,8 @@ def metadata(r: Resource, obj: dict) -> list[Cause]:
     name = meta.get("name")
     if not name:
         out.append(required("metadata.name", "name or generateName is required"))
+    elif r.plural in NAME_CHECKS:
+        out += [invalid("metadata.name", name, m) for m in NAME_CHECKS[r.plural](name)]
     else:
         rx, msg, limit = _name_rule(r.plural)
         if not isinstance(name, str) or not rx.match(name):
@@ -975,6 +981,511 @@ KIND_RULES.update({
     "resourcequotas": _resource_quota,
     "limitranges": _limit_range,
     "priorityclasses": _priority_class,
+})
+
+
+# --- networking, storage, RBAC, certificates, node (engineer E's kinds) ---------------------------
+
+def path_segment_name(name: str) -> list[str]:
+    """path.IsValidPathSegmentName: what RBAC names must satisfy (they may hold ':')."""
+    if name in (".", ".."):
+        return [f"may not be '{name}'"]
+    return [f"may not contain '{c}'" for c in ("/", "%") if c in name]
+
+
+# Kinds whose names are not DNS subdomains (upstream's nameFn for ValidateObjectMeta).
+NAME_CHECKS: dict[str, Callable[[str], list[str]]] = {
+    "roles": path_segment_name, "clusterroles": path_segment_name,
+    "rolebindings": path_segment_name, "clusterrolebindings": path_segment_name,
+    "certificatesigningrequests": lambda name: [],   # "We don't care what you call your certificate requests."
+}
+
+WILDCARD_SUBDOMAIN_MSG = ("a wildcard DNS-1123 subdomain must start with '*.', followed by a valid DNS subdomain, "
+                          "which must consist of lower case alphanumeric characters, '-' or '.' and end with an "
+                          "alphanumeric character (e.g. '*.example.com', regex used for validation is "
+                          "'\\*\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')")
+IMMUTABLE = "field is immutable"
+
+
+def _subdomain(value: Any, path: str) -> list[Cause]:
+    """IsDNS1123Subdomain, one cause per message."""
+    if not isinstance(value, str) or not DNS1123_SUBDOMAIN.match(value):
+        return [invalid(path, value, SUBDOMAIN_MSG)]
+    return [invalid(path, value, "must be no more than 253 characters")] if len(value) > 253 else []
+
+
+def _dns_label(value: Any, path: str) -> list[Cause]:
+    """IsDNS1123Label (NameIsDNSLabel), one cause per message."""
+    out = []
+    if isinstance(value, str) and len(value) > 63:
+        out.append(invalid(path, value, "must be no more than 63 characters"))
+    if not isinstance(value, str) or not DNS1123_LABEL.match(value):
+        out.append(invalid(path, value, LABEL_MSG))
+    return out
+
+
+def _port_name(name: str, path: str) -> list[Cause]:
+    """IsValidPortName (an IANA_SVC_NAME), every message that applies."""
+    msgs = []
+    if len(name) > 15:
+        msgs.append("must be no more than 15 characters")
+    if not re.fullmatch(r"[-a-z0-9]+", name):
+        msgs.append("must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)")
+    if not re.search("[a-z]", name):
+        msgs.append("must contain at least one letter (a-z)")
+    if "--" in name:
+        msgs.append("must not contain consecutive hyphens (--)")
+    if name.startswith("-") or name.endswith("-"):
+        msgs.append("must not begin or end with a hyphen (-)")
+    return [invalid(path, name, m) for m in msgs]
+
+
+def _port_number(value: Any, path: str) -> list[Cause]:
+    ok = isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 65535
+    return [] if ok else [invalid(path, value, PORT_MSG)]
+
+
+def _immutable(obj: dict, old: dict | None, *path: str) -> list[Cause]:
+    """ValidateImmutableField on update: the new value, "field is immutable"."""
+    if old is None:
+        return []
+    new_value, old_value = obj, old
+    for key in path:
+        new_value = new_value.get(key) if isinstance(new_value, dict) else None
+        old_value = old_value.get(key) if isinstance(old_value, dict) else None
+    return [] if new_value == old_value else [invalid(".".join(path), new_value, IMMUTABLE)]
+
+
+# Ingress, IngressClass, NetworkPolicy (pkg/apis/networking/validation)
+
+INGRESS_PATH_TYPES = ["Exact", "ImplementationSpecific", "Prefix"]
+INVALID_PATH_SEQUENCES = ("//", "/./", "/../", "%2f", "%2F")
+INVALID_PATH_SUFFIXES = ("/..", "/.")
+
+
+def _typed_local_ref(ref: dict, path: str) -> list[Cause]:
+    """validateIngressTypedLocalObjectReference (resource backends, IngressClass parameters)."""
+    out: list[Cause] = []
+    if ref.get("apiGroup") is not None:
+        out += _subdomain(ref["apiGroup"], f"{path}.apiGroup")
+    for key in ("kind", "name"):
+        if not ref.get(key):
+            out.append(required(f"{path}.{key}", f"{key} is required"))
+        else:
+            out += [invalid(f"{path}.{key}", ref[key], m) for m in path_segment_name(ref[key])]
+    return out
+
+
+def _ingress_backend(backend: dict, path: str) -> list[Cause]:
+    resource, service = backend.get("resource"), backend.get("service")
+    if resource is not None and service is not None:
+        return [invalid(path, "", "cannot set both resource and service backends")]
+    if resource is not None:
+        return _typed_local_ref(resource, f"{path}.resource")
+    if not isinstance(service, dict):
+        return [invalid(path, "", "resource or service backend is required")]
+    out: list[Cause] = []
+    name = service.get("name")
+    if not name:
+        out.append(required(f"{path}.service.name"))
+    elif not DNS1035_LABEL.match(name) or len(name) > 63:
+        out.append(invalid(f"{path}.service.name", name, DNS1035_MSG if not DNS1035_LABEL.match(name)
+                           else "must be no more than 63 characters"))
+    port = service.get("port") or {}
+    port_name, number = port.get("name") or "", port.get("number") or 0
+    if port_name and number:
+        out.append(invalid(path, "", "cannot set both port name & port number"))
+    elif port_name:
+        out += _port_name(port_name, f"{path}.service.port.name")
+    elif number:
+        out += _port_number(number, f"{path}.service.port.number")
+    else:
+        out.append(required(path, "port name or number is required"))
+    return out
+
+
+def _ingress_path(p: dict, path: str) -> list[Cause]:
+    path_type, value = p.get("pathType"), p.get("path") or ""
+    if path_type is None:
+        return [required(f"{path}.pathType", "pathType must be specified")]
+    out: list[Cause] = []
+    if path_type in ("Exact", "Prefix"):
+        if not value.startswith("/"):
+            out.append(invalid(f"{path}.path", value, "must be an absolute path"))
+        out += [invalid(f"{path}.path", value, f"must not contain '{s}'") for s in INVALID_PATH_SEQUENCES if s in value]
+        out += [invalid(f"{path}.path", value, f"cannot end with '{s}'") for s in INVALID_PATH_SUFFIXES
+                if value.endswith(s)]
+    elif path_type == "ImplementationSpecific":
+        if value and not value.startswith("/"):
+            out.append(invalid(f"{path}.path", value, "must be an absolute path"))
+    else:
+        out.append(not_supported(f"{path}.pathType", path_type, INGRESS_PATH_TYPES))
+    return out + _ingress_backend(p.get("backend") or {}, f"{path}.backend")
+
+
+def _ingress_host(host: str, path: str) -> list[Cause]:
+    try:
+        ipaddress.ip_address(host)
+        out = [invalid(path, host, "must be a DNS name, not an IP address")]
+    except ValueError:
+        out = []
+    if "*" in host:
+        rest = host[2:]
+        if not host.startswith("*.") or not DNS1123_SUBDOMAIN.match(rest):
+            out.append(invalid(path, host, WILDCARD_SUBDOMAIN_MSG))
+        return out
+    return out + _subdomain(host, path)
+
+
+def _ingress(obj: dict, old: dict | None) -> list[Cause]:
+    spec = obj.get("spec") or {}
+    rules = spec.get("rules") or []
+    out: list[Cause] = []
+    if not rules and spec.get("defaultBackend") is None:
+        out.append(invalid("spec", Typed(spec.get("rules"), "[]networking.IngressRule"),
+                           "either `defaultBackend` or `rules` must be specified"))
+    if spec.get("defaultBackend") is not None:
+        out += _ingress_backend(spec["defaultBackend"], "spec.defaultBackend")
+    for i, rule in enumerate(rules):
+        rp = f"spec.rules[{i}]"
+        if rule.get("host"):
+            out += _ingress_host(rule["host"], f"{rp}.host")
+        http = rule.get("http")
+        if http is not None:
+            paths = http.get("paths") or []
+            if not paths:
+                out.append(required(f"{rp}.http.paths"))
+            for j, p in enumerate(paths):
+                out += _ingress_path(p, f"{rp}.http.paths[{j}]")
+    for i, tls in enumerate(spec.get("tls") or []):
+        for j, host in enumerate(tls.get("hosts") or []):
+            hp = f"spec.tls[{i}].hosts[{j}]"
+            out += ([invalid(hp, host, WILDCARD_SUBDOMAIN_MSG)]
+                    if "*" in host and not (host.startswith("*.") and DNS1123_SUBDOMAIN.match(host[2:]))
+                    else [] if "*" in host else _subdomain(host, hp))
+        if tls.get("secretName"):
+            out += _subdomain(tls["secretName"], f"spec.tls[{i}].secretName")
+    if spec.get("ingressClassName") is not None:
+        out += _subdomain(spec["ingressClassName"], "spec.ingressClassName")
+    annotation = ((obj.get("metadata") or {}).get("annotations") or {}).get("kubernetes.io/ingress.class")
+    if old is None and annotation is not None and spec.get("ingressClassName") not in (None, annotation):
+        out.append(invalid("annotations.kubernetes.io/ingress.class", annotation,
+                           "must match `ingressClassName` when both are specified"))
+    return out
+
+
+def _ingress_class(obj: dict, old: dict | None) -> list[Cause]:
+    spec = obj.get("spec") or {}
+    controller = spec.get("controller") or ""
+    out: list[Cause] = []
+    if len(controller) > 250:
+        out.append(Cause("FieldValueTooLong", "Too long: may not be more than 250 bytes", "spec.controller"))
+    host, _, rest = controller.partition("/")
+    if not controller:
+        out.append(required("spec.controller"))
+    elif not host or not rest:
+        out.append(invalid("spec.controller", controller, 'must be a domain-prefixed path (such as "acme.io/foo")'))
+    else:
+        out += _subdomain(host, "spec.controller")
+    params = spec.get("parameters")
+    if isinstance(params, dict):
+        out += _typed_local_ref(params, "spec.parameters")
+        scope = params.get("scope")
+        if scope is None:
+            out.append(required("spec.parameters.scope"))
+        elif scope not in ("Cluster", "Namespace"):
+            out.append(not_supported("spec.parameters.scope", scope, ["Cluster", "Namespace"]))
+        elif scope == "Namespace" and params.get("namespace") is None:
+            out.append(required("spec.parameters.namespace", "`parameters.scope` is set to 'Namespace'"))
+        elif scope == "Cluster" and params.get("namespace") is not None:
+            out.append(forbidden("spec.parameters.namespace", "`parameters.scope` is set to 'Cluster'"))
+    return out + _immutable(obj, old, "spec", "controller")
+
+
+def _network_policy_port(port: dict, path: str) -> list[Cause]:
+    out: list[Cause] = []
+    if port.get("protocol") not in (None, "TCP", "UDP", "SCTP"):
+        out.append(not_supported(f"{path}.protocol", port["protocol"], ["TCP", "UDP", "SCTP"]))
+    value, end = port.get("port"), port.get("endPort")
+    if isinstance(value, int):
+        out += _port_number(value, f"{path}.port")
+        if end is not None:
+            if isinstance(end, int) and end < value:
+                out.append(invalid(f"{path}.endPort", value, "must be greater than or equal to `port`"))
+            out += _port_number(end, f"{path}.endPort")
+    elif isinstance(value, str):
+        if end is not None:
+            out.append(invalid(f"{path}.endPort", end, "may not be specified when `port` is non-numeric"))
+        out += _port_name(value, f"{path}.port")
+    elif end is not None:
+        out.append(invalid(f"{path}.endPort", end, "may not be specified when `port` is not specified"))
+    return out
+
+
+def _network_policy_peer(peer: dict, path: str) -> list[Cause]:
+    given = [k for k in ("podSelector", "namespaceSelector", "ipBlock") if peer.get(k) is not None]
+    if not given:
+        return [required(path, "must specify a peer")]
+    out: list[Cause] = []
+    block = peer.get("ipBlock")
+    if block is not None:
+        if not block.get("cidr"):
+            out.append(required(f"{path}.ipBlock.cidr"))
+        else:
+            try:
+                ipaddress.ip_network(block["cidr"], strict=False)
+            except ValueError:
+                out.append(invalid(f"{path}.ipBlock.cidr", block["cidr"],
+                                   "must be a valid CIDR value, (e.g. 10.9.8.0/24 or 2001:db8::/64)"))
+        if len(given) > 1:
+            out.append(forbidden(path, "may not specify both ipBlock and another peer"))
+    return out
+
+
+def _network_policy(obj: dict, old: dict | None) -> list[Cause]:
+    spec = obj.get("spec") or {}
+    out: list[Cause] = []
+    for direction, peers in (("ingress", "from"), ("egress", "to")):
+        for i, rule in enumerate(spec.get(direction) or []):
+            rp = f"spec.{direction}[{i}]"
+            for j, port in enumerate(rule.get("ports") or []):
+                out += _network_policy_port(port, f"{rp}.ports[{j}]")
+            for j, peer in enumerate(rule.get(peers) or []):
+                out += _network_policy_peer(peer, f"{rp}.{peers}[{j}]")
+    types = spec.get("policyTypes") or []
+    if len(types) > 2:
+        return out + [invalid("spec.policyTypes", Typed(types, "[]networking.PolicyType"),
+                              "may not specify more than two policyTypes")]
+    out += [not_supported(f"spec.policyTypes[{i}]", t, ["Ingress", "Egress"])
+            for i, t in enumerate(types) if t not in ("Ingress", "Egress")]
+    return out
+
+
+# StorageClass (pkg/apis/storage/validation)
+
+def _storage_class(obj: dict, old: dict | None) -> list[Cause]:
+    out: list[Cause] = []
+    provisioner = obj.get("provisioner") or ""
+    if not provisioner:
+        out.append(required("provisioner"))
+    else:
+        out += _qualified_name(provisioner.lower(), "provisioner")
+    params = obj.get("parameters") or {}
+    if len(params) > 512:
+        out.append(Cause("FieldValueTooLong", "Too long: may not be more than 512 bytes", "parameters"))
+    out += [invalid("parameters", k, "field can not be empty.") for k in params if not k]
+    policy = obj.get("reclaimPolicy")
+    if policy and policy not in ("Delete", "Retain"):
+        out.append(not_supported("reclaimPolicy", policy, ["Delete", "Retain"]))
+    mode = obj.get("volumeBindingMode")
+    if mode is None:
+        out.append(required("volumeBindingMode"))
+    elif mode not in ("Immediate", "WaitForFirstConsumer"):
+        out.append(not_supported("volumeBindingMode", mode, ["Immediate", "WaitForFirstConsumer"]))
+    if old is not None:
+        if (old.get("parameters") or {}) != params:
+            out.append(forbidden("parameters", "updates to parameters are forbidden."))
+        if (old.get("provisioner") or "") != provisioner:
+            out.append(forbidden("provisioner", "updates to provisioner are forbidden."))
+        if old.get("reclaimPolicy") != policy:
+            out.append(forbidden("reclaimPolicy", "updates to reclaimPolicy are forbidden."))
+        out += _immutable(obj, old, "volumeBindingMode")
+    return out
+
+
+# RBAC (pkg/apis/rbac/validation)
+
+RBAC_GROUP = "rbac.authorization.k8s.io"
+
+
+def _policy_rules(obj: dict, namespaced: bool) -> list[Cause]:
+    """ValidatePolicyRule for each rule."""
+    out: list[Cause] = []
+    for i, rule in enumerate(obj.get("rules") or []):
+        rp = f"rules[{i}]"
+        if not rule.get("verbs"):
+            out.append(required(f"{rp}.verbs", "verbs must contain at least one value"))
+        urls = rule.get("nonResourceURLs") or []
+        if urls:
+            value = Typed(urls, "[]string")
+            if namespaced:
+                out.append(invalid(f"{rp}.nonResourceURLs", value, "namespaced rules cannot apply to non-resource URLs"))
+            if rule.get("apiGroups") or rule.get("resources") or rule.get("resourceNames"):
+                out.append(invalid(f"{rp}.nonResourceURLs", value,
+                                   "rules cannot apply to both regular resources and non-resource URLs"))
+            continue
+        if not rule.get("apiGroups"):
+            out.append(required(f"{rp}.apiGroups", "resource rules must supply at least one api group"))
+        if not rule.get("resources"):
+            out.append(required(f"{rp}.resources", "resource rules must supply at least one resource"))
+    return out
+
+
+def _role(namespaced: bool) -> Validator:
+    def run(obj: dict, old: dict | None) -> list[Cause]:
+        out = _policy_rules(obj, namespaced)
+        aggregation = obj.get("aggregationRule")
+        if not namespaced and aggregation is not None and not aggregation.get("clusterRoleSelectors"):
+            out.append(required("aggregationRule.clusterRoleSelectors",
+                                "at least one clusterRoleSelector required if aggregationRule is non-nil"))
+        return out
+    return run
+
+
+def _subject(subject: dict, namespaced: bool, path: str) -> list[Cause]:
+    """ValidateRoleBindingSubject (after SetDefaults_Subject filled the API group)."""
+    name, kind, group = subject.get("name") or "", subject.get("kind"), subject.get("apiGroup") or ""
+    out = [] if name else [required(f"{path}.name")]
+    if kind == "ServiceAccount":
+        if name:
+            out += _subdomain(name, f"{path}.name")
+        if group:
+            out.append(not_supported(f"{path}.apiGroup", group, [""]))
+        if not namespaced and not subject.get("namespace"):
+            out.append(required(f"{path}.namespace"))
+    elif kind in ("User", "Group"):
+        if group != RBAC_GROUP:
+            out.append(not_supported(f"{path}.apiGroup", group, [RBAC_GROUP]))
+    else:
+        out.append(not_supported(f"{path}.kind", kind or "", ["ServiceAccount", "User", "Group"]))
+    return out
+
+
+def _role_ref_value(ref: dict) -> GoStruct:
+    return GoStruct("rbac.RoleRef", (("APIGroup", ref.get("apiGroup") or "", "string"),
+                                     ("Kind", ref.get("kind") or "", "string"), ("Name", ref.get("name") or "", "string")))
+
+
+def _binding(namespaced: bool) -> Validator:
+    kinds = ["Role", "ClusterRole"] if namespaced else ["ClusterRole"]
+
+    def run(obj: dict, old: dict | None) -> list[Cause]:
+        ref = obj.get("roleRef") or {}
+        out: list[Cause] = []
+        if (ref.get("apiGroup") or "") != RBAC_GROUP:
+            out.append(not_supported("roleRef.apiGroup", ref.get("apiGroup") or "", [RBAC_GROUP]))
+        if ref.get("kind") not in kinds:
+            out.append(not_supported("roleRef.kind", ref.get("kind") or "", kinds))
+        if not ref.get("name"):
+            out.append(required("roleRef.name"))
+        else:
+            out += [invalid("roleRef.name", ref["name"], m) for m in path_segment_name(ref["name"])]
+        for i, subject in enumerate(obj.get("subjects") or []):
+            out += _subject(subject, namespaced, f"subjects[{i}]")
+        if old is not None and _role_ref_value(old.get("roleRef") or {}) != _role_ref_value(ref):
+            out.append(invalid("roleRef", _role_ref_value(ref), "cannot change roleRef"))
+        return out
+    return run
+
+
+# CertificateSigningRequest (pkg/apis/certificates/validation)
+
+KEY_USAGES = sorted([
+    "signing", "digital signature", "content commitment", "key encipherment", "key agreement", "data encipherment",
+    "cert sign", "crl sign", "encipher only", "decipher only", "any", "server auth", "client auth", "code signing",
+    "email protection", "s/mime", "ipsec end system", "ipsec tunnel", "ipsec user", "timestamping", "ocsp signing",
+    "microsoft sgc", "netscape sgc"])
+CONDITION_STATUSES_TFU = ["True", "False", "Unknown"]
+_PEM_CSR = re.compile(rb"-----BEGIN ([^-]+)-----\r?\n(.*?)-----END \1-----", re.S)
+
+
+def _go_bytes(data: bytes) -> str:
+    """%#v of a []byte, as field.Invalid shows spec.request."""
+    return "[]byte{" + ", ".join(f"0x{b:x}" for b in data) + "}" if data else "[]byte(nil)"
+
+
+def csr_request_error(data: bytes) -> str | None:
+    """certificates.ParseCSR plus CheckSignature: why the PEM request is unusable, None when it is fine."""
+    block = _PEM_CSR.search(data)
+    if block is None or block.group(1) != b"CERTIFICATE REQUEST":
+        return "PEM block type must be CERTIFICATE REQUEST"
+    try:
+        request = x509.load_pem_x509_csr(block.group(0))
+    except ValueError:
+        return "x509: malformed certificate request"
+    return None if request.is_signature_valid else "x509: signature verification failure"
+
+
+def _signer_name(name: str) -> list[Cause]:
+    if not name:
+        return [required("spec.signerName")]
+    domain, _, rest = name.partition("/")
+    if not rest or "/" in rest:
+        return [invalid("spec.signerName", name,
+                        "must be a fully qualified domain and path of the form 'example.com/signer-name'")]
+    return _subdomain(domain, "spec.signerName")
+
+
+def _csr(obj: dict, old: dict | None) -> list[Cause]:
+    spec = obj.get("spec") or {}
+    out: list[Cause] = []
+    try:
+        data = base64.b64decode(spec.get("request") or "", validate=True)
+    except (binascii.Error, ValueError):
+        data = b""
+    problem = csr_request_error(data)
+    if problem is not None:
+        out.append(Cause("FieldValueInvalid", f"Invalid value: {_go_bytes(data)}: {problem}", "spec.request"))
+    usages = spec.get("usages") or []
+    if not usages:
+        out.append(required("spec.usages"))
+    seen: set[str] = set()
+    for i, usage in enumerate(usages):
+        if usage not in KEY_USAGES:
+            out.append(not_supported(f"spec.usages[{i}]", usage, KEY_USAGES))
+        if usage in seen:
+            out.append(duplicate(f"spec.usages[{i}]", usage))
+        seen.add(usage)
+    if spec.get("signerName") == "kubernetes.io/legacy-unknown":
+        out.append(invalid("spec.signerName", spec["signerName"], "the legacy signerName is not allowed via this "
+                           "API version"))
+    else:
+        out += _signer_name(spec.get("signerName") or "")
+    seconds = spec.get("expirationSeconds")
+    if isinstance(seconds, int) and seconds < 600:
+        out.append(invalid("spec.expirationSeconds", seconds,
+                           "may not specify a duration less than 600 seconds (10 minutes)"))
+    kinds: set[str] = set()
+    conditions = (obj.get("status") or {}).get("conditions") or []
+    for i, cond in enumerate(conditions):
+        cp, ctype, status = f"status.conditions[{i}]", cond.get("type") or "", cond.get("status") or ""
+        if not ctype:
+            out.append(required(f"{cp}.type"))
+        if status not in CONDITION_STATUSES_TFU:
+            out.append(not_supported(f"{cp}.status", status, CONDITION_STATUSES_TFU))
+        if ctype in ("Approved", "Denied") and status != "True":
+            out.append(invalid(f"{cp}.status", status, f"{ctype} condition may only be set to True"))
+        if ctype in kinds:
+            out.append(duplicate(f"{cp}.type", ctype))
+        kinds.add(ctype)
+    if {"Approved", "Denied"} <= kinds:   # upstream's value also shows each condition's timestamps
+        value = [GoStruct("certificates.CertificateSigningRequestCondition", tuple(
+            (go, c.get(key) or "", typ) for go, key, typ in (("Type", "type", "certificates.RequestConditionType"),
+                                                             ("Status", "status", "core.ConditionStatus"),
+                                                             ("Reason", "reason", "string"),
+                                                             ("Message", "message", "string")))) for c in conditions]
+        out.append(invalid("status.conditions", Typed(value, "[]certificates.CertificateSigningRequestCondition"),
+                           "Approved and Denied conditions are mutually exclusive"))
+    return out
+
+
+# RuntimeClass (pkg/apis/node/validation)
+
+def _runtime_class(obj: dict, old: dict | None) -> list[Cause]:
+    return _dns_label(obj.get("handler") or "", "handler") + _immutable(obj, old, "handler")
+
+
+KIND_RULES.update({
+    "ingresses": _ingress,
+    "ingressclasses": _ingress_class,
+    "networkpolicies": _network_policy,
+    "storageclasses": _storage_class,
+    "roles": _role(True),
+    "clusterroles": _role(False),
+    "rolebindings": _binding(True),
+    "clusterrolebindings": _binding(False),
+    "certificatesigningrequests": _csr,
+    "runtimeclasses": _runtime_class,
 })
 
 
