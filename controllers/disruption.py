@@ -10,6 +10,7 @@ import math
 import time
 from datetime import datetime, timezone
 
+from kubeling.api.gofmt import quote
 from kubeling.api.resources import lookup
 from kubeling.api.selectors import selector_from_object
 from kubeling.client import ApiError
@@ -120,7 +121,7 @@ class DisruptionController(Controller):
                 try:
                     uid, n = self._scale_of(p["metadata"]["namespace"], ref)
                 except ScaleError:
-                    raise ScaleError(f"found no controllers for pod {p['metadata']['name']!r}") from None
+                    raise ScaleError(f"found no controllers for pod {quote(p['metadata']['name'])}") from None
                 scales[uid] = n
             return sum(scales.values())
         if spec.get("maxUnavailable") is not None:
