@@ -14,14 +14,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+from functools import cache
 from typing import Any, Iterator
 
 import orjson
 
 from apiserver.api import schema
-from apiserver.api.schema import (  # noqa: F401  (re-exported: the names other modules use)
-    DELETE_OPTIONS, FIELDSV1, GVK, INT_OR_STRING, MICROTIME, PATCH, QUANTITY, RAW_EXTENSION, RESOURCE_LIST, STATUS,
-    SUBRESOURCE_KINDS, TIME, WATCH_EVENT, Json, cached, register_custom, unknown_fields, unregister_custom)
+from apiserver.api.schema import (  # noqa: F401  (TIME and the custom/unknown-field API: re-exported)
+    DELETE_OPTIONS, GVK, INT_OR_STRING, PATCH, QUANTITY, RESOURCE_LIST, STATUS, SUBRESOURCE_KINDS, TIME, WATCH_EVENT,
+    Json, cached, register_custom, unknown_fields, unregister_custom)
 from kubeling.api.resources import RESOURCES, Resource
 
 K8S_VERSION = "v1.32.0"
@@ -37,9 +38,6 @@ def _camel(group: str) -> str:
 def _ref(name: str) -> Json:
     return {"$ref": f"#/definitions/{name}"}
 
-
-def _definitions() -> dict[str, Json]:
-    return schema.definitions()
 
 # ---------------------------------------------------------------------------------------------
 # Paths and operations
@@ -81,8 +79,8 @@ def _op(op_id: str, action: str, doc: str, gvk: GVK | None, tag: str, *, params:
                 "produces": list(produces), "schemes": ["https"], "parameters": [_query(p) for p in params]}
     if body:
         op["parameters"].insert(0, {"name": "body", "in": "body", "required": True, "schema": _ref(body)})
-    schema = _ref(resp) if resp else {"type": "string"}
-    op["responses"] = {c: {"description": _CODES[c], "schema": schema} for c in codes}
+    resp_schema = _ref(resp) if resp else {"type": "string"}
+    op["responses"] = {c: {"description": _CODES[c], "schema": resp_schema} for c in codes}
     op["responses"]["401"] = {"description": "Unauthorized"}
     if action:
         op["x-kubernetes-action"] = action
@@ -243,15 +241,23 @@ def _refs(node: Any) -> Iterator[str]:
             yield from _refs(v)
 
 
-def _closure(roots: Any, defs: dict[str, Json]) -> dict[str, Json]:
-    out: dict[str, Json] = {}
+@cached
+def _def_refs() -> dict[str, frozenset[str]]:
+    """The definitions each definition refers to directly."""
+    return {name: frozenset(_refs(d)) for name, d in schema.definitions().items()}
+
+
+def _closure(roots: Any) -> list[str]:
+    """Names of the definitions roots need, transitively, sorted."""
+    refs = _def_refs()
+    out: set[str] = set()
     todo = list(_refs(roots))
     while todo:
         name = todo.pop()
         if name not in out:
-            out[name] = defs[name]
-            todo += _refs(defs[name])
-    return dict(sorted(out.items()))
+            out.add(name)
+            todo += refs[name]
+    return sorted(out)
 
 
 @cached
@@ -264,7 +270,7 @@ def openapi_v2() -> Json:
         "swagger": "2.0",
         "info": {"title": "Kubernetes", "version": K8S_VERSION},
         "paths": dict(sorted(paths.items())),
-        "definitions": _definitions(),
+        "definitions": schema.definitions(),
         "securityDefinitions": {"BearerToken": {"description": "Bearer Token authentication", "type": "apiKey",
                                                 "name": "authorization", "in": "header"}},
         "security": [{"BearerToken": []}],
@@ -317,15 +323,20 @@ def _v3_param(p: Json) -> Json:
 
 
 @cached
+def _v3_definitions() -> dict[str, Json]:
+    """Every definition in its OpenAPI 3 form, converted once for all the group-version documents."""
+    return {n: _v3_def(n, d) for n, d in schema.definitions().items()}
+
+
+@cached
 def _v3_docs() -> dict[tuple[str, str], bytes]:
-    defs = _definitions()
+    v3_defs = _v3_definitions()
     docs: dict[tuple[str, str], bytes] = {}
     for gv, gv_paths in _paths_by_gv().items():
         paths = {path: {m: (_v3_op(op) if m != "parameters" else [_v3_param(p) for p in op])
                         for m, op in item.items()} for path, item in sorted(gv_paths.items())}
-        schemas = _closure(gv_paths, defs)
         doc = {"openapi": "3.0.0", "info": {"title": "Kubernetes", "version": K8S_VERSION}, "paths": paths,
-               "components": {"schemas": {n: _v3_def(n, s) for n, s in schemas.items()},
+               "components": {"schemas": {n: v3_defs[n] for n in _closure(gv_paths)},
                               "securitySchemes": {"BearerToken": {"type": "apiKey", "name": "authorization",
                                                                   "in": "header",
                                                                   "description": "Bearer Token authentication"}}},
@@ -387,7 +398,12 @@ def openapi_v2_response(accept: str | None) -> tuple[bytes, str]:
     return openapi_v2_bytes(), "application/json"
 
 
+_SMALL_VARINTS = [bytes((n,)) for n in range(0x80)]
+
+
 def _varint(n: int) -> bytes:
+    if n < 0x80:
+        return _SMALL_VARINTS[n]
     out = bytearray()
     while n > 0x7F:
         out.append((n & 0x7F) | 0x80)
@@ -445,14 +461,19 @@ def _pb_schema(s: Json) -> bytes:
 
 def _pb_param(p: Json) -> bytes:  # ParametersItem{Parameter parameter = 1}
     if p["in"] == "body":
-        param = _ld(1, _s(1, p.get("description")) + _s(2, p["name"]) + _s(3, "body") + _b(4, p.get("required"))
-                    + _ld(5, _pb_schema(p["schema"])))
-    else:  # NonBodyParameter: query sub-schema = 3 (type 6, uniqueItems 20), path = 4 (type 5, uniqueItems 19)
-        query = p["in"] == "query"
-        sub = (_b(1, p.get("required")) + _s(2, p["in"]) + _s(3, p.get("description")) + _s(4, p["name"])
-               + _s(6 if query else 5, p.get("type")) + _b(20 if query else 19, p.get("uniqueItems")))
-        param = _ld(2, _ld(3 if query else 4, sub))
-    return _ld(1, param)
+        return _ld(1, _ld(1, _s(1, p.get("description")) + _s(2, p["name"]) + _s(3, "body")
+                          + _b(4, p.get("required")) + _ld(5, _pb_schema(p["schema"]))))
+    return _pb_nonbody_param(tuple(sorted(p.items())))
+
+
+@cache
+def _pb_nonbody_param(items: tuple[tuple[str, Any], ...]) -> bytes:
+    """Query and path parameters repeat on every operation: encoded once each."""
+    p = dict(items)   # NonBodyParameter: query sub-schema = 3 (type 6, uniqueItems 20), path = 4 (type 5, 19)
+    query = p["in"] == "query"
+    sub = (_b(1, p.get("required")) + _s(2, p["in"]) + _s(3, p.get("description")) + _s(4, p["name"])
+           + _s(6 if query else 5, p.get("type")) + _b(20 if query else 19, p.get("uniqueItems")))
+    return _ld(1, _ld(2, _ld(3 if query else 4, sub)))
 
 
 def _pb_operation(op: Json) -> bytes:
