@@ -13,7 +13,7 @@ from kubeling.api.cron import CronError, Schedule, load_location, parse
 from kubeling.api.resources import lookup
 from kubeling.client import ApiError
 
-from .base import Controller, controller_of
+from .base import Controller, controller_of, namespace_terminating
 from .workloads import JOBS, _owner_ref
 
 CRONJOBS = lookup("batch", "v1", "cronjobs")
@@ -212,13 +212,20 @@ class CronJobController(Controller):
         try:
             job = await self.client.create(JOBS, self._job(cj, scheduled, zone), cj["metadata"]["namespace"])
         except ApiError as e:
-            if e.already_exists:       # created by an earlier sync whose status write was lost
-                status["lastScheduleTime"] = _rfc3339(scheduled)
+            if namespace_terminating(e):
+                return None
+            if not e.already_exists:
+                self.recorder.event(cj, "Warning", "FailedCreate", f"Error creating job: {e}")
+                raise
+            # ours when an earlier sync created it and then lost its status write: record it now
+            job = await self.client.get(JOBS, name, cj["metadata"]["namespace"])
+            if (controller_of(job) or {}).get("uid") != cj["metadata"]["uid"]:
                 return self._until_next(cj, sched, now, zone)
-            self.recorder.event(cj, "Warning", "FailedCreate", f"Error creating job: {e}")
-            raise
-        self.recorder.event(cj, "Normal", "SuccessfulCreate", f"Created job {job['metadata']['name']}")
-        status["active"] = sorted([*(status.get("active") or []), _job_ref(job)], key=lambda r: r.get("name", ""))
+        else:
+            self.recorder.event(cj, "Normal", "SuccessfulCreate", f"Created job {job['metadata']['name']}")
+        if _finished(job) is None:
+            active = [r for r in status.get("active") or [] if r.get("uid") != job["metadata"]["uid"]]
+            status["active"] = sorted([*active, _job_ref(job)], key=lambda r: r.get("name", ""))
         status["lastScheduleTime"] = _rfc3339(scheduled)
         return self._until_next(cj, sched, now, zone)
 

@@ -1,10 +1,13 @@
 """Completion indexes of an Indexed Job as upstream keeps them in status.completedIndexes and
-status.failedIndexes: ordered intervals written "1,3-5,7,8" (a two-index run is written with a comma)."""
+status.failedIndexes (ordered intervals written "1,3-5,7,8", a two-index run with a comma), and
+the per-index failure counts that backoffLimitPerIndex pods carry in annotations."""
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Callable, Iterable
 
 COMPLETION_INDEX = "batch.kubernetes.io/job-completion-index"     # annotation and label
+FAILURE_COUNT = "batch.kubernetes.io/job-index-failure-count"
+IGNORED_FAILURE_COUNT = "batch.kubernetes.io/job-index-ignored-failure-count"
 INDEX_ENV = "JOB_COMPLETION_INDEX"
 
 
@@ -47,6 +50,35 @@ def pod_index(pod: dict) -> int | None:
     """getCompletionIndex: the annotation as a non-negative integer, else None."""
     value = (pod["metadata"].get("annotations") or {}).get(COMPLETION_INDEX, "")
     return int(value) if value.isdigit() else None
+
+
+def _count(pod: dict, key: str) -> int:
+    value = (pod["metadata"].get("annotations") or {}).get(key, "")
+    return int(value) if value.isdigit() and int(value) <= 2**31 - 1 else 0
+
+
+def failure_counts(pod: dict) -> tuple[int, int]:
+    """(failures counted, failures ignored) of the pod's index before this pod."""
+    return _count(pod, FAILURE_COUNT), _count(pod, IGNORED_FAILURE_COUNT)
+
+
+def failure_count_annotations(failed: list[dict], counts: Callable[[dict], bool]) -> dict[str, str]:
+    """The counts a replacement pod carries (getNewIndexFailureCounts): those of the index's
+    latest failed pod (most failures, then last finished) plus that pod's own failure."""
+    if not failed:
+        return {FAILURE_COUNT: "0"}
+    last = max(failed, key=lambda p: (sum(failure_counts(p)), _finished_at(p)))
+    counted, ignored = failure_counts(last)
+    if counts(last):
+        counted += 1
+    else:
+        ignored += 1
+    return {FAILURE_COUNT: str(counted), **({IGNORED_FAILURE_COUNT: str(ignored)} if ignored else {})}
+
+
+def _finished_at(pod: dict) -> str:
+    states = [(cs.get("state") or {}).get("terminated") or {} for cs in (pod.get("status") or {}).get("containerStatuses") or []]
+    return max((t.get("finishedAt") or "" for t in states), default="")
 
 
 def first_pending(count: int, completions: int, taken: set[int]) -> list[int]:

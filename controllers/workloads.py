@@ -310,6 +310,11 @@ def _indexed(job: dict) -> bool:
     return (job.get("spec") or {}).get("completionMode") == "Indexed"
 
 
+def _per_index(job: dict) -> bool:
+    """backoffLimitPerIndex: each index retried on its own, then marked failed."""
+    return _indexed(job) and (job.get("spec") or {}).get("backoffLimitPerIndex") is not None
+
+
 def _cond_true(conds: list[dict], typ: str) -> bool:
     return any(c.get("type") == typ and c.get("status") == "True" for c in conds)
 
@@ -399,23 +404,31 @@ class JobController(OwnedPods):
         seen = set(pending["succeeded"]) | set(pending["failed"])
         completions = spec.get("completions") or 1
         completed = indexes.parse(status.get("completedIndexes"), completions) if _indexed(job) else set()
+        failed_ix = indexes.parse(status.get("failedIndexes"), completions) if _per_index(job) else set()
         fresh, uncountable = False, []
         for p in pods:
             how = _finished(p, job) if _tracked(p) and p["metadata"]["uid"] not in seen else None
+            ix = indexes.pod_index(p)
             if how == "succeeded" and _indexed(job):
-                ix = indexes.pod_index(p)
                 if ix is None or ix >= completions or ix in completed:
                     uncountable.append(p)
                     continue
                 completed.add(ix)
-            elif how == "failed" and not podfailurepolicy.match(spec.get("podFailurePolicy"), p).counts:
-                uncountable.append(p)
-                continue
+            elif how == "failed":
+                verdict = podfailurepolicy.match(spec.get("podFailurePolicy"), p)
+                if not verdict.counts:
+                    uncountable.append(p)
+                    continue
+                if _per_index(job) and ix is not None and ix < completions and (
+                        verdict.action == "FailIndex" or indexes.failure_counts(p)[0] >= spec["backoffLimitPerIndex"]):
+                    failed_ix.add(ix)       # isIndexFailed: not retried any more
             if how is not None:
                 pending[how].append(p["metadata"]["uid"])
                 fresh = True
         if completed:
             status["completedIndexes"] = indexes.format_indexes(completed)
+        if _per_index(job):
+            status["failedIndexes"] = indexes.format_indexes(failed_ix)
         if fresh:
             status["uncountedTerminatedPods"] = pending
             job = await self.write_status(job, status)
@@ -469,7 +482,7 @@ class JobController(OwnedPods):
                     {**self._cond("Suspended", "JobResumed", "Job resumed"), "status": "False"}]
                 status["startTime"] = _now()
                 self.recorder.event(job, "Normal", "Resumed", "Job resumed")
-            want = min(parallelism, completions - status["succeeded"]) - len(active)
+            want = min(parallelism, completions - status["succeeded"] - len(failed_ix)) - len(active)
             if _only_replace_failed(job):
                 want -= len(terminating)
             delay = self._backoff(key, status["failed"])
@@ -477,13 +490,13 @@ class JobController(OwnedPods):
                 self.queue.add_after(key, delay)
             elif want > 0 and self.expectations.satisfied(key):
                 if _indexed(job):
-                    taken = completed | {indexes.pod_index(p) for p in active + terminating} - {None}
+                    taken = completed | failed_ix | {indexes.pod_index(p) for p in active + terminating} - {None}
                     slots: list[int | None] = list(indexes.first_pending(want, completions, taken))
                 else:
                     slots = [None] * want
                 want = len(slots)
                 self.expectations.expect_creations(key, want)
-                made = await asyncio.gather(*(self._create(job, ix) for ix in slots), return_exceptions=True)
+                made = await asyncio.gather(*(self._create(job, ix, pods) for ix in slots), return_exceptions=True)
                 failed = [r for r in made if isinstance(r, BaseException)]
                 if failed:      # never seen by the informer: not awaited either
                     self.expectations.creation_observed(key, len(failed))
@@ -517,6 +530,13 @@ class JobController(OwnedPods):
                 message = podfailurepolicy.match(spec.get("podFailurePolicy"), p).message
                 if message is not None:
                     return "Failed", "PodFailurePolicy", message
+        if _per_index(job):
+            failed_ix = indexes.parse(status.get("failedIndexes"), spec.get("completions") or 1)
+            if spec.get("maxFailedIndexes") is not None and len(failed_ix) > spec["maxFailedIndexes"]:
+                return ("Failed", "MaxFailedIndexesExceeded",
+                        "Job has exceeded the specified maximal number of failed indexes")
+            if failed_ix and status["succeeded"] + len(failed_ix) >= (spec.get("completions") or 1):
+                return "Failed", "FailedIndexes", "Job has failed indexes"
         if status["failed"] > spec.get("backoffLimit", 6):
             return "Failed", "BackoffLimitExceeded", "Job has reached the specified backoff limit"
         deadline = spec.get("activeDeadlineSeconds")
@@ -541,12 +561,17 @@ class JobController(OwnedPods):
         return {"type": typ, "status": "True", "lastProbeTime": _now(), "lastTransitionTime": _now(),
                 "reason": reason, "message": message}
 
-    async def _create(self, job: dict, index: int | None = None) -> None:
-        """One pod from the template; in an Indexed Job, the pod for completion index `index`."""
+    async def _create(self, job: dict, index: int | None = None, pods: list[dict] = ()) -> None:
+        """One pod from the template; in an Indexed Job, the pod for completion index `index`, with
+        backoffLimitPerIndex also the index's failure counts so far."""
         tpl = orjson.loads(orjson.dumps(job["spec"].get("template") or {}))
         name = job["metadata"]["name"]
         if index is not None:
             tpl = indexes.indexed_template(tpl, name, index)
+            if _per_index(job):
+                replaced = [p for p in pods if indexes.pod_index(p) == index and _finished(p, job) == "failed"]
+                tpl["metadata"]["annotations"].update(indexes.failure_count_annotations(
+                    replaced, lambda p: podfailurepolicy.match(job["spec"].get("podFailurePolicy"), p).counts))
         meta = tpl.get("metadata") or {}
         body = {"apiVersion": "v1", "kind": "Pod", "metadata": {
             "generateName": name + "-" if index is None else indexes.generate_name(name, index),

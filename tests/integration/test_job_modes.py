@@ -123,3 +123,32 @@ def test_pod_failure_policy_ignores_disruptions_and_fails_on_exit_code(control_p
     assert all(not p["metadata"].get("finalizers") for p in pods(api, ns))
     events = json.loads(api.kubectl("-n", ns, "get", "events", "-o", "json").stdout)["items"]
     assert any(e["reason"] == "PodFailurePolicy" and e["message"] == msg for e in events)
+
+
+def test_backoff_limit_per_index_and_fail_index(control_plane, controllers, ns):
+    """Index 0 fails for good at once (FailIndex), index 1 after its one retry, index 2 succeeds:
+    the Job fails with FailedIndexes."""
+    api = control_plane
+    job = {"metadata": {"name": "per-index"}, "spec": {
+        "completionMode": "Indexed", "completions": 3, "parallelism": 3, "backoffLimitPerIndex": 1,
+        "podFailurePolicy": {"rules": [{"action": "FailIndex", "onExitCodes": {"operator": "In", "values": [7]}}]},
+        "template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "main", "image": "busybox"}]}}}}
+    code, body, _ = api.http("POST", f"/apis/batch/v1/namespaces/{ns}/jobs", job)
+    assert code == 201, body
+    assert body["spec"]["backoffLimit"] == 2147483647
+    first = wait_for(lambda: live(api, ns, 3), 20, "pods for the 3 indexes")
+    assert [p["metadata"]["annotations"]["batch.kubernetes.io/job-index-failure-count"] for p in first] == ["0"] * 3
+    finish(api, first[0], "Failed", 7)
+    finish(api, first[1], "Failed", 1)
+    finish(api, first[2], "Succeeded", 0)
+    st = wait_for(lambda: (s := job_status(api, ns, "per-index")).get("failedIndexes") == "0" and
+                  s.get("completedIndexes") == "2" and s, 20, "index 0 failed, index 2 completed")
+    retry = wait_for(lambda: live(api, ns, 1), 40, "index 1 retried after the back-off")[0]
+    assert retry["metadata"]["annotations"][INDEX] == "1"
+    assert retry["metadata"]["annotations"]["batch.kubernetes.io/job-index-failure-count"] == "1"
+    finish(api, retry, "Failed", 1)
+    st = wait_for(lambda: (s := job_status(api, ns, "per-index")).get("conditions") and
+                  any(c["type"] == "Failed" for c in s["conditions"]) and s, 20, "Job Failed")
+    assert (st["failedIndexes"], st["completedIndexes"], st["failed"], st["succeeded"]) == ("0,1", "2", 3, 1)
+    assert [(c["type"], c["reason"], c["message"]) for c in st["conditions"]] == [
+        ("FailureTarget", "FailedIndexes", "Job has failed indexes"), ("Failed", "FailedIndexes", "Job has failed indexes")]
