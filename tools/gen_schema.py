@@ -10,7 +10,7 @@ formats, required, $refs, x-kubernetes-* extensions), with x-kubernetes-group-ve
 to the group-versions served here; plus the query parameters' types and descriptions. Regenerate
 after adding a row to the resource table:
 
-    .venv/bin/python tools/gen_schema.py [kubernetes-1.32-swagger.json]
+    .venv/bin/python tools/gen_schema.py [kubernetes-1.32-swagger.json [output]]
 
 (gzipped JSON keeps the ~1 MB of descriptions at ~150 KB and loads in a few milliseconds.)
 """
@@ -75,6 +75,7 @@ def parameters(spec: dict) -> dict[str, dict]:
 
 def main() -> None:
     spec = json.loads((Path(sys.argv[1]) if len(sys.argv) > 1 else SWAGGER).read_text())
+    out = Path(sys.argv[2]) if len(sys.argv) > 2 else OUT
     defs = spec["definitions"]
     served = {(r.group, r.version) for r in RESOURCES} | {(g, v) for g, v, _ in SUBRESOURCE_KINDS}
     keep: dict[str, Any] = {}
@@ -90,9 +91,8 @@ def main() -> None:
                                                     if (x["group"], x["version"]) in served]
     data = {"definitions": dict(sorted(keep.items())), "parameters": parameters(spec)}
     raw = json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
-    OUT.write_bytes(gzip.compress(raw, compresslevel=9, mtime=0))
-    print(f"{OUT.relative_to(ROOT)}: {len(keep)} definitions, {len(raw)} B json, {OUT.stat().st_size} B gzipped",
-          file=sys.stderr)
+    out.write_bytes(gzip.compress(raw, compresslevel=9, mtime=0))
+    print(f"{out}: {len(keep)} definitions, {len(raw)} B json, {out.stat().st_size} B gzipped", file=sys.stderr)
 
 
 if __name__ == "__main__":

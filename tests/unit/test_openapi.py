@@ -1,8 +1,9 @@
 """OpenAPI v2/v3 documents: structure, references, per-resource paths, kubectl-relevant extensions,
-agreement with the official Python client (generated from upstream's spec), protobuf form, and
-unknown-field detection for fieldValidation."""
+agreement with the official Python client (generated from upstream's spec), protobuf form,
+unknown-field detection for fieldValidation, custom resources, and the generated schema's freshness."""
 from __future__ import annotations
 
+import gzip
 import hashlib
 import inspect
 import json
@@ -10,6 +11,7 @@ import re
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Any, Iterator
 
 import orjson
@@ -608,3 +610,16 @@ def test_unregister_withdraws_the_kind_and_its_group_version(crontab: Resource):
     assert not any("stable.example.com" in p for p in oa.openapi_v2()["paths"])
     assert oa.unknown_fields("stable.example.com/v1", "CronTab", {"x": 1}) == []
     oa.unregister_custom(crontab)   # a second time: nothing to do
+
+
+def test_generated_schema_is_current(tmp_path):
+    """schema.json.gz is what tools/gen_schema.py makes of the spec and today's resource table."""
+    root = Path(__file__).resolve().parents[2]
+    swagger = root.parent / "shared" / "reference" / "kubernetes-1.32-swagger.json"
+    if not swagger.exists():
+        pytest.skip("the 1.32 spec is not checked out next to the project")
+    out = tmp_path / "schema.json.gz"
+    subprocess.run([sys.executable, str(root / "tools" / "gen_schema.py"), str(swagger), str(out)], check=True,
+                   capture_output=True)
+    assert gzip.decompress(out.read_bytes()) == gzip.decompress((root / "apiserver/api/schema.json.gz").read_bytes()), \
+        "run tools/gen_schema.py"
