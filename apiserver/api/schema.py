@@ -202,6 +202,10 @@ def def_by_gvk() -> dict[GVK, str]:
 # Unknown-field detection for fieldValidation=Strict|Warn
 # ---------------------------------------------------------------------------------------------
 
+_EMBEDDED_PROPERTIES = {"apiVersion": {"type": "string"}, "kind": {"type": "string"},
+                        "metadata": {"$ref": REF_PREFIX + OBJECT_META}}
+
+
 def unknown_fields(api_version: str, kind: str, obj: dict) -> list[str]:
     """Paths of fields in obj that the kind's schema does not define, in document order.
 
@@ -209,7 +213,8 @@ def unknown_fields(api_version: str, kind: str, obj: dict) -> list[str]:
     containers[0].imagee"; the apiserver strips the dot to answer `strict decoding error: unknown field
     "spec.template.spec.containers[0].imagee"` (errors joined by ", "). Map values are entered as
     ".key"; free-form values (IntOrString, Quantity, RawExtension, managedFields[].fieldsV1, custom
-    fields with x-kubernetes-preserve-unknown-fields or -int-or-string) accept anything. Unknown kinds give [].
+    fields with x-kubernetes-preserve-unknown-fields or -int-or-string) accept anything; objects marked
+    x-kubernetes-embedded-resource also know apiVersion, kind and metadata. Unknown kinds give [].
     """
     group, _, version = api_version.rpartition("/")
     name = def_by_gvk().get((group, version, kind))
@@ -227,6 +232,8 @@ def _visit(value: Any, node: Json, path: str, defs: dict[str, Json], out: list[s
         return
     if isinstance(value, dict):
         props = node.get("properties")
+        if node.get("x-kubernetes-embedded-resource"):   # a whole object inside a custom resource
+            props = {**_EMBEDDED_PROPERTIES, **(props or {})}
         if props is not None:
             for key, v in value.items():
                 if key not in props:

@@ -534,7 +534,9 @@ CRONTAB_SCHEMA = {
                                                                "anyOf": [{"type": "integer"}, {"type": "string"}]}}}},
             "selector": {"type": "object", "x-kubernetes-map-type": "atomic",
                          "additionalProperties": {"type": "string"}},
-            "extra": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}}},
+            "extra": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
+            "template": {"type": "object", "x-kubernetes-embedded-resource": True, "properties": {
+                "spec": {"type": "object", "properties": {"image": {"type": "string"}}}}}}},
         "status": {"type": "object", "properties": {"replicas": {"type": "integer"}}}},
 }
 
@@ -583,10 +585,13 @@ def test_custom_kind_is_published_in_v2_and_v3(crontab: Resource):
 def test_custom_kind_unknown_fields(crontab: Resource):
     obj = {"apiVersion": "stable.example.com/v1", "kind": "CronTab", "metadata": {"name": "a", "labelz": {}},
            "spec": {"cronSpec": "* * * * *", "replica": 1, "ports": [{"name": "p", "port": "web", "x": 1}],
-                    "selector": {"a": "b"}, "extra": {"anything": {"goes": [1]}}},
+                    "selector": {"a": "b"}, "extra": {"anything": {"goes": [1]}},
+                    "template": {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "nam": "q"},
+                                 "spec": {"image": "x", "imag": "y"}, "status": {}}},
            "status": {"replicas": 1, "ready": 1}, "top": 1}
     assert oa.unknown_fields("stable.example.com/v1", "CronTab", obj) == [
-        ".metadata.labelz", ".spec.replica", ".spec.ports[0].x", ".status.ready", ".top"]
+        ".metadata.labelz", ".spec.replica", ".spec.ports[0].x", ".spec.template.metadata.nam",
+        ".spec.template.spec.imag", ".spec.template.status", ".status.ready", ".top"]
     assert oa.unknown_fields("stable.example.com/v1", "CronTabList", {"items": [{"spec": {"bad": 1}}]}) == \
         [".items[0].spec.bad"]
 
