@@ -6,7 +6,7 @@ import time
 
 from kubeling.api.resources import lookup
 from kubeling.api.selectors import selector_from_object
-from kubeling.client import ApiError
+from kubeling.client import ApiError, Client
 from kubeling.client.leaderelection import parse_time
 
 from .base import Controller, controller_of, namespace_terminating
@@ -32,6 +32,18 @@ def _deletion_rank(pod: dict) -> tuple:
     st = pod.get("status") or {}
     return (bool((pod.get("spec") or {}).get("nodeName")), st.get("phase") == "Running", pod_ready(pod),
             [-ord(ch) for ch in pod["metadata"].get("creationTimestamp", "")])
+
+
+async def adopt(client: Client, pod: dict, ref: dict) -> None:
+    """ControllerRefManager's adoption: the orphan gains the controller reference, unless it changed
+    or went meanwhile (the resourceVersion precondition)."""
+    try:
+        await client.patch(PODS, pod["metadata"]["name"], {"metadata": {
+            "ownerReferences": (pod["metadata"].get("ownerReferences") or []) + [ref],
+            "resourceVersion": pod["metadata"]["resourceVersion"]}}, pod["metadata"]["namespace"])
+    except ApiError as e:
+        if not (e.not_found or e.conflict):
+            raise
 
 
 class ReplicaSetController(Controller):
@@ -155,15 +167,9 @@ class ReplicaSetController(Controller):
                 raise errors[0]
 
     async def _adopt(self, rs: dict, pod: dict) -> None:
-        ref = {"apiVersion": self.api_version, "kind": self.kind, "name": rs["metadata"]["name"],
-               "uid": rs["metadata"]["uid"], "controller": True, "blockOwnerDeletion": True}
-        try:
-            await self.client.patch(PODS, pod["metadata"]["name"], {"metadata": {
-                "ownerReferences": (pod["metadata"].get("ownerReferences") or []) + [ref],
-                "resourceVersion": pod["metadata"]["resourceVersion"]}}, pod["metadata"]["namespace"])
-        except ApiError as e:
-            if not (e.not_found or e.conflict):
-                raise
+        await adopt(self.client, pod, {"apiVersion": self.api_version, "kind": self.kind,
+                                       "name": rs["metadata"]["name"], "uid": rs["metadata"]["uid"],
+                                       "controller": True, "blockOwnerDeletion": True})
 
     async def _create(self, rs: dict, n: int) -> tuple[int, ApiError | None]:
         """slowStartBatch: batches of 1, 2, 4, ... so a template that cannot be created (quota,

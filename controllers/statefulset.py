@@ -19,11 +19,13 @@ from dataclasses import dataclass, field
 import orjson
 
 from kubeling.api.resources import lookup
+from kubeling.api.selectors import selector_from_object
 from kubeling.client import ApiError
 from kubeling.client.leaderelection import parse_time
 
 from .deployment import resolve, template_hash
-from .replicaset import pod_ready
+from .base import controller_of
+from .replicaset import adopt, pod_ready
 from .workloads import OwnedPods, _owner_ref
 
 PODS, PVCS = lookup("", "v1", "pods"), lookup("", "v1", "persistentvolumeclaims")
@@ -167,6 +169,22 @@ class StatefulSetController(OwnedPods):
         self.revisions = self.factory.get(REVISIONS)
         self.revisions.add_indexer("owner", lambda r: [o["uid"] for o in r["metadata"].get("ownerReferences") or []
                                                        if o.get("controller")])
+        self.pods.add_handler(self.on_orphan, lambda old, new: self.on_orphan(new))
+
+    def on_orphan(self, pod: dict) -> None:
+        """An orphan named like a set's member and matching its selector: wake that set to adopt it."""
+        if controller_of(pod) is not None or pod["metadata"].get("deletionTimestamp"):
+            return
+        for sts in self.owners.list(pod["metadata"].get("namespace")):
+            if self._member(sts, pod):
+                self.enqueue(sts)
+
+    @staticmethod
+    def _member(sts: dict, pod: dict) -> bool:
+        """isMemberOf and the selector: what ClaimPods adopts."""
+        sel = selector_from_object(sts["spec"].get("selector"))
+        return bool(sel) and sel.matches(pod["metadata"].get("labels") or {}) and \
+            ordinal_of(sts["metadata"]["name"], pod) is not None
 
     async def sync(self, key: str) -> None:
         sts = self.owners.get(key)
@@ -177,6 +195,10 @@ class StatefulSetController(OwnedPods):
         for p in self.pods.by_index("owner", sts["metadata"]["uid"]):
             if (i := ordinal_of(name, p)) is not None:
                 pods[i] = p
+        for p in self.pods.list(sts["metadata"]["namespace"]):
+            if controller_of(p) is None and not p["metadata"].get("deletionTimestamp") and self._member(sts, p):
+                await adopt(self.client, p, _owner_ref(sts, "StatefulSet", "apps/v1"))
+                pods.setdefault(ordinal_of(name, p), p)
         current, update = await self._revisions(sts, list(pods.values()))
         steps = plan(sts["spec"], pods, update["metadata"]["name"])
         error: ApiError | None = None

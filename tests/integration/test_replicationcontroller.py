@@ -72,6 +72,17 @@ def test_self_heals_scales_and_prints_upstream_columns(cluster, ns):
     wait_for(lambda: ready_pods(cluster, ns, 1), 30, "1 pod left")
 
 
+def test_matching_orphan_is_adopted(cluster, ns):
+    code, orphan, _ = cluster.http("POST", f"/api/v1/namespaces/{ns}/pods", {"metadata": {
+        "name": "stray", "labels": {"app": "web"}}, "spec": {"containers": [{"name": "nginx", "image": "nginx:1"}]}})
+    assert code == 201, orphan
+    cluster.kubectl("-n", ns, "apply", "-f", "-", input=json.dumps(rc()))
+    ps = wait_for(lambda: (p := ready_pods(cluster, ns, 2)) and all(x["metadata"].get("ownerReferences") for x in p)
+                  and p, 30, "the stray pod adopted beside one new pod")
+    stray = next(p for p in ps if p["metadata"]["name"] == "stray")
+    assert stray["metadata"]["ownerReferences"][0]["kind"] == "ReplicationController"
+
+
 def test_validation_messages(cluster, ns):
     def reject(body: dict) -> str:
         code, out, _ = cluster.http("POST", f"/api/v1/namespaces/{ns}/replicationcontrollers", body)

@@ -9,7 +9,7 @@ import pytest
 from tests.support.clusters import wait_for
 from tests.support.hollow import hollow_cluster
 
-READY_DELAY = 1.0    # long enough to see web-1 wait for web-0
+READY_DELAY = 0.5    # long enough to see web-1 wait for web-0
 
 
 @pytest.fixture(scope="module")
@@ -137,6 +137,19 @@ def test_scale_down_highest_ordinal_first_and_parallel(cluster, ns):
     wait_for(lambda: all_ready(cluster, ns, ["web-0"]), 60, "only web-0 left")
     k("-n", ns, "scale", "statefulset", "web", "--replicas=2")
     wait_for(lambda: all_ready(cluster, ns, ["web-0", "web-1"]), 30, "web-1 back")
+
+
+def test_orphan_member_is_adopted_and_kept_on_delete_strategy(cluster, ns):
+    code, orphan, _ = cluster.http("POST", f"/api/v1/namespaces/{ns}/pods", {"metadata": {
+        "name": "web-0", "labels": {"app": "web"}}, "spec": {"containers": [{"name": "nginx", "image": "nginx:0"}]}})
+    assert code == 201, orphan
+    create(cluster, ns, statefulset(updateStrategy={"type": "OnDelete"}))
+    ps = wait_for(lambda: (p := all_ready(cluster, ns, ["web-0", "web-1"])) and
+                  p["web-0"]["metadata"].get("ownerReferences") and p, 30, "web-0 adopted, web-1 created")
+    assert ps["web-0"]["metadata"]["uid"] == orphan["metadata"]["uid"]
+    assert ps["web-0"]["spec"]["containers"][0]["image"] == "nginx:0"     # OnDelete: kept as it is
+    assert ps["web-0"]["metadata"]["ownerReferences"][0]["name"] == "web"
+    assert ps["web-1"]["spec"]["containers"][0]["image"] == "nginx:1"
 
 
 def test_validation_messages(cluster, ns):
