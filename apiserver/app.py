@@ -19,7 +19,8 @@ from kubeling.api.resources import Resource, lookup
 from . import discovery
 from .auth import Authenticator, bearer
 from .codec import negotiate, dumps
-from .handlers import TRUE, Handler, Request
+from .handlers import Handler
+from .request import TRUE, Request
 from .streaming import Streaming
 
 log = logging.getLogger("apiserver")

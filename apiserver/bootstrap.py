@@ -13,7 +13,7 @@ from kubeling.etcd.errors import EtcdError
 from .admission import IP_PREFIX, SYSTEM_NAMESPACES, ServiceAllocator
 from .plugins.priority import PRIORITY_CLASSES, SYSTEM_PRIORITY_CLASSES, system_priority_class
 from .storage import KeyExists, KeyMissing, StaleRevision, Storage
-from .strategy import now_rfc3339
+from .registry import now_rfc3339
 
 log = logging.getLogger("apiserver.bootstrap")
 NAMESPACES = lookup("", "v1", "namespaces")

@@ -1,7 +1,7 @@
 """The one generic REST handler: every verb of every kind in the resource table.
 
-Kind-specific behaviour comes from the resource row, kubeling.api strategies and admission,
-never from a per-kind handler.
+Kind-specific behaviour comes from the resource row and the kind's strategy (apiserver/registry),
+never from a branch here.
 """
 from __future__ import annotations
 
@@ -11,8 +11,7 @@ import logging
 import posixpath
 import random
 import uuid
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Any, AsyncIterator, Callable
 
 import orjson
@@ -21,77 +20,18 @@ from kubeling.api import errors as E
 from kubeling.api.errors import StatusError, bad_request
 from kubeling.api.gofmt import go_syntax
 from kubeling.api.resources import Resource
-from kubeling.api.selectors import parse_field_selector, parse_label_selector, selector_to_string
+from kubeling.api.selectors import parse_field_selector, parse_label_selector
 
-from . import admission, strategy
-from .codec import PATCH_TYPES, Target, decode_body, deepcopy, media_type
+from . import admission, plugins
+from .codec import PATCH_TYPES, decode_body, deepcopy, media_type
+from .request import Reply, Request, check_dry_run
+from .registry import now_rfc3339, strategy_for
 from .storage import KeyExists, KeyMissing, StaleRevision, Storage
 from .watchcache import TooOld, WatchCache
 
 log = logging.getLogger("apiserver.handlers")
 
-TRUE = ("1", "t", "T", "true", "TRUE", "True")
 NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"
-CREATE_ON_UPDATE = {"endpoints", "leases", "endpointslices", "events"}
-
-
-@dataclass
-class Request:
-    verb: str
-    resource: Resource
-    namespace: str | None
-    name: str | None
-    subresource: str | None
-    query: dict[str, str]
-    body: bytes
-    content_type: str
-    target: Target
-    user: dict
-    user_agent: str = ""
-    warnings: list[str] = field(default_factory=list)
-    dry_run: bool = False   # set by check_dry_run once the request's options are validated
-
-    def q(self, key: str, default: str = "") -> str:
-        return self.query.get(key, default)
-
-    def flag(self, key: str) -> bool:
-        """A boolean query parameter, parsed like Go's strconv.ParseBool."""
-        return self.query.get(key, "") in TRUE
-
-    @property
-    def manager(self) -> str:
-        fm = self.q("fieldManager")
-        if fm:
-            return fm
-        return (self.user_agent.split("/", 1)[0] or "unknown")[:128]
-
-
-@dataclass
-class Reply:
-    code: int
-    body: Any
-    stream: AsyncIterator[bytes] | None = None
-
-
-OPTIONS_KIND = {"create": "CreateOptions", "update": "UpdateOptions", "patch": "PatchOptions",
-                "delete": "DeleteOptions", "deletecollection": "DeleteOptions"}
-
-
-def check_dry_run(req: Request, from_body: Any = None) -> None:
-    """dryRun comes from the query or, for deletes, the DeleteOptions body; only "All" is valid.
-
-    Everything but the write runs for a dry run, so an unknown value must fail before anything
-    is written rather than be taken for a real request."""
-    values: list = []
-    if "dryRun" in req.query:
-        values.append(req.query["dryRun"])
-    if from_body is not None:
-        values.extend(from_body if isinstance(from_body, list) else [from_body])
-    if any(v != "All" for v in values):
-        shown = "[]string{" + ", ".join('"' + str(v).replace('"', '\\"') + '"' for v in values) + "}"
-        raise E.invalid_error("meta.k8s.io", OPTIONS_KIND.get(req.verb, "CreateOptions"), "", [E.Cause(
-            "FieldValueNotSupported", f'Unsupported value: {shown}: supported values: "All"', "dryRun")])
-    req.dry_run = bool(values)
 
 
 def _gen_suffix() -> str:
@@ -150,16 +90,17 @@ class Handler:
         self.sa_signer = None     # ServiceAccount token signing key (set by the cli)
         self.sa_issuer = "https://kubernetes.default.svc.cluster.local"
         self.sa_audiences = [self.sa_issuer]   # --api-audiences: what a TokenRequest without audiences gets
+        self.plugins = plugins.load()
 
     # ---- helpers ------------------------------------------------------------
     def _key(self, req: Request, name: str | None = None) -> str:
         return req.resource.key(req.namespace, name or req.name or "")
 
-    def _not_found(self, req: Request, name: str | None = None) -> StatusError:
+    def not_found(self, req: Request, name: str | None = None) -> StatusError:
         return E.not_found(req.resource.group, req.resource.plural, name or req.name or "")
 
     def _out(self, req: Request, obj: dict) -> dict:
-        return strategy.from_storage(req.resource, obj)
+        return strategy_for(req.resource).from_storage(obj)
 
     def _render_one(self, req: Request, obj: dict) -> Any:
         out = self._out(req, obj)
@@ -172,7 +113,7 @@ class Handler:
                     "metadata": out.get("metadata", {})}
         return out
 
-    async def _current(self, req: Request, name: str | None = None, fresh: bool = False,
+    async def current(self, req: Request, name: str | None = None, fresh: bool = False,
                        shared: bool = False) -> dict | None:
         """The stored object, from the watch cache unless fresh; shared: the cache's own dict,
         which the caller must not modify."""
@@ -199,7 +140,7 @@ class Handler:
         if obj is None:
             obj = await self.storage.get(self._key(req))
         if obj is None:
-            raise self._not_found(req)
+            raise self.not_found(req)
         if sub == "scale":
             return Reply(200, self._scale_of(req, obj))
         return Reply(200, self._render_one(req, obj))
@@ -253,7 +194,8 @@ class Handler:
                 items = [o for o in items if accept(o)]
             meta["resourceVersion"] = str(list_rev)
         if r.converted:
-            items = [strategy.from_storage(r, o) for o in items]
+            st = strategy_for(r)
+            items = [st.from_storage(o) for o in items]
         return Reply(200, self._render_list(req, items, meta))
 
     def _render_list(self, req: Request, items: list[dict], meta: dict) -> Any:
@@ -394,7 +336,7 @@ class Handler:
             self.cache.unwatch(watcher)
 
     # ---- object preparation -------------------------------------------------
-    def _decode(self, req: Request) -> dict:
+    def decode(self, req: Request) -> dict:
         if len(req.body) == 0:
             raise bad_request("the body of the request was empty")
         obj = decode_body(req.body, req.content_type)
@@ -436,42 +378,39 @@ class Handler:
         mode = req.q("fieldValidation") or "Warn"
         if mode not in ("Ignore", "Warn", "Strict"):
             raise bad_request(f'fieldValidation: Unsupported value: "{mode}": supported values: "Ignore", "Strict", "Warn"')
-        warnings = strategy.prune_unknown(req.resource, obj, mode)
+        warnings = strategy_for(req.resource).prune_unknown(obj, mode)
         if mode == "Warn":
             req.warnings.extend(warnings)
 
     def _prepare_create(self, req: Request, obj: dict) -> dict:
-        r = req.resource
+        r, st = req.resource, strategy_for(req.resource)
         self._check_type(req, obj)
         self._check_namespace(req, obj)
         self._field_validation(req, obj)
-        obj = strategy.to_storage(r, obj)
+        obj = st.to_storage(obj)
         meta = obj["metadata"]
         if not meta.get("name") and meta.get("generateName") and isinstance(meta["generateName"], str):
             meta["name"] = meta["generateName"] + _gen_suffix()
         for k in ("resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds", "selfLink"):
             meta.pop(k, None)
         meta["uid"] = str(uuid.uuid4())
-        meta["creationTimestamp"] = strategy.now_rfc3339()
+        meta["creationTimestamp"] = now_rfc3339()
         if r.has_generation:
             meta["generation"] = 1
         else:
             meta.pop("generation", None)
         if r.namespaced:
             admission.check_namespace(self.cache, req.namespace or "")
-        if r.plural == "pods":
-            admission.admit_pod(obj)
-        strategy.apply_defaults(r, obj)
-        if r.plural == "namespaces":
-            obj["status"] = {"phase": "Active"}
-        strategy.validate(r, obj, None)
+        st.admit(obj)
+        st.apply_defaults(obj)
+        st.prepare_for_create(obj)
         self._managed(req, None, obj, "Update")
         return obj
 
     def _managed(self, req: Request, old: dict | None, new: dict, operation: str) -> None:
         from apiserver.api import managedfields
         managedfields.update_managed_fields(old, new, req.manager, operation, req.resource.api_version,
-                                            strategy.now_rfc3339(),
+                                            now_rfc3339(),
                                             req.subresource if req.subresource in ("status", "scale", "ephemeralcontainers")
                                             else None)
 
@@ -480,12 +419,12 @@ class Handler:
         check_dry_run(req)
         virtual = self.virtual.get(req.resource)
         if virtual is not None:   # a review answered from request data, never stored
-            body = self._decode(req)
+            body = self.decode(req)
             self._check_type(req, body)
             return Reply(201, await virtual.create(body))
         if req.subresource:
             return await self._create_subresource(req)
-        obj = self._decode(req)
+        obj = self.decode(req)
         await self._namespace_visible(req)
         obj = self._prepare_create(req, obj)
         return Reply(201, self._out(req, await self._store_new(req, obj)))
@@ -500,19 +439,27 @@ class Handler:
         if self.cache.get(key) is None and await self.storage.get(key) is not None:
             await self.cache.wait_for(await self.storage.current_revision(), 5.0)
 
+    async def _admit(self, req: Request, operation: str, obj: dict | None, old: dict | None) -> None:
+        """The state-dependent admission plugins (apiserver/plugins) for this request."""
+        if self.plugins:
+            await plugins.admit(self.plugins, plugins.Attributes(
+                operation, req.resource, req.subresource, req.namespace, (obj or old or {}).get("metadata", {}).get("name", ""),
+                obj, old, req.dry_run, self.cache, self.storage, req.user, req.warnings))
+
     async def _store_new(self, req: Request, obj: dict) -> dict:
-        r = req.resource
+        """Admit, validate and write an object _prepare_create made (mutating admission may change it first)."""
+        r, st = req.resource, strategy_for(req.resource)
+        await self._admit(req, "CREATE", obj, None)
+        st.validate(obj, None)
         name = obj["metadata"].get("name") or ""
         key = r.key(req.namespace, name)
         stored = obj
         taken: set[str] = set()
-        # addresses the client asked for: when another apiserver got one first, allocate() must report it
-        # as already allocated rather than this loop quietly picking another
-        requested = admission.allocated_keys(obj) if r.plural == "services" else set()
+        # keys the client asked for (a service's address): when another apiserver got one first, allocate()
+        # must report it as already allocated rather than this loop quietly picking another
+        requested = st.claimed_keys(obj)
         for attempt in range(8):
-            extra: dict[str, bytes] = {}
-            if r.plural == "services":
-                extra = self.alloc.allocate(stored, None, taken).puts
+            extra, _ = st.allocate(self, stored, None, taken)
             if req.dry_run:
                 return stored
             try:
@@ -521,122 +468,27 @@ class Handler:
                 if str(e) == key:
                     raise E.already_exists(r.group, r.plural, name) from None
                 taken.add(str(e))
-                if str(e) in requested:
-                    continue
-                if str(e).startswith(admission.IP_PREFIX):
-                    stored["spec"].pop("clusterIP", None)
-                    stored["spec"].pop("clusterIPs", None)
-                for p in stored.get("spec", {}).get("ports") or []:
-                    if str(e) == admission.PORT_PREFIX + str(p.get("nodePort")):
-                        p.pop("nodePort", None)
+                if str(e) not in requested:
+                    st.key_taken(stored, str(e))
         raise StatusError(409, "Conflict", "failed to allocate a unique address for the service; try again")
 
     async def _create_subresource(self, req: Request) -> Reply:
-        sub, r = req.subresource, req.resource
-        if r.plural == "pods" and sub == "binding":
-            body = self._decode(req)
-            target = (body.get("target") or {})
-            node = target.get("name")
-            if not node:
-                raise E.invalid_error("", "Binding", req.name or "", [E.required("target.name")])
-
-            def bind(pod: dict) -> dict:   # copy-on-write: pod may be the watch cache's
-                spec = pod.get("spec") or {}
-                if pod["metadata"].get("deletionTimestamp"):
-                    raise E.conflict("", "pods", req.name or "", f"pod {req.name} is being deleted, cannot be assigned to a host")
-                if spec.get("nodeName"):
-                    raise E.conflict("", "pods", req.name or "",
-                                     f'pod {req.name} is already assigned to node "{spec["nodeName"]}"')
-                meta = pod["metadata"]
-                ann = (body.get("metadata") or {}).get("annotations") or {}
-                if ann:
-                    meta = {**meta, "annotations": {**(meta.get("annotations") or {}), **ann}}
-                status = dict(pod.get("status") or {})
-                status["conditions"] = _with_condition(status.get("conditions") or [],
-                                                       {"type": "PodScheduled", "status": "True"})
-                return {**pod, "metadata": meta, "spec": {**spec, "nodeName": node}, "status": status}
-            await self._guaranteed_update(req, bind, copy_on_write=True)
-            return Reply(201, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201})
-        if r.plural == "pods" and sub == "eviction":
-            body = self._decode(req) if req.body else {}
-            opts = body.get("deleteOptions") or {}
-            check_dry_run(req, opts.get("dryRun"))
-            await self._delete_object(req, opts)
-            return Reply(201, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201})
-        if r.plural == "serviceaccounts" and sub == "token":
-            return await self._token_request(req)
-        if sub in ("exec", "attach", "portforward"):
+        reply = await strategy_for(req.resource).create_subresource(self, req)
+        if reply is not None:
+            return reply
+        if req.subresource in ("exec", "attach", "portforward"):
             return await self.proxy.handle(req, self)
         raise E.generic_method_not_allowed()
 
-    async def _token_request(self, req: Request) -> Reply:
-        """serviceaccounts/<name>/token (upstream's TokenREST): a signed JWT naming
-        system:serviceaccount:<ns>:<name> for the requested audiences (default: the API audiences),
-        optionally bound to a Pod, Secret or Node whose deletion invalidates it."""
-        from kubeling.api.resources import lookup
-        from .auth import sign_token
-        if self.sa_signer is None:
-            raise E.generic_not_found()
-        body = self._decode(req) if req.body else {}
-        meta, spec = body.get("metadata") or {}, body.get("spec") or {}
-        for part, want in (("name", req.name), ("namespace", req.namespace)):
-            if meta.get(part) and meta[part] != want:
-                raise E.invalid_error("authentication.k8s.io", "TokenRequest", req.name or "", [E.invalid(
-                    f"metadata.{part}", meta[part], f"must match the service account {part} if specified")])
-        sa = await self._current(req)
-        if sa is None:
-            raise self._not_found(req)
-        expiry = spec["expirationSeconds"] if spec.get("expirationSeconds") is not None else 3600
-        if not isinstance(expiry, int) or not 600 <= expiry <= 1 << 32:
-            too_short = not isinstance(expiry, int) or expiry < 600
-            raise E.invalid_error("authentication.k8s.io", "TokenRequest", "", [E.invalid(
-                "spec.expirationSeconds", expiry, "may not specify a duration less than 10 minutes" if too_short
-                else "may not specify a duration larger than 2^32 seconds")])
-        k8s: dict[str, Any] = {"namespace": req.namespace,
-                               "serviceaccount": {"name": req.name, "uid": sa["metadata"]["uid"]}}
-        ref = spec.get("boundObjectRef")
-        if ref:
-            group, _, version = (ref.get("apiVersion") or "").rpartition("/")
-            kind, ref_name = ref.get("kind") or "", ref.get("name") or ""
-            if group or kind not in ("Pod", "Secret", "Node"):
-                raise bad_request(f"cannot bind token to object of type {group}/{version}, Kind={kind}")
-            key = lookup("", "v1", kind.lower() + "s").key(None if kind == "Node" else req.namespace, ref_name)
-            obj = self.cache.get(key) or await self.storage.get(key)
-            if obj is None:
-                raise E.not_found("", kind.lower() + "s", ref_name)
-            if kind == "Pod" and (obj.get("spec") or {}).get("serviceAccountName") != req.name:
-                raise bad_request(f'cannot bind token for serviceaccount "{req.name}" to pod running with '
-                                  "different serviceaccount name.")
-            uid = obj["metadata"]["uid"]
-            if ref.get("uid") and ref["uid"] != uid:
-                raise E.conflict("", kind, ref_name, f"the UID in the bound object reference ({ref['uid']}) does not "
-                                 "match the UID in record. The object might have been deleted and then recreated")
-            k8s[kind.lower()] = {"name": ref_name, "uid": uid}
-            node_name = (obj.get("spec") or {}).get("nodeName") if kind == "Pod" else None
-            if node_name:   # pod-bound tokens also name the pod's node (its UID when the node exists)
-                node = self.cache.get(lookup("", "v1", "nodes").key(None, node_name))
-                k8s["node"] = {"name": node_name, **({"uid": node["metadata"]["uid"]} if node else {})}
-        now = datetime.now(timezone.utc).replace(microsecond=0)
-        iat = int(now.timestamp())
-        audiences = spec.get("audiences") or self.sa_audiences
-        claims = {"aud": audiences, "exp": iat + expiry, "iat": iat, "iss": self.sa_issuer, "jti": str(uuid.uuid4()),
-                  "kubernetes.io": k8s, "nbf": iat, "sub": f"system:serviceaccount:{req.namespace}:{req.name}"}
-        return Reply(201, {"kind": "TokenRequest", "apiVersion": "authentication.k8s.io/v1",
-                           "metadata": {**meta, "name": req.name, "namespace": req.namespace,
-                                        "creationTimestamp": now.strftime("%Y-%m-%dT%H:%M:%SZ")},
-                           "spec": {**spec, "audiences": audiences, "expirationSeconds": expiry, "boundObjectRef": ref},
-                           "status": {"token": sign_token(claims, self.sa_signer),
-                                      "expirationTimestamp": (now + timedelta(seconds=expiry)).strftime("%Y-%m-%dT%H:%M:%SZ")}})
-
     # ---- update / patch ------------------------------------------------------
-    async def _guaranteed_update(self, req: Request, mutate: Callable[[dict], dict | None],
+    async def guaranteed_update(self, req: Request, mutate: Callable[[dict], dict | None],
                                  precondition_rv: str | None = None, create: Callable[[], dict] | None = None,
                                  copy_on_write: bool = False) -> tuple[dict, bool]:
         """Read-modify-write with retries on conflicts; returns (object, created). copy_on_write:
         mutate builds a new object without touching its argument, so no private copy is made."""
-        r = req.resource
+        r, st = req.resource, strategy_for(req.resource)
         key = self._key(req)
-        current = await self._current(req, shared=copy_on_write)
+        current = await self.current(req, shared=copy_on_write)
         fresh = False
         for attempt in range(20):
             if current is None:
@@ -647,16 +499,16 @@ class Handler:
                     except StatusError as e:
                         if e.reason != "AlreadyExists":
                             raise
-                        current = await self._current(req, fresh=True)
+                        current = await self.current(req, fresh=True)
                         continue
                 if not fresh:
-                    current, fresh = await self._current(req, fresh=True), True
+                    current, fresh = await self.current(req, fresh=True), True
                     continue
-                raise self._not_found(req)
+                raise self.not_found(req)
             cur_rv = current["metadata"].get("resourceVersion")
             if precondition_rv and precondition_rv != cur_rv:
                 if not fresh:
-                    current, fresh = await self._current(req, fresh=True), True
+                    current, fresh = await self.current(req, fresh=True), True
                     continue
                 raise E.stale_conflict(r.group, r.plural, req.name or "")
             old = current   # a private copy, or shared with the cache when copy_on_write
@@ -665,30 +517,29 @@ class Handler:
                 return old, False
             if new == old:
                 return old, False
-            allocation = admission.Allocation()
-            if r.plural == "services" and req.subresource is None:
-                allocation = self.alloc.allocate(new, old)
+            await self._admit(req, "UPDATE", new, old)
+            puts, deletes = st.allocate(self, new, old, set()) if req.subresource is None else ({}, [])
             if req.dry_run:
                 return new, False
-            if _finished_deleting(r, new):
+            if st.finished_deleting(new):
                 try:
-                    await self.storage.delete(key, int(cur_rv), sorted(admission.allocated_keys(old)) if r.plural == "services" else None)
+                    await self.storage.delete(key, int(cur_rv), sorted(st.claimed_keys(old)))
                     return new, False
                 except StaleRevision as e:
                     current, fresh = e.current, True
                     continue
                 except KeyMissing:
-                    raise self._not_found(req) from None
+                    raise self.not_found(req) from None
             try:
-                return await self.storage.update(key, new, int(cur_rv), allocation.puts, allocation.deletes), False
+                return await self.storage.update(key, new, int(cur_rv), puts, deletes), False
             except StaleRevision as e:
                 current, fresh = e.current, True
             except KeyMissing:
                 current, fresh = None, True
                 if create is None:
-                    raise self._not_found(req) from None
+                    raise self.not_found(req) from None
             except KeyExists:
-                current, fresh = await self._current(req, fresh=True), True
+                current, fresh = await self.current(req, fresh=True), True
         raise StatusError(409, "Conflict", f'Operation cannot be fulfilled on {r.plural} "{req.name}": too many conflicting updates')
 
     def _merge_update(self, req: Request, new: dict, old: dict, record_managed: bool = True) -> dict:
@@ -706,45 +557,9 @@ class Handler:
         if r.namespaced:
             meta["namespace"] = ometa.get("namespace")
         meta["resourceVersion"] = ometa.get("resourceVersion")
-        if sub == "ephemeralcontainers":
-            merged = deepcopy(old)
-            merged["spec"]["ephemeralContainers"] = (new.get("spec") or {}).get("ephemeralContainers") or []
-            new = merged
-        elif sub == "status":
-            merged = deepcopy(old)
-            merged["status"] = new.get("status", {})
-            if r.plural == "pods":   # kubelets may also set labels/annotations via pods/status
-                merged["metadata"]["labels"] = meta.get("labels", ometa.get("labels"))
-                merged["metadata"]["annotations"] = meta.get("annotations", ometa.get("annotations"))
-                for k in ("labels", "annotations"):
-                    if merged["metadata"][k] is None:
-                        merged["metadata"].pop(k)
-            new = merged
-        elif "status" in r.subresources and r.plural != "namespaces":
-            if "status" in old:
-                new["status"] = old["status"]
-            else:
-                new.pop("status", None)
-        if r.plural == "namespaces" and sub == "finalize":
-            merged = deepcopy(old)
-            merged.setdefault("spec", {})["finalizers"] = (new.get("spec") or {}).get("finalizers") or []
-            new = merged
-        elif r.plural == "namespaces" and sub != "status":
-            new["status"] = old.get("status", {"phase": "Active"})
-            new["spec"] = old.get("spec", {}) if "spec" not in new else new["spec"]
-        if r.plural == "pods" and sub not in ("status", "ephemeralcontainers"):
-            new["status"] = old.get("status", {})
-            spec = new.setdefault("spec", {})
-            for k in ("nodeName", "serviceAccountName", "serviceAccount"):
-                if k in old.get("spec", {}) and k not in spec:
-                    spec[k] = old["spec"][k]
-            if sub is None:   # ephemeral containers change only through their subresource
-                spec.pop("ephemeralContainers", None)
-                if "ephemeralContainers" in old.get("spec", {}):
-                    spec["ephemeralContainers"] = old["spec"]["ephemeralContainers"]
-        strategy.apply_defaults(r, new)
-        if sub == "ephemeralcontainers":
-            _check_ephemeral_kept(req.name or "", old, new)
+        st = strategy_for(r)
+        new = st.prepare_for_update(new, old, sub)
+        st.apply_defaults(new)
         if r.has_generation and new.get("spec") != old.get("spec"):
             meta["generation"] = int(ometa.get("generation") or 1) + 1
         # finalizers may only be removed, not added, once deletion started
@@ -754,7 +569,7 @@ class Handler:
                 raise E.invalid_error(r.group, r.kind, req.name or "", [E.forbidden(
                     "metadata.finalizers", f"no new finalizers can be added if the object is being deleted, "
                     f"found new finalizers {go_syntax(sorted(added), '[]string')}")])
-        strategy.validate(r, new, old)
+        st.validate(new, old)
         if record_managed:
             self._managed(req, old, new, "Update")
         return new
@@ -762,7 +577,7 @@ class Handler:
     async def update(self, req: Request) -> Reply:
         check_dry_run(req)
         r = req.resource
-        body = self._decode(req)
+        body = self.decode(req)
         if req.subresource == "scale":
             self._check_type(req, body, "Scale", "autoscaling/v1")
             replicas = (body.get("spec") or {}).get("replicas")
@@ -773,17 +588,18 @@ class Handler:
         if name != req.name:
             raise bad_request(f"the name of the object ({name}) does not match the name on the URL ({req.name})")
         self._field_validation(req, body)
-        body = strategy.to_storage(r, body)
+        st = strategy_for(r)
+        body = st.to_storage(body)
         rv = body["metadata"].get("resourceVersion") or None
 
         def mutate(cur: dict) -> dict | None:
             return self._merge_update(req, deepcopy(body), cur)
 
         create = None
-        if r.plural in CREATE_ON_UPDATE and not req.subresource:
+        if st.create_on_update and not req.subresource:
             await self._namespace_visible(req)
-            create = lambda: self._prepare_create(req, strategy.from_storage(r, deepcopy(body)))
-        obj, created = await self._guaranteed_update(req, mutate, rv, create)
+            create = lambda: self._prepare_create(req, st.from_storage(deepcopy(body)))
+        obj, created = await self.guaranteed_update(req, mutate, rv, create)
         return Reply(201 if created else 200, self._out(req, obj))
 
     async def patch(self, req: Request) -> Reply:
@@ -791,7 +607,7 @@ class Handler:
         r = req.resource
         ct = media_type(req.content_type)
         if ct not in PATCH_TYPES:
-            raise StatusError(415, "UnsupportedMediaType", f"the body of the request was in an unknown format - "
+            raise StatusError(415, "UnsupportedMediaType", "the body of the request was in an unknown format - "
                               "accepted media types include: application/json-patch+json, application/merge-patch+json, "
                               "application/apply-patch+yaml, application/strategic-merge-patch+json")
         if not req.body:
@@ -820,19 +636,15 @@ class Handler:
                 else:
                     patched = patchmod.apply_patch(ct, scale, req.body, ("autoscaling/v1", "Scale"))
                 replicas = (patched.get("spec") or {}).get("replicas")
-                if replicas == (cur.get("spec") or {}).get("replicas"):
-                    return cur
-                before = deepcopy(cur)
-                cur.setdefault("spec", {})["replicas"] = replicas
-                return self._scaled(req, cur, before)
-            obj, _ = await self._guaranteed_update(req, mutate_scale)
+                return self._scaled(req, cur, replicas)
+            obj, _ = await self.guaranteed_update(req, mutate_scale)
             return Reply(200, self._scale_of(req, obj))
 
         def mutate(cur: dict) -> dict | None:
-            served = strategy.from_storage(r, cur)
+            served = strategy_for(r).from_storage(cur)
             if ct == "application/apply-patch+yaml":
                 patched = managedfields.server_side_apply(served, applied, req.q("fieldManager"), force,
-                                                          strategy.now_rfc3339())
+                                                          now_rfc3339())
             else:
                 patched = patchmod.apply_patch(ct, served, req.body, (r.api_version, r.kind))
                 if not isinstance(patched, dict):
@@ -845,7 +657,7 @@ class Handler:
             rv = patched.get("metadata", {}).get("resourceVersion")
             if rv and rv != cur["metadata"].get("resourceVersion"):
                 raise E.stale_conflict(r.group, r.plural, req.name or "")
-            patched = strategy.to_storage(r, patched)
+            patched = strategy_for(r).to_storage(patched)
             new = self._merge_update(req, patched, cur) if ct != "application/apply-patch+yaml" else self._merge_apply(req, patched, cur)
             return new
 
@@ -855,10 +667,10 @@ class Handler:
 
             def create() -> dict:
                 obj = managedfields.server_side_apply(None, deepcopy(applied), req.q("fieldManager"), force,
-                                                      strategy.now_rfc3339())
+                                                      now_rfc3339())
                 mf = obj.get("metadata", {}).get("managedFields")
                 return self._prepare_create_keep_managed(req, obj, mf)
-        obj, created = await self._guaranteed_update(req, mutate, None, create)
+        obj, created = await self.guaranteed_update(req, mutate, None, create)
         return Reply(201 if created else 200, self._out(req, obj))
 
     def _prepare_create_keep_managed(self, req: Request, obj: dict, managed: Any) -> dict:
@@ -877,34 +689,27 @@ class Handler:
 
     # ---- scale --------------------------------------------------------------
     def _scale_of(self, req: Request, obj: dict) -> dict:
-        meta = obj["metadata"]
-        spec, status = obj.get("spec") or {}, obj.get("status") or {}
-        return {"kind": "Scale", "apiVersion": "autoscaling/v1",
-                "metadata": {k: meta[k] for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp")
-                             if k in meta},
-                "spec": {"replicas": spec.get("replicas", 0)},
-                "status": {"replicas": status.get("replicas", 0),
-                           "selector": selector_to_string(spec.get("selector"))}}
+        return strategy_for(req.resource).scale_of(obj)
 
-    def _scaled(self, req: Request, cur: dict, before: dict) -> dict:
-        replicas = cur["spec"].get("replicas")
+    def _scaled(self, req: Request, cur: dict, replicas: Any) -> dict:
+        """cur with its replica count set through the scale subresource (cur itself when unchanged)."""
+        st = strategy_for(req.resource)
+        if replicas == st.replicas(cur):
+            return cur
         if not isinstance(replicas, int) or replicas < 0:
             raise E.invalid_error("autoscaling", "Scale", req.name or "",
                                   [E.invalid("spec.replicas", replicas, "must be greater than or equal to 0")])
-        r = req.resource
-        if r.has_generation:
+        before = deepcopy(cur)
+        st.set_replicas(cur, replicas)
+        if req.resource.has_generation:
             cur["metadata"]["generation"] = int(cur["metadata"].get("generation") or 1) + 1
         self._managed(req, before, cur, "Update")   # the scaler now owns .spec.replicas
         return cur
 
     async def _set_scale(self, req: Request, replicas: Any, rv: str | None) -> Reply:
         def mutate(cur: dict) -> dict | None:
-            if cur.get("spec", {}).get("replicas") == replicas:
-                return cur
-            before = deepcopy(cur)
-            cur.setdefault("spec", {})["replicas"] = replicas
-            return self._scaled(req, cur, before)
-        obj, _ = await self._guaranteed_update(req, mutate, rv or None)
+            return self._scaled(req, cur, replicas)
+        obj, _ = await self.guaranteed_update(req, mutate, rv or None)
         return Reply(200, self._scale_of(req, obj))
 
     # ---- delete -------------------------------------------------------------
@@ -929,38 +734,36 @@ class Handler:
 
     async def delete(self, req: Request) -> Reply:
         opts = self._delete_options(req)
-        obj, gone_now = await self._delete_object(req, opts)
+        obj, gone_now = await self.delete_object(req, opts)
         r = req.resource
         if gone_now and not r.returns_deleted_object:
             return Reply(200, _status_success(r, req.name or "", obj["metadata"].get("uid")))
         return Reply(200, self._out(req, obj))
 
-    async def _delete_object(self, req: Request, opts: dict) -> tuple[dict, bool]:
+    async def delete_object(self, req: Request, opts: dict) -> tuple[dict, bool]:
         """Delete honouring preconditions, finalizers, propagation and pod graceful termination."""
-        r = req.resource
-        if r.plural == "namespaces" and req.name in admission.IMMORTAL_NAMESPACES:
-            raise E.forbidden_error(f'namespaces "{req.name}" is forbidden: this namespace may not be deleted',
-                                    details={"name": req.name, "kind": "namespaces"})
+        r, st = req.resource, strategy_for(req.resource)
+        st.check_delete(req.name or "")
         key = self._key(req)
         pre = opts.get("preconditions") or {}
-        current = await self._current(req)
+        current = await self.current(req)
         fresh = False
         for attempt in range(20):
             if current is None:
                 if not fresh:
-                    current, fresh = await self._current(req, fresh=True), True
+                    current, fresh = await self.current(req, fresh=True), True
                     continue
-                raise self._not_found(req)
+                raise self.not_found(req)
             meta = current["metadata"]
             if pre.get("uid") and pre["uid"] != meta.get("uid"):
                 if not fresh:
-                    current, fresh = await self._current(req, fresh=True), True
+                    current, fresh = await self.current(req, fresh=True), True
                     continue
                 raise E.conflict(r.group, r.plural, req.name or "",
                                  f"Precondition failed: UID in precondition: {pre['uid']}, UID in object meta: {meta.get('uid')}")
             if pre.get("resourceVersion") and pre["resourceVersion"] != meta.get("resourceVersion"):
                 if not fresh:
-                    current, fresh = await self._current(req, fresh=True), True
+                    current, fresh = await self.current(req, fresh=True), True
                     continue
                 raise E.conflict(r.group, r.plural, req.name or "",
                                  f"Precondition failed: ResourceVersion in precondition: {pre['resourceVersion']}, "
@@ -976,33 +779,10 @@ class Handler:
                 finalizers.append("foregroundDeletion")
             if policy == "Orphan" and "orphan" not in finalizers:
                 finalizers.append("orphan")
-            now = datetime.now(timezone.utc)
-            grace = self._grace(r, new, opts)
-            if r.plural == "namespaces":
-                if nmeta.get("deletionTimestamp"):
-                    return current, False
-                nmeta["deletionTimestamp"] = strategy.now_rfc3339()
-                new["status"] = {**new.get("status", {}), "phase": "Terminating"}
-                if (new.get("spec") or {}).get("finalizers") or finalizers:
-                    if req.dry_run:
-                        return new, False
-                    nmeta["finalizers"] = finalizers or nmeta.get("finalizers")
-                    if not nmeta["finalizers"]:
-                        nmeta.pop("finalizers")
-                    try:
-                        return await self.storage.update(key, new, rv), False
-                    except StaleRevision as e:
-                        current, fresh = e.current, True
-                        continue
-            elif finalizers or grace:
-                if nmeta.get("deletionTimestamp") and not grace:
-                    if finalizers == list(meta.get("finalizers") or []):
-                        return current, False
-                if not nmeta.get("deletionTimestamp") or (grace is not None and grace < (nmeta.get("deletionGracePeriodSeconds") or 0)):
-                    nmeta["deletionTimestamp"] = (now + timedelta(seconds=grace or 0)).strftime("%Y-%m-%dT%H:%M:%SZ")
-                    nmeta["deletionGracePeriodSeconds"] = grace or 0
-                if finalizers:
-                    nmeta["finalizers"] = finalizers
+            step = st.mark_for_deletion(new, current, finalizers, st.grace_period(new, opts), datetime.now(timezone.utc))
+            if step == "unchanged":
+                return current, False
+            if step == "update":
                 if req.dry_run or new == current:
                     return new, False
                 try:
@@ -1011,34 +791,19 @@ class Handler:
                     current, fresh = e.current, True
                     continue
                 except KeyMissing:
-                    raise self._not_found(req) from None
+                    raise self.not_found(req) from None
             if req.dry_run:
                 return current, True
-            extra = sorted(admission.allocated_keys(current)) if r.plural == "services" else None
             try:
-                rev = await self.storage.delete(key, rv, extra)
+                rev = await self.storage.delete(key, rv, sorted(st.claimed_keys(current)))
             except StaleRevision as e:
                 current, fresh = e.current, True
                 continue
             except KeyMissing:
-                raise self._not_found(req) from None
+                raise self.not_found(req) from None
             current["metadata"]["resourceVersion"] = str(rev)
             return current, True
         raise StatusError(409, "Conflict", "too many conflicting deletes")
-
-    def _grace(self, r: Resource, pod: dict, opts: dict) -> int | None:
-        """Graceful deletion applies to pods bound to a node that are not finished."""
-        if r.plural != "pods":
-            return None
-        spec, status = pod.get("spec") or {}, pod.get("status") or {}
-        if not spec.get("nodeName") or status.get("phase") in ("Succeeded", "Failed"):
-            return None
-        grace = opts.get("gracePeriodSeconds")
-        if grace is None:
-            grace = spec.get("terminationGracePeriodSeconds", 30)
-        if grace == 0:
-            return None
-        return max(1, int(grace))
 
     async def deletecollection(self, req: Request) -> Reply:
         opts = self._delete_options(req)
@@ -1051,44 +816,10 @@ class Handler:
             sub = Request(req.verb, req.resource, obj["metadata"].get("namespace"), obj["metadata"]["name"], None,
                           req.query, b"", "", req.target, req.user, req.user_agent, dry_run=req.dry_run)
             try:
-                o, _ = await self._delete_object(sub, opts)
+                o, _ = await self.delete_object(sub, opts)
                 deleted.append(o)
             except StatusError as e:
                 if e.code != 404:
                     raise
         r = req.resource
         return Reply(200, {"kind": r.list_kind, "apiVersion": r.api_version, "metadata": {}, "items": deleted})
-
-
-def _check_ephemeral_kept(name: str, old: dict, new: dict) -> None:
-    """Ephemeral containers may be added, never changed or removed (upstream's ValidatePodEphemeralContainersUpdate)."""
-    now = {c.get("name"): c for c in new["spec"].get("ephemeralContainers") or []}
-    for c in (old.get("spec") or {}).get("ephemeralContainers") or []:
-        kept = now.get(c.get("name"))
-        if kept is None or kept != c:
-            what = "removed" if kept is None else "changed"
-            raise E.invalid_error("", "Pod", name, [E.forbidden(
-                "spec.ephemeralContainers", f'existing ephemeral containers "{c.get("name")}" may not be {what}')])
-
-
-def _finished_deleting(r: Resource, obj: dict) -> bool:
-    """Deletion started and nothing holds the object any more: remove it from storage."""
-    meta = obj["metadata"]
-    if not meta.get("deletionTimestamp") or meta.get("finalizers") or meta.get("deletionGracePeriodSeconds"):
-        return False
-    return not (r.plural == "namespaces" and (obj.get("spec") or {}).get("finalizers"))
-
-
-def _with_condition(conds: list[dict], cond: dict) -> list[dict]:
-    """conds with cond set (a new list; the changed condition is a new dict)."""
-    now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    out, found = [], False
-    for c in conds:
-        if c.get("type") == cond["type"] and not found:
-            found = True
-            c = {**c, **cond, "lastTransitionTime": now if c.get("status") != cond["status"]
-                 else c.get("lastTransitionTime", now)}
-        out.append(c)
-    if not found:
-        out.append({**cond, "lastProbeTime": None, "lastTransitionTime": now})
-    return out

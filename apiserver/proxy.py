@@ -113,7 +113,7 @@ class KubeletProxy:
             raise StatusError(500, "InternalError", f"error dialing backend: {e}") from None
 
     async def handle(self, req, handler) -> Any:
-        from .handlers import Reply
+        from .request import Reply
         if req.subresource != "log":   # an upgrade never gets here (SPDY: streaming.py; websockets: app.py)
             if req.subresource == "portforward":
                 await self.kubelet_url(req.namespace, req.name)

@@ -6,7 +6,7 @@ import json
 import pytest
 from kubernetes.client import ApiClient
 
-from apiserver import strategy
+from apiserver.registry import strategy_for
 from apiserver.api import defaults
 from kubeling.api.resources import RESOURCES, lookup
 from apiserver.api.zero_fields import FIELDS, ROOTS
@@ -19,9 +19,9 @@ TEMPLATE = {"metadata": {"labels": LABELS}, "spec": {"containers": [{"name": "c"
 def served(group: str, version: str, plural: str, body: dict) -> dict:
     """body as a create stores it and a GET serves it (defaults in the storage version)."""
     r = lookup(group, version, plural)
-    obj = strategy.to_storage(r, {"apiVersion": r.api_version, "kind": r.kind, "metadata": dict(META), **body})
-    strategy.apply_defaults(r, obj)
-    return strategy.from_storage(r, obj)
+    obj = strategy_for(r).to_storage({"apiVersion": r.api_version, "kind": r.kind, "metadata": dict(META), **body})
+    strategy_for(r).apply_defaults(obj)
+    return strategy_for(r).from_storage(obj)
 
 
 class _Response:
