@@ -325,7 +325,7 @@ def _v3_param(p: Json) -> Json:
 @cached
 def _v3_definitions() -> dict[str, Json]:
     """Every definition in its OpenAPI 3 form, converted once for all the group-version documents."""
-    return {n: _v3_def(n, d) for n, d in schema.definitions().items()}
+    return {n: _v3_def(n, d) for n, d in schema.definitions(openapi3=True).items()}
 
 
 @cached

@@ -126,9 +126,10 @@ def _v2(node: Any) -> Any:
     return {k: (v if k in ("enum", "default", "example") else _v2(v)) for k, v in node.items() if k not in _V3_ONLY}
 
 
-def _custom_defs(r: Resource, schema: Json) -> dict[str, Json]:
+def _custom_defs(r: Resource, schema: Json, openapi3: bool = False) -> dict[str, Json]:
     name = custom_def_name(r.group, r.version, r.kind)
-    body = _v2(schema) if schema else {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+    body = ((schema if openapi3 else _v2(schema)) if schema else
+            {"type": "object", "x-kubernetes-preserve-unknown-fields": True})
     props = {"apiVersion": {"description": _TYPE_DOCS["apiVersion"], "type": "string"},
              "kind": {"description": _TYPE_DOCS["kind"], "type": "string"},
              "metadata": {"$ref": f"#/definitions/{OBJECT_META}",
@@ -150,11 +151,12 @@ def _custom_defs(r: Resource, schema: Json) -> dict[str, Json]:
 
 
 @cached
-def definitions() -> dict[str, Json]:
-    """Built-in and custom definitions as published in /openapi/v2 (read-only: shared)."""
+def definitions(openapi3: bool = False) -> dict[str, Json]:
+    """Built-in and custom definitions as published in /openapi/v2 (read-only: shared); with openapi3
+    the custom schemas keep what only OpenAPI 3 can say (nullable, anyOf...), for /openapi/v3."""
     out = dict(builtin_definitions())
     for r, schema in _CUSTOM.values():
-        out.update(_custom_defs(r, schema))
+        out.update(_custom_defs(r, schema, openapi3))
     return dict(sorted(out.items()))
 
 

@@ -571,8 +571,9 @@ def test_custom_kind_is_published_in_v2_and_v3(crontab: Resource):
     assert "apis/stable.example.com/v1" in oa.openapi_v3_index()["paths"]
     v3 = oa.openapi_v3("stable.example.com", "v1")
     schemas = v3["components"]["schemas"]
-    assert schemas["com.example.stable.v1.CronTab"]["properties"]["spec"]["properties"]["ports"][
-        "x-kubernetes-list-map-keys"] == ["name"]
+    spec = schemas["com.example.stable.v1.CronTab"]["properties"]["spec"]["properties"]
+    assert spec["ports"]["x-kubernetes-list-map-keys"] == ["name"]
+    assert spec["cronSpec"]["nullable"] is True and "anyOf" in spec["ports"]["items"]["properties"]["port"]
     assert "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta" in schemas
     assert not any(n.startswith("io.k8s.api.apps.") for n in schemas)
     definitions = pytest.importorskip("schemathesis.specs.openapi.definitions")
