@@ -3,7 +3,8 @@ current healthy pods, disruptionsAllowed, the DisruptionAllowed condition) in st
 pods it selects and the scale of their controllers, so the eviction subresource can decide.
 
 Entries the eviction subresource adds to status.disruptedPods (pods it let go) count as not
-healthy until the pod is gone or two minutes have passed, as upstream."""
+healthy until the pod is gone or two minutes have passed, as upstream; a pod the eviction marked
+with a DisruptionTarget condition but that was not deleted within two minutes gets it cleared."""
 from __future__ import annotations
 
 import math
@@ -25,6 +26,9 @@ SCALED = {"ReplicaSet": lookup("apps", "v1", "replicasets"), "Deployment": looku
           "ReplicationController": lookup("", "v1", "replicationcontrollers"),
           "StatefulSet": lookup("apps", "v1", "statefulsets")}
 DELETION_TIMEOUT = 120.0     # seconds a pod stays in disruptedPods while its deletion is awaited
+STALE_DISRUPTION_TIMEOUT = 120.0   # seconds a DisruptionTarget condition may wait for the pod's deletion
+STALE = "stale-pod-disruption/"    # queue keys of pods whose DisruptionTarget condition may be stale
+TERMINATION_BY_KUBELET = "TerminationByKubelet"
 
 
 class ScaleError(Exception):
@@ -68,6 +72,21 @@ def allowed_condition(prev: list[dict], allowed: int, generation: int, reason: s
             "lastTransitionTime": since, "reason": reason, "message": message}
 
 
+def stale_disruption_wait(pod: dict) -> float | None:
+    """nonTerminatingPodHasStaleDisruptionCondition: seconds until the pod's DisruptionTarget
+    condition counts as stale, or None when it has none that can be (it is deleting or finished,
+    or the kubelet set it)."""
+    if pod["metadata"].get("deletionTimestamp"):
+        return None
+    status = pod.get("status") or {}
+    cond = next((c for c in status.get("conditions") or [] if c.get("type") == "DisruptionTarget"), None)
+    if cond is None or cond.get("status") != "True" or cond.get("reason") == TERMINATION_BY_KUBELET \
+            or status.get("phase") in ("Succeeded", "Failed"):
+        return None
+    since = _epoch(cond["lastTransitionTime"]) if cond.get("lastTransitionTime") else time.time()
+    return max(0.0, since + STALE_DISRUPTION_TIMEOUT - time.time())
+
+
 class DisruptionController(Controller):
     name = "disruption"
 
@@ -80,7 +99,11 @@ class DisruptionController(Controller):
         self.pods.add_handler(self.on_pod, lambda old, new: self.on_pod(new), self.on_pod)
 
     def on_pod(self, pod: dict) -> None:
-        """Every budget in the pod's namespace whose selector matches it."""
+        """Every budget in the pod's namespace whose selector matches it; and the pod itself once its
+        DisruptionTarget condition is stale."""
+        wait = stale_disruption_wait(pod)
+        if wait is not None:
+            self.queue.add_after(STALE + f"{pod['metadata']['namespace']}/{pod['metadata']['name']}", wait)
         ns = pod["metadata"].get("namespace")
         for pdb in self.pdbs.list(ns):
             sel = selector_from_object((pdb.get("spec") or {}).get("selector"))
@@ -137,6 +160,8 @@ class DisruptionController(Controller):
         return expected, desired, unmanaged
 
     async def sync(self, key: str) -> None:
+        if key.startswith(STALE):
+            return await self._clear_stale_disruption(key[len(STALE):])
         pdb = self.pdbs.get(key)
         if pdb is None or pdb["metadata"].get("deletionTimestamp"):
             return
@@ -167,6 +192,26 @@ class DisruptionController(Controller):
         await self._write(pdb, status)
         if recheck is not None:
             self.queue.add_after(key, max(0.0, recheck - time.time()) + 0.05)
+
+    async def _clear_stale_disruption(self, key: str) -> None:
+        """syncStalePodDisruption: a pod marked for disruption (by an eviction) that was not deleted
+        within two minutes gets its DisruptionTarget condition set False."""
+        pod = self.pods.get(key)
+        if pod is None:
+            return
+        wait = stale_disruption_wait(pod)
+        if wait is None:
+            return
+        if wait > 0:
+            self.queue.add_after(STALE + key, wait)
+            return
+        patch = {"status": {"conditions": [{"type": "DisruptionTarget", "status": "False", "lastTransitionTime": _now()}]}}
+        try:
+            await self.client.patch(PODS, pod["metadata"]["name"], patch, pod["metadata"]["namespace"], "status",
+                                    patch_type="application/strategic-merge-patch+json")
+        except ApiError as e:
+            if not e.not_found:
+                raise
 
     @staticmethod
     def _disrupted(pdb: dict, pods: list[dict]) -> tuple[dict[str, str], float | None]:

@@ -141,3 +141,21 @@ def test_pods_without_a_scalable_controller(control_plane, controllers, ns):
     assert st["disruptionsAllowed"] == 0
     assert next(c for c in st["conditions"] if c["type"] == "DisruptionAllowed")["message"] == \
         "found no controllers for pod \"orphan\""
+
+
+def test_stale_disruption_target_is_cleared(control_plane, controllers, ns):
+    """An eviction marked the pod (DisruptionTarget) three minutes ago, yet it was never deleted."""
+    api = control_plane
+    pod = create(api, f"/api/v1/namespaces/{ns}/pods", {"metadata": {"name": "kept"},
+                                                        "spec": {"containers": [{"name": "c", "image": "nginx"}]}})
+    marked = "2026-01-01T00:00:00Z"
+    code, body, _ = api.http("PUT", f"/api/v1/namespaces/{ns}/pods/kept/status", {**pod, "status": {
+        "phase": "Running", "conditions": [{"type": "DisruptionTarget", "status": "True", "lastTransitionTime": marked,
+                                            "reason": "EvictionByEvictionAPI", "message": "Eviction API: evicting"}]}})
+    assert code == 200, body
+
+    def cond():
+        p = api.http("GET", f"/api/v1/namespaces/{ns}/pods/kept")[1]
+        return next(c for c in p["status"]["conditions"] if c["type"] == "DisruptionTarget")
+    c = wait_for(lambda: (c := cond())["status"] == "False" and c, 20, "DisruptionTarget=False")
+    assert c["lastTransitionTime"] > marked and c["reason"] == "EvictionByEvictionAPI"
