@@ -75,7 +75,8 @@ GO_VALUE_STRUCTS = {
     "io.k8s.kube-aggregator.pkg.apis.apiregistration.v1.APIService": ("metadata", "spec", "status"),
     "io.k8s.kube-aggregator.pkg.apis.apiregistration.v1.APIServiceCondition": ("lastTransitionTime",),
 }
-SHORT_PREFIXES = ("io.k8s.api.", "io.k8s.apimachinery.pkg.apis.", "io.k8s.apimachinery.pkg.")
+SHORT_PREFIXES = ("io.k8s.api.", "io.k8s.apimachinery.pkg.apis.", "io.k8s.apimachinery.pkg.",
+                  "io.k8s.apiextensions-apiserver.pkg.apis.", "io.k8s.kube-aggregator.pkg.apis.")
 
 
 def short(name: str) -> str:
