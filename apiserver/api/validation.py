@@ -655,9 +655,16 @@ def job_spec(spec: dict, path: str) -> list[Cause]:
     return out
 
 
+def _job_restart_policy(causes: list[Cause], path: str) -> list[Cause]:
+    """A Job's pods must not restart: an unset (defaulted Always) restartPolicy reads as required."""
+    unsupported_always = 'Unsupported value: "Always": '
+    return [required(path, 'valid values: "OnFailure", "Never"')
+            if c.field == path and c.message.startswith(unsupported_always) else c for c in causes]
+
+
 def _job(obj: dict, old: dict | None) -> list[Cause]:
     spec = obj.get("spec")
-    out = _workload("Job", ["OnFailure", "Never"])(obj, old)
+    out = _job_restart_policy(_workload("Job", ["OnFailure", "Never"])(obj, old), "spec.template.spec.restartPolicy")
     if not isinstance(spec, dict):
         return out
     out += job_spec(spec, "spec")
@@ -725,7 +732,8 @@ def _cronjob(obj: dict, old: dict | None) -> list[Cause]:
     out += job_spec(tspec, "spec.jobTemplate.spec")
     tpl = tspec.get("template") or {}
     out += labels((tpl.get("metadata") or {}).get("labels"), "spec.jobTemplate.spec.template.metadata.labels")
-    out += pod_spec(tpl.get("spec"), "spec.jobTemplate.spec.template.spec", ["OnFailure", "Never"])
+    out += _job_restart_policy(pod_spec(tpl.get("spec"), "spec.jobTemplate.spec.template.spec", ["OnFailure", "Never"]),
+                               "spec.jobTemplate.spec.template.spec.restartPolicy")
     if tspec.get("selector") is not None:
         out.append(invalid("spec.jobTemplate.spec.selector", _selector_value(tspec["selector"]),
                            "`selector` will be auto-generated"))

@@ -137,6 +137,14 @@ def test_job_indexed_and_pod_failure_policy_validation():
         "spec.podFailurePolicy.rules[0].onExitCodes.values[0]: Invalid value: 0: must not be 0 for the In operator",
         "spec.podFailurePolicy.rules[1]: Invalid value: specifying one of OnExitCodes and OnPodConditions is "
         "required"]
+    restarting = job()
+    del restarting["spec"]["template"]["spec"]["restartPolicy"]
+    assert check(restarting) == ['spec.template.spec.restartPolicy: Required value: valid values: "OnFailure", "Never"']
+    cj = cronjob()
+    del cj["spec"]["jobTemplate"]["spec"]["template"]["spec"]["restartPolicy"]
+    apply_defaults(CRONJOBS, cj)
+    assert messages(CRONJOBS, cj) == ['spec.jobTemplate.spec.template.spec.restartPolicy: Required value: valid '
+                                      'values: "OnFailure", "Never"']
     on_failure = job(podFailurePolicy=policy)
     on_failure["spec"]["template"]["spec"]["restartPolicy"] = "OnFailure"
     assert check(on_failure) == ['spec.template.spec.restartPolicy: Invalid value: "OnFailure": only "Never" is '
