@@ -205,7 +205,7 @@ _BY_RESOURCE: dict[Resource, Strategy] = {}
 
 def _discover() -> None:
     for m in pkgutil.iter_modules(__path__):
-        _KINDS.update(importlib.import_module(f"{__name__}.{m.name}").STRATEGIES)
+        _KINDS.update(getattr(importlib.import_module(f"{__name__}.{m.name}"), "STRATEGIES", {}))
 
 
 def strategy_for(r: Resource) -> Strategy:

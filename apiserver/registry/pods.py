@@ -7,10 +7,9 @@ from kubeling.api import errors as E
 
 from .. import admission
 from ..codec import deepcopy
-from ..request import Reply, Request, check_dry_run
+from ..request import Reply, Request
 from . import Strategy
-
-SUCCESS_201 = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}
+from .eviction import SUCCESS_201, evict
 
 
 class PodStrategy(Strategy):
@@ -65,11 +64,7 @@ class PodStrategy(Strategy):
             await _bind(handler, req)
             return Reply(201, SUCCESS_201)
         if req.subresource == "eviction":
-            body = handler.decode(req) if req.body else {}
-            opts = body.get("deleteOptions") or {}
-            check_dry_run(req, opts.get("dryRun"))
-            await handler.delete_object(req, opts)
-            return Reply(201, SUCCESS_201)
+            return await evict(handler, req)
         return None
 
 
