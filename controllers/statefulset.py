@@ -48,6 +48,12 @@ def claim_name(template: dict, set_name: str, ordinal: int) -> str:
     return f"{(template.get('metadata') or {}).get('name', '')}-{set_name}-{ordinal}"
 
 
+def wanted_ordinals(spec: dict) -> range:
+    """The ordinals the set should have: spec.ordinals.start onwards, spec.replicas of them."""
+    start = (spec.get("ordinals") or {}).get("start", 0)
+    return range(start, start + spec.get("replicas", 1))
+
+
 def revision_of(pod: dict) -> str:
     return (pod["metadata"].get("labels") or {}).get(REVISION_LABEL, "")
 
@@ -116,8 +122,7 @@ class Plan:
 
 def plan(spec: dict, pods: dict[int, dict], update_revision: str) -> Plan:
     """updateStatefulSet's decisions for pods keyed by ordinal (the set's own only)."""
-    start = (spec.get("ordinals") or {}).get("start", 0)
-    wanted = range(start, start + spec.get("replicas", 1))
+    wanted = wanted_ordinals(spec)
     ordered = spec.get("podManagementPolicy", "OrderedReady") == "OrderedReady"
     out = Plan()
     for i in wanted:
@@ -146,7 +151,7 @@ def plan(spec: dict, pods: dict[int, dict], update_revision: str) -> Plan:
     partition = ru.get("partition", 0)
     unavailable = sum(1 for i in wanted if i not in pods or not _healthy(pods[i]) or pods[i] in out.delete)
     budget = max(1, resolve(ru.get("maxUnavailable", 1), len(wanted), True)) - unavailable
-    for i in sorted((i for i in wanted if i >= start + partition and i in pods), reverse=True):
+    for i in sorted((i for i in wanted if i >= wanted.start + partition and i in pods), reverse=True):
         if budget <= 0:
             break
         pod = pods[i]
@@ -203,6 +208,9 @@ class StatefulSetController(OwnedPods):
         steps = plan(sts["spec"], pods, update["metadata"]["name"])
         error: ApiError | None = None
         try:
+            wanted = wanted_ordinals(sts["spec"])
+            await asyncio.gather(*(self._retain_claims(sts, p, i not in wanted) for i, p in pods.items()
+                                   if not _terminating(p) and p not in steps.condemn and p not in steps.delete))
             await asyncio.gather(*(self._delete(sts, p) for p in steps.delete))
             await asyncio.gather(*(self._scale_down(sts, p) for p in steps.condemn))
             await asyncio.gather(*(self._create(sts, i, current, update) for i in steps.create))
@@ -302,9 +310,9 @@ class StatefulSetController(OwnedPods):
         """newVersionedStatefulSetPod: below the partition a pod is made from the current revision."""
         spec, set_name = sts["spec"], sts["metadata"]["name"]
         strategy = spec.get("updateStrategy") or {}
-        start = (spec.get("ordinals") or {}).get("start", 0)
         partition = (strategy.get("rollingUpdate") or {}).get("partition", 0)
-        below = strategy.get("type", "RollingUpdate") == "RollingUpdate" and ordinal < start + partition
+        below = strategy.get("type", "RollingUpdate") == "RollingUpdate" and \
+            ordinal < wanted_ordinals(spec).start + partition
         rev = current if below else update
         outdated = rev["metadata"]["name"] != update["metadata"]["name"]
         template = revision_template(rev) if outdated else spec.get("template") or {}
@@ -326,24 +334,29 @@ class StatefulSetController(OwnedPods):
         self.recorder.event(sts, "Normal", "SuccessfulDelete", f"delete Pod {pod['metadata']['name']} in "
                             f"StatefulSet {sts['metadata']['name']} successful")
 
-    async def _scale_down(self, sts: dict, pod: dict) -> None:
-        """A condemned pod: its claims first take the owners whenScaled asks for, then it goes."""
+    async def _retain_claims(self, sts: dict, pod: dict, scaled_down: bool) -> None:
+        """Bring the owner references of the pod's claims in line with the retention policy (it
+        may have changed since they were made); references to anything else are kept."""
         ns, set_name = sts["metadata"]["namespace"], sts["metadata"]["name"]
-        i = ordinal_of(set_name, pod)
-        refs = self._claim_refs(sts, pod, True)
-        for tpl in (sts["spec"].get("volumeClaimTemplates") or []) if refs else []:
-            claim = self.claims.get(f"{ns}/{claim_name(tpl, set_name, i)}")
-            if claim is None:
+        ours = {sts["metadata"]["uid"], pod["metadata"]["uid"]}
+        refs = self._claim_refs(sts, pod, scaled_down)
+        for tpl in sts["spec"].get("volumeClaimTemplates") or []:
+            claim = self.claims.get(f"{ns}/{claim_name(tpl, set_name, ordinal_of(set_name, pod))}")
+            if claim is None or claim["metadata"].get("deletionTimestamp"):
                 continue
             have = claim["metadata"].get("ownerReferences") or []
-            keep = [r for r in have if r.get("uid") != sts["metadata"]["uid"]]
-            want = keep + [r for r in refs if all(r["uid"] != h.get("uid") for h in keep)]
+            want = [r for r in have if r.get("uid") not in ours] + refs
             if want != have:
                 try:
-                    await self.client.patch(PVCS, claim["metadata"]["name"], {"metadata": {"ownerReferences": want}}, ns)
+                    await self.client.patch(PVCS, claim["metadata"]["name"],
+                                            {"metadata": {"ownerReferences": want or None}}, ns)
                 except ApiError as e:
                     if not e.not_found:
                         raise
+
+    async def _scale_down(self, sts: dict, pod: dict) -> None:
+        """A condemned pod: its claims first take the owners whenScaled asks for, then it goes."""
+        await self._retain_claims(sts, pod, True)
         await self._delete(sts, pod)
 
     # ---- status ----

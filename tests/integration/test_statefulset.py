@@ -139,6 +139,27 @@ def test_scale_down_highest_ordinal_first_and_parallel(cluster, ns):
     wait_for(lambda: all_ready(cluster, ns, ["web-0", "web-1"]), 30, "web-1 back")
 
 
+def test_claim_retention_policy_owner_references(cluster, ns):
+    """whenDeleted=Delete: the set owns the claims; whenScaled=Delete: a scaled-down pod owns its
+    claim, so the garbage collector removes the claim with the pod (upstream's mechanism)."""
+    create(cluster, ns, statefulset(
+        podManagementPolicy="Parallel", volumeClaimTemplates=[{"metadata": {"name": "www"}, "spec": {
+            "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}],
+        persistentVolumeClaimRetentionPolicy={"whenDeleted": "Delete", "whenScaled": "Delete"}))
+    ps = wait_for(lambda: all_ready(cluster, ns, ["web-0", "web-1"]), 30, "two ready pods")
+
+    def owners(claim: str) -> list[tuple[str, str]]:
+        c = cluster.http("GET", f"/api/v1/namespaces/{ns}/persistentvolumeclaims/{claim}")[1]
+        return [(r["kind"], r["name"]) for r in c["metadata"].get("ownerReferences") or []]
+    assert owners("www-web-0") == owners("www-web-1") == [("StatefulSet", "web")]
+    cluster.kubectl("-n", ns, "scale", "sts", "web", "--replicas=1")
+    wait_for(lambda: owners("www-web-1") == [("Pod", "web-1")], 30, "www-web-1 owned by web-1")
+    assert owners("www-web-0") == [("StatefulSet", "web")]
+    assert ps["web-1"]["metadata"]["uid"] == next(
+        r["uid"] for r in cluster.http("GET", f"/api/v1/namespaces/{ns}/persistentvolumeclaims/www-web-1")[1]
+        ["metadata"]["ownerReferences"])
+
+
 def test_orphan_member_is_adopted_and_kept_on_delete_strategy(cluster, ns):
     code, orphan, _ = cluster.http("POST", f"/api/v1/namespaces/{ns}/pods", {"metadata": {
         "name": "web-0", "labels": {"app": "web"}}, "spec": {"containers": [{"name": "nginx", "image": "nginx:0"}]}})
