@@ -620,8 +620,12 @@ def _csi_driver(obj: Obj) -> None:
 def _rbac_subjects(obj: Obj) -> None:
     """SetDefaults_Subject: users and groups are in the RBAC API group, service accounts in the core one."""
     for subject in _dicts(obj.get("subjects")):
-        if not subject.get("apiGroup"):
-            subject["apiGroup"] = RBAC_GROUP if subject.get("kind") in ("User", "Group") else ""
+        if subject.get("apiGroup"):
+            continue
+        if subject.get("kind") in ("User", "Group"):
+            subject["apiGroup"] = RBAC_GROUP
+        else:
+            subject.pop("apiGroup", None)   # "" for service accounts: omitempty
 
 
 def _role_binding(obj: Obj) -> None:
