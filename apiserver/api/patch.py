@@ -2,9 +2,10 @@
 
 Patch metadata (merge keys, patch strategies, list types) is found by *type*, not by path: the
 kind's OpenAPI definition (schema.py: upstream's, or a custom resource's) is walked field by field
-(`Shape`), and each list property carries upstream's x-kubernetes-patch-*/list-* extensions. So `PodSpec.containers` merges by name the same way under a
-Pod, a Deployment's spec.template or a Job's template, with one table entry. Server-side apply
-(managedfields.py) walks the same shapes for list-map keys, sets and atomic structs/maps.
+(`Shape`), and each property carries upstream's x-kubernetes-patch-*/list-*/map-type extensions. So
+`PodSpec.containers` merges by name the same way under a Pod, a Deployment's spec.template or a
+Job's template. Server-side apply (managedfields.py) walks the same shapes for list-map keys, sets
+and atomic structs/maps.
 
 Strategic merge follows k8s.io/apimachinery/pkg/util/strategicpatch as the apiserver runs it
 (MergeParallelList, IgnoreUnmatchedNulls): `$patch: replace|delete|merge`, `$retainKeys`,
