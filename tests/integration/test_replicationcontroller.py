@@ -68,7 +68,11 @@ def test_self_heals_scales_and_prints_upstream_columns(cluster, ns):
     assert wide[0].split() == ["NAME", "DESIRED", "CURRENT", "READY", "AGE", "CONTAINERS", "IMAGES", "SELECTOR"]
     assert wide[1].split()[-3:] == ["nginx", "nginx:1", "app=web"]
 
-    k("-n", ns, "scale", "rc", "web", "--replicas=1")
+    from kubernetes import client, config
+    core = client.CoreV1Api(config.new_client_from_config(config_file=str(cluster.kubeconfig)))
+    read = core.read_namespaced_replication_controller("web", ns)
+    assert (read.spec.selector, read.status.ready_replicas) == ({"app": "web"}, 3)
+    core.patch_namespaced_replication_controller_scale("web", ns, {"spec": {"replicas": 1}})
     wait_for(lambda: ready_pods(cluster, ns, 1), 30, "1 pod left")
 
 
