@@ -105,10 +105,17 @@ class DisruptionController(Controller):
         if wait is not None:
             self.queue.add_after(STALE + f"{pod['metadata']['namespace']}/{pod['metadata']['name']}", wait)
         ns = pod["metadata"].get("namespace")
+        matching = []
         for pdb in self.pdbs.list(ns):
             sel = selector_from_object((pdb.get("spec") or {}).get("selector"))
             if sel is not None and sel.matches(pod["metadata"].get("labels") or {}):
+                matching.append(pdb)
                 self.enqueue(pdb)
+        if len(matching) > 1:
+            first = min(p["metadata"]["name"] for p in matching)
+            self.recorder.event(pod, "Warning", "MultiplePodDisruptionBudgets",
+                                f"Pod {quote(ns)}/{quote(pod['metadata']['name'])} matches multiple "
+                                f"PodDisruptionBudgets.  Chose {quote(first)} arbitrarily.")
 
     def _pods(self, pdb: dict) -> list[dict]:
         sel = selector_from_object((pdb.get("spec") or {}).get("selector"))
@@ -173,8 +180,9 @@ class DisruptionController(Controller):
         except ScaleError as e:
             self.recorder.event(pdb, "Warning", "CalculateExpectedPodCountFailed",
                                 f"Failed to calculate the number of expected pods: {e}")
-            return await self._write(pdb, {**(pdb.get("status") or {}), "disruptionsAllowed": 0},
-                                     "SyncFailed", str(e))
+            await self._fail_safe(pdb, str(e))
+            raise                  # retried with back-off, as upstream
+
         if unmanaged:
             self.recorder.event(pdb, "Warning", "UnmanagedPods", "Pods selected by this PodDisruptionBudget "
                                 f"(selector: {_go_selector((pdb.get('spec') or {}).get('selector'))}) were found to be "
@@ -232,9 +240,16 @@ class DisruptionController(Controller):
             recheck = expires if recheck is None else min(recheck, expires)
         return out, recheck
 
-    async def _write(self, pdb: dict, status: dict, reason: str = "", message: str = "") -> None:
-        generation = pdb["metadata"].get("generation", 1)
-        status["observedGeneration"] = generation
+    async def _fail_safe(self, pdb: dict, message: str) -> None:
+        """failSafe: no disruptions allowed while the budget cannot be computed (observedGeneration
+        stays, since this generation was not evaluated)."""
+        status = {**(pdb.get("status") or {}), "disruptionsAllowed": 0}
+        await self._write(pdb, status, status.get("observedGeneration", 0), "SyncFailed", message)
+
+    async def _write(self, pdb: dict, status: dict, generation: int | None = None, reason: str = "",
+                     message: str = "") -> None:
+        if generation is None:
+            generation = status["observedGeneration"] = pdb["metadata"].get("generation", 1)
         status["conditions"] = [c for c in status.get("conditions") or [] if c.get("type") != "DisruptionAllowed"] + [
             allowed_condition(status.get("conditions") or [], status.get("disruptionsAllowed", 0), generation,
                               reason, message)]

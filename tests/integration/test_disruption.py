@@ -107,7 +107,7 @@ def test_min_available_counts_healthy_pods(control_plane, controllers, ns):
 def test_percentages_are_taken_of_the_controllers_scale(control_plane, controllers, ns):
     """The Deployment says 5 replicas while only 4 pods exist: percentages use the 5."""
     api = control_plane
-    workload(api, ns, replicas=4, ready=4, deployment=True)
+    pods = workload(api, ns, replicas=4, ready=4, deployment=True)
     api.http("PATCH", f"/apis/apps/v1/namespaces/{ns}/deployments/web", {"spec": {"replicas": 5}},
              content_type="application/merge-patch+json")
     create(api, PDBS.format(ns=ns), {"metadata": {"name": "half"}, "spec": {
@@ -120,6 +120,11 @@ def test_percentages_are_taken_of_the_controllers_scale(control_plane, controlle
     assert condition(st) == ("False", "InsufficientPods")
     lines = api.kubectl("-n", ns, "get", "pdb").stdout.splitlines()[1:]
     assert [ln.split()[:4] for ln in lines] == [["half", "N/A", "50%", "2"], ["most", "80%", "N/A", "0"]]
+    set_ready(api, pods[0], False)       # a pod event with both budgets in place
+    want = f'Pod "{ns}"/"web-0" matches multiple PodDisruptionBudgets.  Chose "half" arbitrarily.'
+    wait_for(lambda: want in {e["message"] for e in json.loads(api.kubectl(
+        "-n", ns, "get", "events", "-o", "json").stdout)["items"] if e["reason"] == "MultiplePodDisruptionBudgets"},
+        20, "MultiplePodDisruptionBudgets")
 
 
 def test_pods_without_a_scalable_controller(control_plane, controllers, ns):
