@@ -329,11 +329,123 @@ def local_api_services() -> list[dict]:
 
 
 async def ensure_bootstrap_objects(storage: Storage) -> None:
-    """Create the default cluster roles and bindings and the local APIServices that are missing (as the
-    apiserver's post-start hooks do once at start; what users delete later stays deleted until a restart)."""
+    """Create the default cluster roles and bindings, the local APIServices and the API Priority and Fairness
+    configuration that are missing (as the apiserver's post-start hooks do once at start; what users delete
+    later stays deleted until a restart)."""
     for role in bootstrap_cluster_roles():
         await _ensure(storage, CLUSTER_ROLES.key(None, role["metadata"]["name"]), role)
     for binding in bootstrap_cluster_role_bindings():
         await _ensure(storage, CLUSTER_ROLE_BINDINGS.key(None, binding["metadata"]["name"]), binding)
     for svc in local_api_services():
         await _ensure(storage, API_SERVICES.key(None, svc["metadata"]["name"]), svc)
+    for level in priority_level_configurations():
+        await _ensure(storage, PRIORITY_LEVELS.key(None, level["metadata"]["name"]), level)
+    for schema in flow_schemas():
+        await _ensure(storage, FLOW_SCHEMAS.key(None, schema["metadata"]["name"]), schema)
+
+
+# --- API Priority and Fairness: the mandatory and suggested configuration (k8s.io/apiserver's bootstrap) ---
+
+FLOW_SCHEMAS = lookup("flowcontrol.apiserver.k8s.io", "v1", "flowschemas")
+PRIORITY_LEVELS = lookup("flowcontrol.apiserver.k8s.io", "v1", "prioritylevelconfigurations")
+APF_AUTOUPDATE = {"apf.kubernetes.io/autoupdate-spec": "true"}
+EVERYONE = (("Group", "system:unauthenticated"), ("Group", "system:authenticated"))
+ALL_REQUESTS = [{"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"], "clusterScope": True, "namespaces": ["*"]}]
+ALL_URLS = [{"verbs": ["*"], "nonResourceURLs": ["*"]}]
+
+
+def _leases(*groups_resources: tuple[str, str]) -> list[dict]:
+    return [{"verbs": ["create", "get", "update"], "apiGroups": [group], "resources": [resource],
+             "namespaces": ["*"]} for group, resource in groups_resources]
+
+
+# name -> (nominal shares, lendable %, (queues, hand size, queue length limit) or None for Reject); exempt apart.
+PRIORITY_LEVEL_TABLE: dict[str, tuple[int, int, tuple[int, int, int] | None]] = {
+    "catch-all": (5, 0, None),
+    "system": (30, 33, (64, 6, 50)),
+    "node-high": (40, 25, (64, 6, 50)),
+    "leader-election": (10, 0, (16, 4, 50)),
+    "workload-high": (40, 50, (128, 6, 50)),
+    "workload-low": (100, 90, (128, 6, 50)),
+    "global-default": (20, 50, (128, 6, 50)),
+}
+# name -> (priority level, matching precedence, distinguisher, subjects, resource rules, non-resource rules)
+FLOW_SCHEMA_TABLE: dict[str, tuple[str, int, str | None, tuple, list, list]] = {
+    "exempt": ("exempt", 1, None, (("Group", "system:masters"),), ALL_REQUESTS, ALL_URLS),
+    "probes": ("exempt", 2, None, EVERYONE, [], [{"verbs": ["get"], "nonResourceURLs": ["/healthz", "/livez",
+                                                                                          "/readyz"]}]),
+    "system-leader-election": ("leader-election", 100, "ByUser", (("User", "system:kube-controller-manager"),
+                                                                  ("User", "system:kube-scheduler")),
+                               _leases(("coordination.k8s.io", "leases")), []),
+    "endpoint-controller": ("workload-high", 150, "ByUser", (("User", "system:kube-controller-manager"),
+                                                             ("ServiceAccount", "kube-system/endpoint-controller")),
+                            _leases(("", "endpoints")), []),
+    "workload-leader-election": ("leader-election", 200, "ByUser", (("ServiceAccount", "kube-system/*"),),
+                                 _leases(("coordination.k8s.io", "leases")), []),
+    "system-node-high": ("node-high", 400, "ByUser", (("Group", "system:nodes"),),
+                         [{"verbs": ["*"], "apiGroups": [""], "resources": ["nodes", "nodes/status"],
+                           "clusterScope": True},
+                          {"verbs": ["*"], "apiGroups": ["coordination.k8s.io"], "resources": ["leases"],
+                           "namespaces": ["*"]}], []),
+    "system-nodes": ("system", 500, "ByUser", (("Group", "system:nodes"),), ALL_REQUESTS, ALL_URLS),
+    "kube-controller-manager": ("workload-high", 800, "ByNamespace", (("User", "system:kube-controller-manager"),),
+                                ALL_REQUESTS, ALL_URLS),
+    "kube-scheduler": ("workload-high", 800, "ByNamespace", (("User", "system:kube-scheduler"),), ALL_REQUESTS,
+                       ALL_URLS),
+    "kube-system-service-accounts": ("workload-high", 900, "ByNamespace", (("ServiceAccount", "kube-system/*"),),
+                                     ALL_REQUESTS, ALL_URLS),
+    "service-accounts": ("workload-low", 9000, "ByUser", (("Group", "system:serviceaccounts"),), ALL_REQUESTS,
+                         ALL_URLS),
+    "global-default": ("global-default", 9900, "ByUser", EVERYONE, ALL_REQUESTS, ALL_URLS),
+    "catch-all": ("catch-all", 10000, "ByUser", EVERYONE, ALL_REQUESTS, ALL_URLS),
+}
+
+
+def _apf_meta(name: str) -> dict:
+    meta = _meta(name)
+    meta["annotations"] = dict(APF_AUTOUPDATE)
+    return meta
+
+
+def priority_level_configurations() -> list[dict]:
+    exempt = {"apiVersion": "flowcontrol.apiserver.k8s.io/v1", "kind": "PriorityLevelConfiguration",
+              "metadata": _apf_meta("exempt"),
+              "spec": {"type": "Exempt", "exempt": {"nominalConcurrencyShares": 0, "lendablePercent": 0}},
+              "status": {}}
+    out = [exempt]
+    for name, (shares, lendable, queuing) in PRIORITY_LEVEL_TABLE.items():
+        response = ({"type": "Reject"} if queuing is None else
+                    {"type": "Queue", "queuing": dict(zip(("queues", "handSize", "queueLengthLimit"), queuing))})
+        out.append({"apiVersion": "flowcontrol.apiserver.k8s.io/v1", "kind": "PriorityLevelConfiguration",
+                    "metadata": _apf_meta(name),
+                    "spec": {"type": "Limited", "limited": {"nominalConcurrencyShares": shares,
+                                                            "lendablePercent": lendable, "limitResponse": response}},
+                    "status": {}})
+    return out
+
+
+def _flow_subject(kind: str, name: str) -> dict:
+    if kind == "ServiceAccount":
+        namespace, _, sa = name.partition("/")
+        return {"kind": kind, "serviceAccount": {"namespace": namespace, "name": sa}}
+    return {"kind": kind, kind.lower(): {"name": name}}
+
+
+def flow_schemas() -> list[dict]:
+    out = []
+    for name, (level, precedence, distinguisher, subjects, resources, urls) in FLOW_SCHEMA_TABLE.items():
+        rule: dict = {"subjects": [_flow_subject(kind, who) for kind, who in subjects]}
+        if resources:
+            rule["resourceRules"] = resources
+        if urls:
+            rule["nonResourceRules"] = urls
+        spec: dict = {"priorityLevelConfiguration": {"name": level}, "matchingPrecedence": precedence,
+                      "rules": [rule]}
+        if distinguisher:
+            spec["distinguisherMethod"] = {"type": distinguisher}
+        message = f'This FlowSchema references the PriorityLevelConfiguration object named "{level}" and it exists'
+        out.append({"apiVersion": "flowcontrol.apiserver.k8s.io/v1", "kind": "FlowSchema",
+                    "metadata": _apf_meta(name), "spec": spec,
+                    "status": {"conditions": [{"type": "Dangling", "status": "False", "lastTransitionTime":
+                                               now_rfc3339(), "reason": "Found", "message": message}]}})
+    return out

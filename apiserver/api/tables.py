@@ -1495,6 +1495,8 @@ def to_table(resource: Resource, objs: list[Obj], now: datetime, include_object:
     meta = {k: v for k in ("resourceVersion", "continue", "remainingItemCount")
             if (v := (list_meta or {}).get(k)) not in (None, "")}
     rows = []
+    if resource.plural == "flowschemas":   # printFlowSchemaList: by matching precedence, then name
+        objs = sorted(objs, key=lambda o: (_get(o, "spec", "matchingPrecedence", default=0), _name(o, now)))
     for obj in objs:
         row: Obj = {"cells": row_cells(resource, obj, now)}
         if resource.plural == "pods" and (conds := pod_row_conditions(obj)):

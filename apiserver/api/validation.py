@@ -1476,6 +1476,74 @@ def _csr(obj: dict, old: dict | None) -> list[Cause]:
                            "Approved and Denied conditions are mutually exclusive"))
     return out
 
+# Admission webhook configurations (pkg/apis/admissionregistration/validation)
+
+REVIEW_VERSIONS = ["v1", "v1beta1"]
+SIDE_EFFECTS = ["None", "NoneOnDryRun"]
+
+
+def _webhook_client(cc: dict, path: str) -> list[Cause]:
+    url, service = cc.get("url"), cc.get("service")
+    if (url is None) == (service is None):
+        return [required(path, "exactly one of url or service is required")]
+    if service is None:
+        scheme = url.partition("://")[0] if "://" in url else ""
+        return [] if scheme == "https" else [invalid(f"{path}.url", scheme, "'https' is the only allowed URL scheme")]
+    out: list[Cause] = []
+    for key in ("name", "namespace"):
+        if not service.get(key):
+            out.append(required(f"{path}.service.{key}", f"service {key} is required"))
+    if service.get("path") and not service["path"].startswith("/"):
+        out.append(invalid(f"{path}.service.path", service["path"], "must start with a '/'"))
+    port = service.get("port")
+    if port is not None and _port_number(port, ""):
+        out.append(invalid(f"{path}.service.port", port, f"port is not valid: {PORT_MSG}"))
+    return out
+
+
+def _webhook_configuration(mutating: bool) -> Validator:
+    def run(obj: dict, old: dict | None) -> list[Cause]:
+        out: list[Cause] = []
+        seen: set[str] = set()
+        for i, hook in enumerate(obj.get("webhooks") or []):
+            hp = f"webhooks[{i}]"
+            name = hook.get("name") or ""
+            if not name:
+                out.append(required(f"{hp}.name"))
+            else:
+                out += _subdomain(name, f"{hp}.name")
+                if len(name.split(".")) < 3:
+                    out.append(invalid(f"{hp}.name", name, "should be a domain with at least three segments "
+                                       "separated by dots"))
+                if name in seen:
+                    out.append(duplicate(f"{hp}.name", name))
+                seen.add(name)
+            versions = hook.get("admissionReviewVersions") or []
+            if not versions:
+                out.append(required(f"{hp}.admissionReviewVersions",
+                                    "must specify one of " + ", ".join(REVIEW_VERSIONS)))
+            elif not set(versions) & set(REVIEW_VERSIONS):
+                out.append(invalid(f"{hp}.admissionReviewVersions", Typed(versions, "[]string"),
+                                   "must include at least one of " + ", ".join(REVIEW_VERSIONS)))
+            effects = hook.get("sideEffects")
+            if effects is None:
+                out.append(required(f"{hp}.sideEffects", "must specify one of " + ", ".join(SIDE_EFFECTS)))
+            elif effects not in SIDE_EFFECTS:
+                out.append(not_supported(f"{hp}.sideEffects", effects, SIDE_EFFECTS))
+            for key, allowed in (("failurePolicy", ["Fail", "Ignore"]), ("matchPolicy", ["Equivalent", "Exact"])):
+                if hook.get(key) is not None and hook[key] not in allowed:
+                    out.append(not_supported(f"{hp}.{key}", hook[key], allowed))
+            if mutating and hook.get("reinvocationPolicy") not in (None, "IfNeeded", "Never"):
+                out.append(not_supported(f"{hp}.reinvocationPolicy", hook["reinvocationPolicy"],
+                                         ["IfNeeded", "Never"]))
+            timeout = hook.get("timeoutSeconds")
+            if isinstance(timeout, int) and not 1 <= timeout <= 30:
+                out.append(invalid(f"{hp}.timeoutSeconds", timeout, "the timeout value must be between 1 and 30 "
+                                   "seconds"))
+            out += _webhook_client(hook.get("clientConfig") or {}, f"{hp}.clientConfig")
+        return out
+    return run
+
 
 # RuntimeClass (pkg/apis/node/validation)
 
@@ -1494,6 +1562,8 @@ KIND_RULES.update({
     "clusterrolebindings": _binding(False),
     "certificatesigningrequests": _csr,
     "runtimeclasses": _runtime_class,
+    "validatingwebhookconfigurations": _webhook_configuration(False),
+    "mutatingwebhookconfigurations": _webhook_configuration(True),
 })
 
 

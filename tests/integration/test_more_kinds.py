@@ -135,6 +135,28 @@ def test_get_all_and_cluster_info_dump(control_plane, ns, tmp_path):
     assert kubectl(control_plane, "cluster-info", "dump").count('"kind": "NodeList"') == 1
 
 
+def test_api_priority_and_fairness_defaults(control_plane):
+    rows = table(kubectl(control_plane, "get", "flowschemas"))
+    assert rows[0] == ["NAME", "PRIORITYLEVEL", "MATCHINGPRECEDENCE", "DISTINGUISHERMETHOD", "AGE", "MISSINGPL"]
+    assert [(r[0], r[1], r[2], r[3], r[5]) for r in rows[1:]] == [
+        ("exempt", "exempt", "1", "<none>", "False"), ("probes", "exempt", "2", "<none>", "False"),
+        ("system-leader-election", "leader-election", "100", "ByUser", "False"),
+        ("endpoint-controller", "workload-high", "150", "ByUser", "False"),
+        ("workload-leader-election", "leader-election", "200", "ByUser", "False"),
+        ("system-node-high", "node-high", "400", "ByUser", "False"), ("system-nodes", "system", "500", "ByUser", "False"),
+        ("kube-controller-manager", "workload-high", "800", "ByNamespace", "False"),
+        ("kube-scheduler", "workload-high", "800", "ByNamespace", "False"),
+        ("kube-system-service-accounts", "workload-high", "900", "ByNamespace", "False"),
+        ("service-accounts", "workload-low", "9000", "ByUser", "False"),
+        ("global-default", "global-default", "9900", "ByUser", "False"),
+        ("catch-all", "catch-all", "10000", "ByUser", "False")]
+    rows = table(kubectl(control_plane, "get", "prioritylevelconfigurations", "exempt", "catch-all", "workload-low"))
+    assert rows[0] == ["NAME", "TYPE", "NOMINALCONCURRENCYSHARES", "QUEUES", "HANDSIZE", "QUEUELENGTHLIMIT", "AGE"]
+    assert [r[:6] for r in rows[1:]] == [["exempt", "Exempt", "<none>", "<none>", "<none>", "<none>"],
+                                         ["catch-all", "Limited", "5", "<none>", "<none>", "<none>"],
+                                         ["workload-low", "Limited", "100", "128", "6", "50"]]
+
+
 # --- kubectl: apply, get columns, defaults ------------------------------------------------------------
 
 def manifests(ns: str, sc: str, rc: str) -> str:
@@ -352,6 +374,35 @@ spec:
     assert "* spec.signerName: Required value" in err
     assert ("* spec.expirationSeconds: Invalid value: 60: may not specify a duration less than 600 seconds "
             "(10 minutes)") in err
+
+
+def test_webhook_configuration_messages(control_plane):
+    err = kubectl_error(control_plane, "create", "-f", "-", input="""\
+apiVersion: admissionregistration.k8s.io/v1
+kind: MutatingWebhookConfiguration
+metadata: {name: bad}
+webhooks:
+- name: hook
+  clientConfig: {url: "http://hooks.example.com/mutate"}
+- name: a.example.com
+  sideEffects: Sometimes
+  admissionReviewVersions: [v2]
+  timeoutSeconds: 60
+  clientConfig: {service: {name: hook}}
+""")
+    assert err == ('The MutatingWebhookConfiguration "bad" is invalid: \n'
+                   '* webhooks[0].name: Invalid value: "hook": should be a domain with at least three segments '
+                   'separated by dots\n'
+                   "* webhooks[0].admissionReviewVersions: Required value: must specify one of v1, v1beta1\n"
+                   "* webhooks[0].sideEffects: Required value: must specify one of None, NoneOnDryRun\n"
+                   '* webhooks[0].clientConfig.url: Invalid value: "http": \'https\' is the only allowed URL scheme\n'
+                   '* webhooks[1].admissionReviewVersions: Invalid value: []string{"v2"}: must include at least one '
+                   "of v1, v1beta1\n"
+                   '* webhooks[1].sideEffects: Unsupported value: "Sometimes": supported values: "None", '
+                   '"NoneOnDryRun"\n'
+                   "* webhooks[1].timeoutSeconds: Invalid value: 60: the timeout value must be between 1 and 30 "
+                   "seconds\n"
+                   "* webhooks[1].clientConfig.service.namespace: Required value: service namespace is required")
 
 
 def test_rbac_names_may_hold_colons(control_plane):

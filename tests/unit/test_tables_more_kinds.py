@@ -196,3 +196,13 @@ def test_runtime_class_webhooks_and_pod_templates():
     tpl = obj("t", template={"metadata": {"labels": {"b": "2", "a": "1"}}, "spec": {"containers": [
         {"name": "web", "image": "nginx"}, {"name": "side", "image": "busybox"}]}})
     assert cells("", "podtemplates", tpl) == ["t", "web,side", "nginx,busybox", "a=1,b=2"]
+
+
+def test_flow_schema_list_is_ordered_by_precedence_then_name():
+    from apiserver.api.tables import to_table
+    schemas = [obj(name, spec={"priorityLevelConfiguration": {"name": "p"}, "matchingPrecedence": precedence})
+               for name, precedence in (("catch-all", 10000), ("kube-scheduler", 800), ("exempt", 1),
+                                        ("kube-controller-manager", 800))]
+    tbl = to_table(lookup("flowcontrol.apiserver.k8s.io", "v1", "flowschemas"), schemas, NOW, list_meta={})
+    assert [row["cells"][0] for row in tbl["rows"]] == ["exempt", "kube-controller-manager", "kube-scheduler",
+                                                        "catch-all"]
