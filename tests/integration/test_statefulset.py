@@ -61,9 +61,9 @@ def all_ready(api, ns: str, names: list[str], image: str | None = None) -> dict[
 def test_ordered_creation_stable_identity_and_claims(cluster, ns):
     create(cluster, ns, statefulset(volumeClaimTemplates=[{"metadata": {"name": "www"}, "spec": {
         "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}]))
-    first = wait_for(lambda: pods(cluster, ns).get("web-0"), 30, "web-0")
-    if not ready(first):
-        assert "web-1" not in pods(cluster, ns)     # OrderedReady: web-1 waits for web-0
+    first = wait_for(lambda: (ps := pods(cluster, ns)).get("web-0") and ps, 30, "web-0")
+    if not ready(first["web-0"]):
+        assert "web-1" not in first                 # OrderedReady: web-1 waits for web-0
     ps = wait_for(lambda: all_ready(cluster, ns, ["web-0", "web-1"]), 30, "web-0 and web-1 ready")
     assert ready_since(ps["web-0"]) <= ps["web-1"]["metadata"]["creationTimestamp"]
     for i in (0, 1):
