@@ -12,7 +12,7 @@ import time
 from datetime import datetime, timezone
 
 from kubeling.api.gofmt import quote
-from kubeling.api.resources import lookup
+from kubeling.api.resources import by_kind, lookup
 from kubeling.api.selectors import selector_from_object
 from kubeling.client import ApiError
 
@@ -123,44 +123,62 @@ class DisruptionController(Controller):
             return []
         return [p for p in self.pods.list(pdb["metadata"]["namespace"]) if sel.matches(p["metadata"].get("labels") or {})]
 
-    def _scale_of(self, ns: str, ref: dict) -> tuple[str, int]:
-        """(uid, replicas) of the pod's controller, a ReplicaSet counting as its Deployment."""
+    def _known_scale(self, ns: str, ref: dict) -> tuple[str, int] | None:
+        """upstream's finders for the built-in controllers: (uid, replicas), a ReplicaSet owned by a
+        Deployment counting as that Deployment; None when the controller is not (or no longer) there."""
         kind = ref.get("kind")
-        if kind not in self.owners:
-            raise ScaleError(f"kind {kind!r} has no scale subresource")
         owner = self.owners[kind].get(f"{ns}/{ref.get('name')}")
         if owner is None or owner["metadata"]["uid"] != ref.get("uid"):
-            raise ScaleError(f"{kind} {ns}/{ref.get('name')} not found")
+            return None
         parent = controller_of(owner) if kind == "ReplicaSet" else None
         if parent is not None and parent.get("kind") == "Deployment":
-            return self._scale_of(ns, parent)
+            return self._known_scale(ns, parent)
         return owner["metadata"]["uid"], (owner.get("spec") or {}).get("replicas", 1)
 
-    def expected(self, pdb: dict, pods: list[dict]) -> tuple[int, int, list[str]]:
+    async def _scale_subresource(self, ns: str, ref: dict) -> tuple[str, int] | None:
+        """getScaleController: any other controller through its scale subresource."""
+        r = by_kind(ref.get("apiVersion", ""), ref.get("kind", ""))
+        if r is None:
+            group, _, version = ref.get("apiVersion", "").rpartition("/")
+            raise ScaleError(f"no matches for kind {quote(ref.get('kind', ''))} in version "
+                             f"{quote(ref.get('apiVersion', '') if group else version)}")
+        if "scale" not in r.subresources:
+            raise ScaleError(f"{r.plural}{'.' + r.group if r.group else ''} does not implement the scale subresource")
+        try:
+            scale = await self.client.get(r, ref.get("name", ""), ns, "scale")
+        except ApiError as e:
+            if e.not_found:
+                return None
+            raise
+        if scale["metadata"].get("uid") != ref.get("uid"):
+            return None
+        return scale["metadata"]["uid"], (scale.get("spec") or {}).get("replicas", 0)
+
+    async def expected(self, pdb: dict, pods: list[dict]) -> tuple[int, int, list[str]]:
         """getExpectedPodCount: (expected pods, desired healthy, unmanaged pod names)."""
         spec = pdb.get("spec") or {}
         unmanaged: list[str] = []
 
-        def scale() -> int:
+        async def scale() -> int:
             scales: dict[str, int] = {}
             for p in pods:
-                ref = controller_of(p)
+                ns, ref = p["metadata"]["namespace"], controller_of(p)
                 if ref is None:
                     unmanaged.append(p["metadata"]["name"])
                     continue
-                try:
-                    uid, n = self._scale_of(p["metadata"]["namespace"], ref)
-                except ScaleError:
-                    raise ScaleError(f"found no controllers for pod {quote(p['metadata']['name'])}") from None
-                scales[uid] = n
+                found = (self._known_scale(ns, ref) if ref.get("kind") in self.owners
+                         else await self._scale_subresource(ns, ref))
+                if found is None:
+                    raise ScaleError(f"found no controllers for pod {quote(p['metadata']['name'])}")
+                scales[found[0]] = found[1]
             return sum(scales.values())
         if spec.get("maxUnavailable") is not None:
-            expected = scale()
+            expected = await scale()
             desired = max(0, expected - scaled_value(spec["maxUnavailable"], expected, True))
         elif isinstance(spec.get("minAvailable"), int):
             expected, desired = len(pods), spec["minAvailable"]
         elif spec.get("minAvailable") is not None:
-            expected = scale()
+            expected = await scale()
             desired = scaled_value(spec["minAvailable"], expected, True)
         else:
             expected, desired = len(pods), 0
@@ -176,7 +194,7 @@ class DisruptionController(Controller):
         if not pods:
             self.recorder.event(pdb, "Normal", "NoPods", "No matching pods found")
         try:
-            expected, desired, unmanaged = self.expected(pdb, pods)
+            expected, desired, unmanaged = await self.expected(pdb, pods)
         except ScaleError as e:
             self.recorder.event(pdb, "Warning", "CalculateExpectedPodCountFailed",
                                 f"Failed to calculate the number of expected pods: {e}")

@@ -164,3 +164,17 @@ def test_stale_disruption_target_is_cleared(control_plane, controllers, ns):
         return next(c for c in p["status"]["conditions"] if c["type"] == "DisruptionTarget")
     c = wait_for(lambda: (c := cond())["status"] == "False" and c, 20, "DisruptionTarget=False")
     assert c["lastTransitionTime"] > marked and c["reason"] == "EvictionByEvictionAPI"
+
+
+def test_controller_without_scale_subresource(control_plane, controllers, ns):
+    api = control_plane
+    create(api, f"/api/v1/namespaces/{ns}/pods", {"metadata": {
+        "name": "worker", "labels": {"app": "batch"}, "ownerReferences": [{
+            "apiVersion": "batch/v1", "kind": "Job", "name": "j", "uid": "job-uid", "controller": True}]},
+        "spec": {"containers": [{"name": "c", "image": "busybox"}]}})
+    create(api, PDBS.format(ns=ns), {"metadata": {"name": "batch"}, "spec": {
+        "minAvailable": "50%", "selector": {"matchLabels": {"app": "batch"}}}})
+    st = wait_for(lambda: (s := status_of(api, ns, "batch")).get("conditions") and s, 20, "a status")
+    c = next(c for c in st["conditions"] if c["type"] == "DisruptionAllowed")
+    assert (c["status"], c["reason"], c["message"]) == ("False", "SyncFailed",
+                                                        "jobs.batch does not implement the scale subresource")
