@@ -155,10 +155,12 @@ API_SERVICES = lookup("apiregistration.k8s.io", "v1", "apiservices")
 
 
 def _rule(verbs: tuple[str, ...], groups: tuple[str, ...] = (), resources: tuple[str, ...] = (),
-          urls: tuple[str, ...] = ()) -> dict:
-    """rbacv1helpers.NewRule(...).Groups(...).Resources(...)/URLs(...): every list sorted, empty ones left out."""
+          urls: tuple[str, ...] = (), names: tuple[str, ...] = ()) -> dict:
+    """rbacv1helpers.NewRule(...).Groups(...).Resources(...).Names(...)/URLs(...): every list sorted, empty ones
+    left out."""
     rule: dict = {"verbs": sorted(verbs)}
-    for key, values in (("apiGroups", groups), ("resources", resources), ("nonResourceURLs", urls)):
+    for key, values in (("apiGroups", groups), ("resources", resources), ("resourceNames", names),
+                        ("nonResourceURLs", urls)):
         if values:
             rule[key] = sorted(values)
     return rule
@@ -296,6 +298,67 @@ def bootstrap_cluster_role_bindings() -> list[dict]:
             for name, subjects in BOOTSTRAP_CLUSTER_ROLE_BINDINGS.items()]
 
 
+# The namespaced roles and bindings of upstream's bootstrap policy: (namespace, name) -> rules / subjects.
+ROLES = lookup(RBAC_GROUP, "v1", "roles")
+ROLE_BINDINGS = lookup(RBAC_GROUP, "v1", "rolebindings")
+BOOTSTRAP_ROLES: dict[tuple[str, str], list[dict]] = {
+    ("kube-system", "extension-apiserver-authentication-reader"): [
+        _rule(READ, ("",), ("configmaps",), names=("extension-apiserver-authentication",))],
+    ("kube-system", "system::leader-locking-kube-controller-manager"): [
+        _rule(("watch",), ("",), ("configmaps",)),
+        _rule(("get", "update"), ("",), ("configmaps",), names=("kube-controller-manager",))],
+    ("kube-system", "system::leader-locking-kube-scheduler"): [
+        _rule(("watch",), ("",), ("configmaps",)),
+        _rule(("get", "update"), ("",), ("configmaps",), names=("kube-scheduler",))],
+    ("kube-system", "system:controller:bootstrap-signer"): [_rule(READ, ("",), ("secrets",))],
+    ("kube-system", "system:controller:cloud-provider"): [
+        _rule(("create", "get", "list", "watch"), ("",), ("configmaps",))],
+    ("kube-system", "system:controller:token-cleaner"): [
+        _rule(("delete", "get", "list", "watch"), ("",), ("secrets",)), _EVENTS],
+    ("kube-public", "system:controller:bootstrap-signer"): [
+        _rule(READ, ("",), ("configmaps",)), _rule(("update",), ("",), ("configmaps",), names=("cluster-info",)),
+        _EVENTS],
+}
+# (namespace, binding name) -> (role name, subjects)
+BOOTSTRAP_ROLE_BINDINGS: dict[tuple[str, str], tuple[str, tuple[tuple[str, str], ...]]] = {
+    ("kube-system", "system::extension-apiserver-authentication-reader"): (
+        "extension-apiserver-authentication-reader",
+        (("User", "system:kube-controller-manager"), ("User", "system:kube-scheduler"))),
+    ("kube-system", "system::leader-locking-kube-controller-manager"): (
+        "system::leader-locking-kube-controller-manager",
+        (("User", "system:kube-controller-manager"), ("ServiceAccount", "kube-system/kube-controller-manager"))),
+    ("kube-system", "system::leader-locking-kube-scheduler"): (
+        "system::leader-locking-kube-scheduler",
+        (("User", "system:kube-scheduler"), ("ServiceAccount", "kube-system/kube-scheduler"))),
+    ("kube-system", "system:controller:bootstrap-signer"): (
+        "system:controller:bootstrap-signer", (("ServiceAccount", "kube-system/bootstrap-signer"),)),
+    ("kube-system", "system:controller:cloud-provider"): (
+        "system:controller:cloud-provider", (("ServiceAccount", "kube-system/cloud-provider"),)),
+    ("kube-system", "system:controller:token-cleaner"): (
+        "system:controller:token-cleaner", (("ServiceAccount", "kube-system/token-cleaner"),)),
+    ("kube-public", "system:controller:bootstrap-signer"): (
+        "system:controller:bootstrap-signer", (("ServiceAccount", "kube-system/bootstrap-signer"),)),
+}
+
+
+def _namespaced_meta(namespace: str, name: str) -> dict:
+    meta = _rbac_meta(name)
+    meta["namespace"] = namespace
+    return meta
+
+
+def bootstrap_roles() -> list[dict]:
+    return [{"apiVersion": f"{RBAC_GROUP}/v1", "kind": "Role", "metadata": _namespaced_meta(ns, name), "rules": rules}
+            for (ns, name), rules in BOOTSTRAP_ROLES.items()]
+
+
+def bootstrap_role_bindings() -> list[dict]:
+    return [{"apiVersion": f"{RBAC_GROUP}/v1", "kind": "RoleBinding", "metadata": _namespaced_meta(ns, name),
+             "roleRef": {"apiGroup": RBAC_GROUP, "kind": "Role", "name": role},
+             "subjects": [_subject(kind, who) for kind, who in subjects]}
+            for (ns, name), (role, subjects) in BOOTSTRAP_ROLE_BINDINGS.items()]
+
+
 # kube-aggregator's priorities (group minimum, version) for the built-in group versions.
 API_SERVICE_PRIORITIES: dict[tuple[str, str], tuple[int, int]] = {
     ("", "v1"): (18000, 1), ("apiregistration.k8s.io", "v1"): (18000, 15), ("apps", "v1"): (17800, 15),
@@ -336,6 +399,11 @@ async def ensure_bootstrap_objects(storage: Storage) -> None:
         await _ensure(storage, CLUSTER_ROLES.key(None, role["metadata"]["name"]), role)
     for binding in bootstrap_cluster_role_bindings():
         await _ensure(storage, CLUSTER_ROLE_BINDINGS.key(None, binding["metadata"]["name"]), binding)
+    for role in bootstrap_roles():
+        await _ensure(storage, ROLES.key(role["metadata"]["namespace"], role["metadata"]["name"]), role)
+    for binding in bootstrap_role_bindings():
+        meta = binding["metadata"]
+        await _ensure(storage, ROLE_BINDINGS.key(meta["namespace"], meta["name"]), binding)
     for svc in local_api_services():
         await _ensure(storage, API_SERVICES.key(None, svc["metadata"]["name"]), svc)
     for level in priority_level_configurations():

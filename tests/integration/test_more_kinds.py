@@ -113,6 +113,22 @@ def test_bootstrap_cluster_roles_and_bindings(control_plane):
                                       {"nonResourceURLs": ["*"], "verbs": ["*"]}]
 
 
+def test_bootstrap_namespaced_roles(control_plane):
+    rows = table(kubectl(control_plane, "get", "roles", "-A"))
+    assert rows[0] == ["NAMESPACE", "NAME", "CREATED AT"]
+    assert {(r[0], r[1]) for r in rows[1:]} >= {
+        ("kube-public", "system:controller:bootstrap-signer"),
+        ("kube-system", "extension-apiserver-authentication-reader"),
+        ("kube-system", "system::leader-locking-kube-controller-manager"),
+        ("kube-system", "system::leader-locking-kube-scheduler"),
+        ("kube-system", "system:controller:bootstrap-signer"), ("kube-system", "system:controller:cloud-provider"),
+        ("kube-system", "system:controller:token-cleaner")}
+    rows = table(kubectl(control_plane, "-n", "kube-system", "get", "rolebinding",
+                         "system::extension-apiserver-authentication-reader", "-o", "wide"))
+    assert rows[1][1] == "Role/extension-apiserver-authentication-reader"
+    assert rows[1][3] == "system:kube-controller-manager, system:kube-scheduler"
+
+
 def test_local_api_services(control_plane):
     rows = table(kubectl(control_plane, "get", "apiservices"))
     assert rows[0] == ["NAME", "SERVICE", "AVAILABLE", "AGE"]
