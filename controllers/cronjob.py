@@ -10,6 +10,7 @@ from email.utils import format_datetime
 import orjson
 
 from kubeling.api.cron import CronError, Schedule, load_location, parse
+from kubeling.api.gofmt import quote
 from kubeling.api.resources import lookup
 from kubeling.client import ApiError
 
@@ -172,7 +173,7 @@ class CronJobController(Controller):
             try:
                 zone = load_location(spec["timeZone"])
             except CronError as e:
-                self.recorder.event(cj, "Warning", "UnknownTimeZone", f"invalid timeZone: {spec['timeZone']!r}: {e}")
+                self.recorder.event(cj, "Warning", "UnknownTimeZone", f"invalid timeZone: {quote(spec['timeZone'])}: {e}")
                 return None
         if spec.get("suspend"):
             return None
@@ -180,7 +181,7 @@ class CronJobController(Controller):
             sched = parse(spec.get("schedule", ""))
         except CronError as e:
             self.recorder.event(cj, "Warning", "UnparseableSchedule",
-                                f"unparseable schedule: {spec.get('schedule', '')!r} : {e}")
+                                f"unparseable schedule: {quote(spec.get('schedule', ''))} : {e}")
             return None
         now = datetime.now(timezone.utc)
         scheduled, missed = most_recent(sched, earliest_time(cj, now, True), now, zone)

@@ -148,6 +148,24 @@ def test_missed_schedule_and_concurrency_policy(control_plane, controllers, ever
         wait_for(lambda: api.http("GET", f"{JOBS.format(ns=ns)}/work-running")[0] == 404, 20, "the old Job deleted")
 
 
+@pytest.mark.parametrize("deadline", [None, 200])
+def test_long_outage_reports_too_many_missed_times(control_plane, controllers, every_minute, ns, deadline):
+    """Three hours without a run: 180 missed times are reported, unless startingDeadlineSeconds
+    limits the look-back; either way only the most recent one runs."""
+    api = control_plane
+    make(api, ns, "late", **({"startingDeadlineSeconds": deadline} if deadline else {}))
+    write_status(api, ns, "late", lastScheduleTime=ts(datetime.now(timezone.utc) - timedelta(hours=3)))
+    resume(api, ns, "late")
+    wait_for(lambda: jobs(api, ns), 20, "the most recent Job")
+    assert len(jobs(api, ns)) == 1
+    missed = events(api, ns, "TooManyMissedTimes")
+    if deadline is None:
+        assert missed == ["too many missed start times. Set or decrease .spec.startingDeadlineSeconds or check "
+                          "clock skew"]
+    else:
+        assert missed == []
+
+
 def test_suspended_cronjob_starts_nothing(control_plane, controllers, every_minute, ns):
     api = control_plane
     make(api, ns, "paused")
