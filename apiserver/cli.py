@@ -166,11 +166,14 @@ async def _run(a: argparse.Namespace) -> int:
                             ws_per_message_deflate=False, http=app.streaming.protocol)
     server = Server(config)
     log.info("serving on https://%s:%d (etcd %s)", a.bind_address, a.secure_port, a.etcd_servers)
+    from .customresources import CustomResourceDefinitions
     reconciling = asyncio.create_task(reconciler.run())
+    serving_crds = asyncio.create_task(CustomResourceDefinitions(cache, storage).run())
     try:
         await server.serve(sockets=[listener])
     finally:
         reconciling.cancel()
+        serving_crds.cancel()
         app.streaming.close()
         await cache.stop()
         await proxy.close()

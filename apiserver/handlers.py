@@ -105,8 +105,7 @@ class Handler:
     def _render_one(self, req: Request, obj: dict) -> Any:
         out = self._out(req, obj)
         if req.target.form == "table":
-            from apiserver.api import tables
-            return tables.to_table(req.resource, [out], datetime.now(timezone.utc), req.q("includeObject") or "PartialObjectMetadata",
+            return strategy_for(req.resource).to_table([out], datetime.now(timezone.utc), req.q("includeObject") or "PartialObjectMetadata",
                                    {"resourceVersion": out.get("metadata", {}).get("resourceVersion", "")})
         if req.target.form == "partial":
             return {"kind": "PartialObjectMetadata", "apiVersion": f"meta.k8s.io/{req.target.table_version}",
@@ -201,8 +200,7 @@ class Handler:
     def _render_list(self, req: Request, items: list[dict], meta: dict) -> Any:
         r = req.resource
         if req.target.form == "table":
-            from apiserver.api import tables
-            return tables.to_table(r, items, datetime.now(timezone.utc),
+            return strategy_for(r).to_table(items, datetime.now(timezone.utc),
                                    req.q("includeObject") or "PartialObjectMetadata", meta)
         if req.target.form == "partial":
             return {"kind": "PartialObjectMetadataList", "apiVersion": f"meta.k8s.io/{req.target.table_version}",

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import deque
+from collections import defaultdict, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from itertools import islice
@@ -28,13 +28,16 @@ PREFIXES = {r.key_prefix for r in RESOURCES}
 
 
 def prefix_of(key: str) -> str | None:
+    """The resource prefix holding key: a built-in kind's, or /registry/<group>/<plural>/ of a custom
+    resource (custom groups always contain a dot), which the cache keeps from the start so objects of a
+    CustomResourceDefinition are served at once, whatever order the store lists them in."""
     parts = key.split("/", 4)  # ['', 'registry', a, b, ...]
     if len(parts) >= 4:
         p2 = f"/registry/{parts[2]}/"
         if p2 in PREFIXES:
             return p2
         p3 = f"/registry/{parts[2]}/{parts[3]}/"
-        if p3 in PREFIXES:
+        if p3 in PREFIXES or ("." in parts[2] and len(parts) == 5 and parts[4]):
             return p3
     return None
 
@@ -161,12 +164,12 @@ class WatchCache:
                  queue_length: int = 50_000):
         self.etcd = etcd
         self.queue_length = queue_length   # live events a watcher may fall behind before it is closed
-        self.items: dict[str, SortedDict] = {p: SortedDict() for p in PREFIXES}
+        self.items: defaultdict[str, SortedDict] = defaultdict(SortedDict, {p: SortedDict() for p in PREFIXES})
         self.events: deque[CacheEvent] = deque()
         self.history = history
         self.rev = 0             # everything up to here is reflected
         self.oldest = 0          # history is complete for revisions > oldest
-        self.watchers: dict[str, set[Watcher]] = {p: set() for p in PREFIXES}
+        self.watchers: defaultdict[str, set[Watcher]] = defaultdict(set, {p: set() for p in PREFIXES})
         self.ready = asyncio.Event()
         self.bookmark_interval = bookmark_interval
         self._rev_waiters: list[tuple[int, asyncio.Future]] = []
@@ -188,7 +191,7 @@ class WatchCache:
 
     async def _load(self) -> None:
         """List everything under /registry/ at one revision (in pages)."""
-        items: dict[str, SortedDict] = {p: SortedDict() for p in PREFIXES}
+        items: defaultdict[str, SortedDict] = defaultdict(SortedDict, {p: SortedDict() for p in PREFIXES})
         end = prefix_end(ROOT.encode())
         key, rev = ROOT.encode(), 0
         while True:

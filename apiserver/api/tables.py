@@ -1484,11 +1484,12 @@ def _row_object(obj: Obj, include_object: str) -> Obj | None:
 
 
 def to_table(resource: Resource, objs: list[Obj], now: datetime, include_object: str = "PartialObjectMetadata",
-             list_meta: Obj | None = None, no_headers: bool = False) -> Obj:
+             list_meta: Obj | None = None, no_headers: bool = False, columns: list[Column] | None = None) -> Obj:
     """The meta.k8s.io/v1 Table for a list (pass its list_meta) or a single object (list_meta None).
 
     include_object: "Metadata"/"PartialObjectMetadata"/"" -> PartialObjectMetadata, "Object" -> the
     object as served, "None" -> no object.  no_headers drops columnDefinitions (TableOptions.noHeaders).
+    columns: a custom resource's own (its CRD's additionalPrinterColumns) instead of the kind's printer.
     """
     if list_meta is None and len(objs) == 1:
         list_meta = {"resourceVersion": _get(objs[0], "metadata", "resourceVersion")}
@@ -1498,7 +1499,7 @@ def to_table(resource: Resource, objs: list[Obj], now: datetime, include_object:
     if resource.plural == "flowschemas":   # printFlowSchemaList: by matching precedence, then name
         objs = sorted(objs, key=lambda o: (_get(o, "spec", "matchingPrecedence", default=0), _name(o, now)))
     for obj in objs:
-        row: Obj = {"cells": row_cells(resource, obj, now)}
+        row: Obj = {"cells": [c.cell(obj, now) for c in columns] if columns is not None else row_cells(resource, obj, now)}
         if resource.plural == "pods" and (conds := pod_row_conditions(obj)):
             row["conditions"] = conds
         if (inner := _row_object(obj, include_object)) is not None:
@@ -1506,6 +1507,6 @@ def to_table(resource: Resource, objs: list[Obj], now: datetime, include_object:
         rows.append(row)
     table: Obj = {"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": meta}
     if not no_headers:
-        table["columnDefinitions"] = column_definitions(resource)
+        table["columnDefinitions"] = [c.definition() for c in columns] if columns is not None else column_definitions(resource)
     table["rows"] = rows
     return table

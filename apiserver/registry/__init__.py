@@ -85,6 +85,11 @@ class Strategy:
             _delete_path(obj, p)
         return msgs
 
+    def to_table(self, objs: list[dict], now: Any, include_object: str, list_meta: dict | None) -> dict:
+        """The meta.k8s.io Table `kubectl get` prints: the kind's columns as upstream's printers."""
+        from apiserver.api import tables
+        return tables.to_table(self.resource, objs, now, include_object, list_meta)
+
     # ---- create and update ----------------------------------------------------
     def admit(self, obj: dict) -> None:
         """Built-in, state-free admission run before defaults (pods: the service account token volume)."""

@@ -25,6 +25,7 @@ class Resource:
     # autoscaling/v1 and v2 HPAs share one record): (group, plural) of the owner.
     storage: tuple[str, str] | None = None
     storage_version: str | None = None   # version stored in etcd when shared
+    custom: bool = False                 # served for a CustomResourceDefinition
     has_generation: bool = False        # metadata.generation tracks spec changes
     returns_deleted_object: bool = False   # DELETE answers with the object, not a Status (upstream's store flag)
     singular: str = ""
@@ -131,7 +132,7 @@ RESOURCES: tuple[Resource, ...] = (
     _r("networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies", short_names=("netpol",), has_generation=True),
     _r("networking.k8s.io", "v1", "Ingress", "ingresses", short_names=("ing",), subresources=("status",),
        has_generation=True),
-    _r("networking.k8s.io", "v1", "IngressClass", "ingressclasses", False),
+    _r("networking.k8s.io", "v1", "IngressClass", "ingressclasses", False, has_generation=True),
     _r("policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets", short_names=("pdb",), subresources=("status",),
        has_generation=True),
     _r("rbac.authorization.k8s.io", "v1", "ClusterRoleBinding", "clusterrolebindings", False),
@@ -176,33 +177,72 @@ GROUP_ORDER = ("", "apiregistration.k8s.io", "apps", "events.k8s.io", "authentic
 
 
 def group_versions() -> dict[str, list[str]]:
-    """{group: [versions, preferred first]}."""
+    """{group: [versions, preferred first]}: the built-in groups, then the custom ones."""
     out: dict[str, list[str]] = {g: [] for g in GROUP_ORDER}
     for r in RESOURCES:
         vs = out.setdefault(r.group, [])
         if r.version not in vs:
             vs.append(r.version)
+    for group, versions in _CUSTOM_VERSIONS.items():
+        out.setdefault(group, []).extend(v for v in versions if v not in out[group])
     return out
 
 
 def lookup(group: str, version: str, plural: str) -> Resource | None:
-    return _BY_PATH.get((group, version, plural))
+    return _BY_PATH.get((group, version, plural)) or _CUSTOM_BY_PATH.get((group, version, plural))
 
 
 def by_kind(api_version: str, kind: str) -> Resource | None:
-    return _BY_KIND.get((api_version, kind))
+    return _BY_KIND.get((api_version, kind)) or _CUSTOM_BY_KIND.get((api_version, kind))
 
 
 def storage_resource(r: Resource) -> Resource:
     """The row whose version is what etcd holds for r (r itself unless storage is shared)."""
     if not r.converted:
         return r
-    return _BY_PATH[(r.storage[0], r.storage_version, r.storage[1])]
+    return lookup(r.storage[0], r.storage_version or "", r.storage[1]) or r
 
 
 def for_group_version(group: str, version: str) -> list[Resource]:
-    return [r for r in RESOURCES if r.group == group and r.version == version]
+    return [r for r in all_resources() if r.group == group and r.version == version]
+
+
+def all_resources() -> list[Resource]:
+    """Built-in rows, then the custom resources' (CustomResourceDefinitions) rows."""
+    return [*RESOURCES, *(r for rs in _CUSTOM.values() for r in rs)]
+
+
+def set_custom(name: str, resources: tuple[Resource, ...], versions: list[str]) -> None:
+    """The rows one CustomResourceDefinition serves (one per served version) and its group's versions,
+    preferred first; replaces what the same definition had before."""
+    _CUSTOM[name] = resources
+    _CUSTOM_GROUP_VERSIONS[name] = (resources[0].group, versions) if resources else ("", [])
+    _reindex()
+
+
+def remove_custom(name: str) -> None:
+    if _CUSTOM.pop(name, None) is not None:
+        _CUSTOM_GROUP_VERSIONS.pop(name, None)
+        _reindex()
+
+
+def _reindex() -> None:
+    rows = [r for rs in _CUSTOM.values() for r in rs]
+    _CUSTOM_BY_PATH.clear()
+    _CUSTOM_BY_PATH.update({(r.group, r.version, r.plural): r for r in rows})
+    _CUSTOM_BY_KIND.clear()
+    _CUSTOM_BY_KIND.update({(r.api_version, r.kind): r for r in rows})
+    _CUSTOM_VERSIONS.clear()
+    for group, versions in _CUSTOM_GROUP_VERSIONS.values():
+        if group:
+            known = _CUSTOM_VERSIONS.setdefault(group, [])
+            known.extend(v for v in versions if v not in known)
 
 
 _BY_PATH = {(r.group, r.version, r.plural): r for r in RESOURCES}
 _BY_KIND = {(r.api_version, r.kind): r for r in RESOURCES}
+_CUSTOM: dict[str, tuple[Resource, ...]] = {}
+_CUSTOM_GROUP_VERSIONS: dict[str, tuple[str, list[str]]] = {}
+_CUSTOM_BY_PATH: dict[tuple[str, str, str], Resource] = {}
+_CUSTOM_BY_KIND: dict[tuple[str, str], Resource] = {}
+_CUSTOM_VERSIONS: dict[str, list[str]] = {}
