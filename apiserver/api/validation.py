@@ -674,6 +674,13 @@ def _job(obj: dict, old: dict | None) -> list[Cause]:
         if len(hostname) > 63 or not DNS1123_LABEL.match(hostname):
             out.append(invalid("metadata.name", name, f"will not able to create pod with invalid DNS label: {hostname}"))
     if old is not None:
+        old_spec = old.get("spec") or {}
+        if completions != old_spec.get("completions"):
+            # validateCompletions: only an Indexed Job may change it, together with parallelism
+            if spec.get("completionMode") != "Indexed":
+                out.append(invalid("spec.completions", completions, "field is immutable"))
+            elif completions is not None and completions != spec.get("parallelism"):
+                out.append(invalid("spec.completions", completions, "can only be modified in tandem with spec.parallelism"))
         for key in ("completionMode", "podFailurePolicy", "backoffLimitPerIndex"):
             if spec.get(key) != (old.get("spec") or {}).get(key):
                 out.append(invalid(f"spec.{key}", spec.get(key), "field is immutable"))

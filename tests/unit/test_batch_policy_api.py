@@ -149,3 +149,19 @@ def test_job_indexed_and_pod_failure_policy_validation():
     on_failure["spec"]["template"]["spec"]["restartPolicy"] = "OnFailure"
     assert check(on_failure) == ['spec.template.spec.restartPolicy: Invalid value: "OnFailure": only "Never" is '
                                  'supported when podFailurePolicy is specified']
+
+
+def test_job_updates_keep_completions_unless_indexed_and_in_tandem():
+    old = job(completions=3, parallelism=1)
+    apply_defaults(JOBS, old)
+    old["metadata"]["resourceVersion"] = "5"
+    new = {**old, "spec": {**old["spec"], "completions": 4}}
+    assert messages(JOBS, new, old) == ["spec.completions: Invalid value: 4: field is immutable"]
+    old["spec"]["completionMode"] = "Indexed"
+    new["spec"]["completionMode"] = "Indexed"
+    assert messages(JOBS, new, old) == [
+        "spec.completions: Invalid value: 4: can only be modified in tandem with spec.parallelism"]
+    new["spec"]["parallelism"] = 4
+    assert messages(JOBS, new, old) == []
+    new["spec"]["completionMode"] = "NonIndexed"
+    assert "spec.completionMode: Invalid value: \"NonIndexed\": field is immutable" in messages(JOBS, new, old)
