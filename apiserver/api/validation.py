@@ -682,7 +682,7 @@ def _job(obj: dict, old: dict | None) -> list[Cause]:
             elif completions is not None and completions != spec.get("parallelism"):
                 out.append(invalid("spec.completions", completions, "can only be modified in tandem with spec.parallelism"))
         for key in ("completionMode", "podFailurePolicy", "backoffLimitPerIndex"):
-            if spec.get(key) != (old.get("spec") or {}).get(key):
+            if spec.get(key) != old_spec.get(key):
                 out.append(invalid(f"spec.{key}", spec.get(key), "field is immutable"))
     return out
 
