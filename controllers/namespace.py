@@ -1,8 +1,10 @@
-"""Namespace controller: a Terminating namespace is emptied of every namespaced kind, then finalized."""
+"""Namespace controller: a Terminating namespace is emptied of every namespaced kind (built-in, and the
+custom ones discovery lists), then finalized."""
 from __future__ import annotations
 
 from kubeling.api.resources import RESOURCES, lookup
 from kubeling.client import ApiError
+from kubeling.client.discovery import custom_resources
 
 from .base import Controller
 
@@ -25,7 +27,8 @@ class NamespaceController(Controller):
             return
         name = ns["metadata"]["name"]
         remaining = 0
-        for r in NAMESPACED:
+        custom = [r for r in await custom_resources(self.client) if r.namespaced and "deletecollection" in r.verbs]
+        for r in NAMESPACED + custom:
             try:
                 body = await self.client.list(r, name)
                 if body.get("items"):

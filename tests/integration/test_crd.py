@@ -152,3 +152,21 @@ def test_crd_validation_errors(control_plane):
     code, body, _ = control_plane.http("POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", noschema)
     assert code == 422
     assert "spec.versions[0].schema.openAPIV3Schema: Required value: schemas are required" in body["message"]
+
+
+def test_deleting_a_namespace_deletes_its_custom_objects(control_plane, crd, tmp_path):
+    from tests.support.clusters import free_port
+    from tests.support.control_plane import Component
+    cp = control_plane
+    assert cp.http("POST", "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace",
+                                                  "metadata": {"name": "crd-ns-gone"}})[0] == 201
+    cp.kubectl("apply", "-n", "crd-ns-gone", "-f", "-", input=_cert("doomed"))
+    controllers = Component(tmp_path, "controllers", ["--kubeconfig", str(cp.kubeconfig), "--port", str(free_port()),
+                                                      "--controllers", "namespace"]).start()
+    try:
+        cp.kubectl("delete", "namespace", "crd-ns-gone", "--wait=false")
+        assert _until(lambda: cp.http("GET", "/api/v1/namespaces/crd-ns-gone")[0] == 404, 30), \
+            cp.http("GET", "/api/v1/namespaces/crd-ns-gone")
+        assert cp.http("GET", "/apis/certs.example.com/v1/namespaces/crd-ns-gone/certificates/doomed")[0] == 404
+    finally:
+        controllers.stop()
