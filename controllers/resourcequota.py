@@ -31,9 +31,8 @@ class ResourceQuotaController(Controller):
         super().__init__(*a, **kw)
         self.quotas = self.factory.get(QUOTAS)
         self.quotas.add_handler(self.enqueue, self.on_quota_update, None)
-        self.informers = {(r.group, r.plural): self.factory.get(r) for r in REPLENISHED}
-        for (group, plural), inf in self.informers.items():
-            inf.add_handler(None, self._replenish_on_change(group, plural), self._replenish)
+        for r in REPLENISHED:
+            self.factory.get(r).add_handler(None, self._replenish_on_change(r.group, r.plural), self._replenish)
 
     def on_quota_update(self, old: dict, new: dict) -> None:
         spec_hard = (new.get("spec") or {}).get("hard") or {}
@@ -54,25 +53,27 @@ class ResourceQuotaController(Controller):
         return on_update
 
     async def _objects(self, group: str, plural: str, namespace: str) -> list[dict] | None:
-        inf = self.informers.get((group, plural))
-        if inf is not None:
-            return inf.list(namespace)
+        """A live list, not the informers': admission charges a quota just before storing the object,
+        and an informer lagging behind that write would make the recount undo the charge."""
         r = served(group, plural)
         if r is None or not r.namespaced:
             return None
         return (await self.client.list(r, namespace)).get("items") or []
 
     async def sync(self, key: str) -> None:
-        q = self.quotas.get(key)
-        if q is None:
-            return
-        ns = q["metadata"]["namespace"]
+        ns, _, name = key.partition("/")
+        try:   # read fresh, so that a charge admission made since the informer's copy is not overwritten
+            q = await self.client.get(QUOTAS, name, ns)
+        except ApiError as e:
+            if e.not_found:
+                return
+            raise
         hard = {k: canonical(v) for k, v in ((q.get("spec") or {}).get("hard") or {}).items()}
         by_kind: dict[tuple[str, str], set[str]] = {}
-        for name in hard:
-            if (kind := kind_of(name)) is not None:
-                by_kind.setdefault(kind, set()).add(name)
-        used = {}
+        for resource in hard:
+            if (kind := kind_of(resource)) is not None:
+                by_kind.setdefault(kind, set()).add(resource)
+        used: dict = {}
         for (group, plural), names in by_kind.items():
             objs = await self._objects(group, plural, ns)
             if objs is not None:
@@ -83,8 +84,8 @@ class ResourceQuotaController(Controller):
         try:
             await self.client.update(QUOTAS, {**q, "status": status}, ns, sub="status")
         except ApiError as e:
-            if e.conflict:
-                self.queue.add_rate_limited(key)   # admission charged meanwhile: recompute from its write
+            if e.conflict:   # admission charged meanwhile: count again once its object is stored
+                self.queue.add_after(key, 1.0)
             elif not e.not_found:
                 raise
 
