@@ -302,6 +302,27 @@ webhooks:
     kubectl(control_plane, "delete", "validatingwebhookconfigurations", name)
 
 
+def test_ingress_class_columns_defaults_and_generation(control_plane, api):
+    net = client.NetworkingV1Api(api)
+    name = unique("external-lb")
+    made = net.create_ingress_class(client.V1IngressClass(
+        metadata=client.V1ObjectMeta(name=name), spec=client.V1IngressClassSpec(
+            controller="example.com/ingress-controller", parameters=client.V1IngressClassParametersReference(
+                api_group="k8s.example.com", kind="IngressParameters", name="external-lb"))))
+    assert (made.metadata.generation, made.spec.parameters.scope) == (1, "Cluster")
+    rows = table(kubectl(control_plane, "get", "ingressclass", name))
+    assert rows[0] == ["NAME", "CONTROLLER", "PARAMETERS", "AGE"]
+    assert rows[1][:3] == [name, "example.com/ingress-controller", "IngressParameters.k8s.example.com/external-lb"]
+    patched = net.patch_ingress_class(name, {"spec": {"parameters": {"name": "internal-lb"}}})
+    assert patched.metadata.generation == 2
+    with pytest.raises(client.ApiException) as e:
+        net.patch_ingress_class(name, {"spec": {"controller": "example.com/other"}})
+    assert json.loads(e.value.body)["message"] == (
+        f'IngressClass.networking.k8s.io "{name}" is invalid: spec.controller: Invalid value: "example.com/other": '
+        "field is immutable")
+    net.delete_ingress_class(name)
+
+
 # --- validation messages as a user sees them --------------------------------------------------------
 
 def test_validation_messages_on_create(control_plane, ns):
