@@ -3,7 +3,8 @@
 
     .venv/bin/python bench/api.py [--creates 2000] [--pods 5000] [--watchers 1000]
 
-Prints one table: pod creates/s with p50/p99 latency at 1 and 50 concurrent clients, the
+Prints one table: pod creates/s with p50/p99 latency at 1 and 50 concurrent clients, custom resource
+creates/s (a CRD with a structural schema) at 50 clients, the
 latency of listing 5,000 pods (served from the watch cache, consistent read), and write ->
 watch delivery latency to 1,000 concurrent watchers. The anchor in the same run is a raw
 etcd-API put through the same store (what the apiserver's one write costs underneath), and
@@ -63,13 +64,31 @@ class Client:
             return await r.read()
 
 
-async def creates(c: Client, ns: str, total: int, clients: int, tag: str) -> dict:
+CRD = {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+       "metadata": {"name": "widgets.bench.example.com"},
+       "spec": {"group": "bench.example.com", "scope": "Namespaced",
+                "names": {"plural": "widgets", "kind": "Widget"},
+                "versions": [{"name": "v1", "served": True, "storage": True, "schema": {"openAPIV3Schema": {
+                    "type": "object", "properties": {"spec": {"type": "object", "required": ["image"], "properties": {
+                        "image": {"type": "string", "minLength": 1}, "replicas": {"type": "integer", "default": 1},
+                        "ports": {"type": "array", "items": {"type": "integer", "minimum": 1, "maximum": 65535}},
+                        "labels": {"type": "object", "additionalProperties": {"type": "string"}}}}}}}}]}}
+
+
+def widget(name: str) -> bytes:
+    return orjson.dumps({"apiVersion": "bench.example.com/v1", "kind": "Widget", "metadata": {"name": name},
+                         "spec": {"image": "registry.local/pause:3.9", "ports": [80, 443], "labels": {"app": "bench"}}})
+
+
+async def creates(c: Client, ns: str, total: int, clients: int, tag: str, custom: bool = False) -> dict:
     lat: list[float] = []
+    path = f"/apis/bench.example.com/v1/namespaces/{ns}/widgets" if custom else f"/api/v1/namespaces/{ns}/pods"
+    body = widget if custom else pod
 
     async def worker(w: int) -> None:
         for i in range(total // clients):
             t = time.perf_counter()
-            await c.post(f"/api/v1/namespaces/{ns}/pods", pod(f"{tag}-{w}-{i}"))
+            await c.post(path, body(f"{tag}-{w}-{i}"))
             lat.append(time.perf_counter() - t)
     t0 = time.perf_counter()
     await asyncio.gather(*(worker(w) for w in range(clients)))
@@ -162,6 +181,11 @@ async def one_round(a: argparse.Namespace) -> dict[str, float]:
         await c.post("/api/v1/namespaces", orjson.dumps({"metadata": {"name": "bench"}}))
         one = await creates(c, "bench", a.creates // 10, 1, "one")
         fifty = await creates(c, "bench", a.creates, 50, "fifty")
+        await c.post("/apis/apiextensions.k8s.io/v1/customresourcedefinitions", orjson.dumps(CRD))
+        while b'"Established"' not in await c.get("/apis/apiextensions.k8s.io/v1/customresourcedefinitions/"
+                                                   "widgets.bench.example.com"):
+            await asyncio.sleep(0.05)
+        custom = await creates(c, "bench", a.creates, 50, "cr", custom=True)
         raw1 = await raw_puts(etcd, a.creates // 10, 1)
         raw50 = await raw_puts(etcd, a.creates, 50)
         made = a.creates // 10 + a.creates // 50 * 50
@@ -177,6 +201,7 @@ async def one_round(a: argparse.Namespace) -> dict[str, float]:
         store.stop()
     return {"c1": one["rate"], "c1p50": one["p50"], "c1p99": one["p99"], "r1": raw1["rate"], "r1p50": raw1["p50"],
             "c50": fifty["rate"], "c50p50": fifty["p50"], "c50p99": fifty["p99"], "r50": raw50["rate"],
+            "cr50": custom["rate"], "cr50p99": custom["p99"],
             "r50p99": raw50["p99"], "list0": cache_ms, "list": consistent_ms, "items": n,
             "w50": fan["p50"], "w99": fan["p99"], "delivered": fan["delivered"] / fan["expected"]}
 
@@ -190,6 +215,8 @@ async def main_async(a: argparse.Namespace) -> None:
         ("pod create, 50 clients (creates/s)", f"{m['c50']:.0f}", f"{m['r50']:.0f} raw etcd puts/s ({m['c50'] / m['r50']:.2f}x)"),
         ("pod create, 50 clients p50 / p99 (ms)", f"{m['c50p50']:.1f} / {m['c50p99']:.1f}",
          f"SLO: mutating p99 <= 1000 ms; raw put p99 {m['r50p99']:.1f}"),
+        ("custom resource create, 50 clients (creates/s)", f"{m['cr50']:.0f}",
+         f"{m['cr50'] / m['c50']:.2f}x pod creates; p99 {m['cr50p99']:.1f} ms"),
         (f"list {m['items']:.0f} pods, rv=0 (ms)", f"{m['list0']:.0f}", "SLO: list p99 <= 30,000 ms"),
         (f"list {m['items']:.0f} pods, consistent (ms)", f"{m['list']:.0f}", ""),
         (f"watch delivery, {a.watchers} watchers p50 / p99 (ms)", f"{m['w50']:.1f} / {m['w99']:.1f}",
