@@ -204,7 +204,7 @@ class StatefulSetController(OwnedPods):
             if controller_of(p) is None and not p["metadata"].get("deletionTimestamp") and self._member(sts, p):
                 await adopt(self.client, p, _owner_ref(sts, "StatefulSet", "apps/v1"))
                 pods.setdefault(ordinal_of(name, p), p)
-        current, update = await self._revisions(sts, list(pods.values()))
+        current, update, collisions = await self._revisions(sts, list(pods.values()))
         steps = plan(sts["spec"], pods, update["metadata"]["name"])
         error: ApiError | None = None
         try:
@@ -216,25 +216,32 @@ class StatefulSetController(OwnedPods):
             await asyncio.gather(*(self._create(sts, i, current, update) for i in steps.create))
         except ApiError as e:     # status is still written, then the sync is retried
             error = e
-        await self._status(sts, list(pods.values()), current, update)
+        await self._status(sts, list(pods.values()), current, update, collisions)
         if error is not None:
             raise error
 
     # ---- revisions ----
 
-    async def _revisions(self, sts: dict, pods: list[dict]) -> tuple[dict, dict]:
+    async def _revisions(self, sts: dict, pods: list[dict]) -> tuple[dict, dict, int]:
         """getStatefulSetRevisions: the current and update ControllerRevisions, creating the update
         one (or renumbering an equal older one after a rollback) and pruning the history beyond
-        revisionHistoryLimit."""
+        revisionHistoryLimit; and the collisionCount, raised when another owner's revision holds
+        the name the template hashes to."""
         ns, uid = sts["metadata"]["namespace"], sts["metadata"]["uid"]
         status = sts.get("status") or {}
         tpl = sts["spec"].get("template") or {}
         revs = sorted(self.revisions.by_index("owner", uid), key=lambda r: r.get("revision", 0))
         top = max((r.get("revision", 0) for r in revs), default=0)
-        h = template_hash({"template": tpl, "collisionCount": status.get("collisionCount", 0)})
-        rev_name = f"{sts['metadata']['name']}-{h}"
-        update = next((r for r in revs if r["metadata"]["name"] == rev_name), None)
-        if update is None:
+        collisions = status.get("collisionCount", 0)
+        while True:
+            h = template_hash({"template": tpl, "collisionCount": collisions})
+            rev_name = f"{sts['metadata']['name']}-{h}"
+            # FindEqualRevisions: a revision of this template made under another collisionCount
+            update = next((r for r in revs if r["metadata"]["name"] == rev_name), None) or \
+                next((r for r in reversed(revs) if revision_template(r) == tpl), None)
+            if update is not None:
+                rev_name = update["metadata"]["name"]
+                break
             body = {"apiVersion": "apps/v1", "kind": "ControllerRevision", "metadata": {
                 "name": rev_name, "namespace": ns,
                 "labels": {**((tpl.get("metadata") or {}).get("labels") or {}), REVISION_LABEL: h},
@@ -246,8 +253,12 @@ class StatefulSetController(OwnedPods):
                 if not e.already_exists:
                     raise
                 update = await self.client.get(REVISIONS, rev_name, ns)
+                if (controller_of(update) or {}).get("uid") != uid:
+                    collisions += 1       # another owner's revision holds the name: hash again
+                    continue
             revs.append(update)
-        elif update.get("revision", 0) != top:
+            break
+        if update.get("revision", 0) < top:
             update = await self.client.patch(REVISIONS, rev_name, {"revision": top + 1}, ns)
             revs = [update if r["metadata"]["name"] == rev_name else r for r in revs]
         current = next((r for r in revs if r["metadata"]["name"] == status.get("currentRevision")), update)
@@ -259,7 +270,7 @@ class StatefulSetController(OwnedPods):
             except ApiError as e:
                 if not e.not_found:
                     raise
-        return current, update
+        return current, update, collisions
 
     # ---- pods and claims ----
 
@@ -361,7 +372,7 @@ class StatefulSetController(OwnedPods):
 
     # ---- status ----
 
-    async def _status(self, sts: dict, pods: list[dict], current: dict, update: dict) -> None:
+    async def _status(self, sts: dict, pods: list[dict], current: dict, update: dict, collisions: int) -> None:
         """computeReplicaStatus, then completeRollingUpdate: once every replica is updated and ready
         the update revision becomes the current one."""
         spec = sts["spec"]
@@ -386,7 +397,7 @@ class StatefulSetController(OwnedPods):
                   "currentReplicas": sum(1 for p in live if revision_of(p) == cur_name),
                   "updatedReplicas": sum(1 for p in live if revision_of(p) == upd_name),
                   "currentRevision": cur_name, "updateRevision": upd_name,
-                  "collisionCount": (sts.get("status") or {}).get("collisionCount", 0)}
+                  "collisionCount": collisions}
         replicas = spec.get("replicas", 1)
         if (spec.get("updateStrategy") or {}).get("type", "RollingUpdate") == "RollingUpdate" and \
                 status["updatedReplicas"] == status["readyReplicas"] == status["replicas"] == replicas:

@@ -173,6 +173,23 @@ def test_orphan_member_is_adopted_and_kept_on_delete_strategy(cluster, ns):
     assert ps["web-1"]["spec"]["containers"][0]["image"] == "nginx:1"
 
 
+def test_revision_name_taken_by_another_owner_raises_collision_count(cluster, ns):
+    probe = statefulset(replicas=0)                     # web's template under another name
+    probe["metadata"]["name"] = "probe"
+    create(cluster, ns, probe)
+    probe_rev = wait_for(lambda: cluster.http("GET", f"/apis/apps/v1/namespaces/{ns}/statefulsets/probe")[1]
+                         .get("status", {}).get("updateRevision"), 30, "the probe's revision")
+    taken = "web-" + probe_rev.removeprefix("probe-")     # the name web's identical template hashes to
+    code, out, _ = cluster.http("POST", f"/apis/apps/v1/namespaces/{ns}/controllerrevisions", {
+        "metadata": {"name": taken}, "data": {"spec": {}}, "revision": 1})
+    assert code == 201, out
+    create(cluster, ns, statefulset(replicas=1))
+    st = wait_for(lambda: (s := cluster.http("GET", f"/apis/apps/v1/namespaces/{ns}/statefulsets/web")[1]
+                           .get("status", {})).get("readyReplicas") == 1 and s, 30, "web ready")
+    assert st["collisionCount"] == 1 and st["updateRevision"] != taken
+    assert pods(cluster, ns)["web-0"]["metadata"]["labels"]["controller-revision-hash"] == st["updateRevision"]
+
+
 def test_validation_messages(cluster, ns):
     def reject(body: dict) -> str:
         code, out, _ = cluster.http("POST", f"/apis/apps/v1/namespaces/{ns}/statefulsets", body)
