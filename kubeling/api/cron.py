@@ -5,6 +5,7 @@ invalid spec.schedule, and the CronJob controller evaluates schedules in a zonei
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -128,6 +129,18 @@ class Schedule:
             return dom_ok and dow_ok
         return dom_ok or dow_ok
 
+    @staticmethod
+    def _instant(wall: datetime, loc: tzinfo, after: datetime) -> datetime | None:
+        """The wall-clock time as an instant after `after`: None inside a DST gap (the time does
+        not exist that day); of an ambiguous time, the first occurrence still to come."""
+        for fold in (0, 1):
+            aware = wall.replace(tzinfo=loc, fold=fold)
+            if aware.astimezone(timezone.utc).astimezone(loc).replace(tzinfo=None) != wall:
+                return None
+            if aware.astimezone(timezone.utc) > after.astimezone(timezone.utc):   # same-zone compares ignore fold
+                return aware
+        return None
+
     def next(self, after: datetime, zone: tzinfo = timezone.utc) -> datetime | None:
         """The first activation strictly after `after` (aware), in `zone` unless the spec named one;
         None when nothing matches within five years (robfig's zero time)."""
@@ -135,9 +148,9 @@ class Schedule:
             return after.replace(microsecond=0) + timedelta(seconds=self.every)
         assert self.minute and self.hour and self.month
         loc = self.tz or zone
-        t = after.astimezone(loc).replace(second=0, microsecond=0) + timedelta(minutes=1)
-        # walk wall-clock days and times; a local time that does not exist (DST gap) is skipped,
-        # an ambiguous one fires at its first occurrence
+        # the next whole minute in absolute time, then a walk over wall-clock days and times; a local
+        # time that does not exist (DST gap) is skipped
+        t = (after.astimezone(timezone.utc).replace(second=0, microsecond=0) + timedelta(minutes=1)).astimezone(loc)
         day = t.replace(hour=0, minute=0, tzinfo=None)
         limit = day + timedelta(days=366 * SEARCH_YEARS)
         start_wall = t.replace(tzinfo=None)
@@ -147,15 +160,13 @@ class Schedule:
                 day = (day.replace(day=1) + timedelta(days=32)).replace(day=1)
                 continue
             if self._day_matches(day):
-                for h in hours:
-                    for m in minutes:
-                        wall = day.replace(hour=h, minute=m)
-                        if wall < start_wall:
-                            continue
-                        aware = wall.replace(tzinfo=loc, fold=0)
-                        if aware.astimezone(timezone.utc).astimezone(loc).replace(tzinfo=None) != wall:
-                            continue        # in a DST gap
-                        return aware
+                first_day = day.date() == start_wall.date()
+                for h in hours[bisect_left(hours, start_wall.hour) if first_day else 0:]:
+                    same_hour = first_day and h == start_wall.hour
+                    for m in minutes[bisect_left(minutes, start_wall.minute) if same_hour else 0:]:
+                        found = self._instant(day.replace(hour=h, minute=m), loc, after)
+                        if found is not None:
+                            return found
             day += timedelta(days=1)
         return None
 

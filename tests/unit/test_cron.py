@@ -2,6 +2,7 @@
 at fixed times."""
 from __future__ import annotations
 
+import time
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -46,6 +47,23 @@ def test_time_zone_and_daylight_saving():
     assert nexts("0 9 * * *", T0, 1, ny) == ["2026-03-08T09:00:00-04:00"]
     # a TZ= prefix in the schedule wins over the zone passed in
     assert nexts("TZ=Asia/Tokyo 0 9 * * *", T0, 1, ny) == ["2026-03-08T09:00:00+09:00"]
+
+
+def test_fall_back_hour_runs_minute_by_minute_through_both_occurrences():
+    ny = ZoneInfo("America/New_York")
+    last_edt = datetime(2026, 11, 1, 5, 59, tzinfo=UTC)          # 01:59 EDT, then 01:00 EST again
+    assert nexts("* * * * *", last_edt, 2, ny) == ["2026-11-01T01:00:00-05:00", "2026-11-01T01:01:00-05:00"]
+    assert nexts("30 1 * * *", datetime(2026, 10, 31, 12, 0, tzinfo=UTC), 2, ny) == [
+        "2026-11-01T01:30:00-04:00", "2026-11-02T01:30:00-05:00"]
+
+
+def test_next_is_fast_late_in_the_day():
+    late = datetime(2026, 1, 1, 23, 58, tzinfo=UTC)
+    sched = parse("* * * * *")
+    start = time.monotonic()
+    for _ in range(2000):
+        sched.next(late)
+    assert time.monotonic() - start < 2
 
 
 def test_impossible_schedule_has_no_next_time():
