@@ -15,6 +15,7 @@ from kubeling.api.selectors import selector_from_object
 from ..codec import deepcopy
 from ..request import Reply, Request, check_dry_run
 from ..storage import StaleRevision
+from .conditions import with_condition
 
 SUCCESS_201 = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}
 MAX_DISRUPTED_PODS = 2000   # upstream's MaxDisruptedPodSize
@@ -71,7 +72,7 @@ async def evict(handler, req: Request) -> Reply:
     if pod is None:
         raise handler.not_found(req)
     if _can_ignore_budget(pod):
-        await handler.delete_object(req, opts)
+        await _mark_and_delete(handler, req, opts)
         return Reply(201, SUCCESS_201)
     budgets = _budgets(handler, pod)
     if len(budgets) > 1:
@@ -86,15 +87,33 @@ async def evict(handler, req: Request) -> Reply:
             or status.get("currentHealthy", 0) >= status.get("desiredHealthy", 0) > 0)
         if unhealthy_ok:   # an unready pod leaves a healthy budget as it is, if it is still unready at delete
             try:
-                await handler.delete_object(req, _with_rv(opts, pod["metadata"]["resourceVersion"]))
+                await _mark_and_delete(handler, req, _with_rv(opts, pod["metadata"]["resourceVersion"]))
             except StatusError as e:
                 if e.reason == "Conflict" and not (opts.get("preconditions") or {}).get("resourceVersion"):
                     raise _processing(pdb["metadata"]["name"]) from None
                 raise
             return Reply(201, SUCCESS_201)
         await _take_disruption(handler, req, pdb)
-    await handler.delete_object(req, opts)
+    await _mark_and_delete(handler, req, opts)
     return Reply(201, SUCCESS_201)
+
+
+async def _mark_and_delete(handler, req: Request, opts: dict) -> None:
+    """The pod gets the DisruptionTarget condition (reason EvictionByEvictionAPI), then is deleted; a
+    resourceVersion precondition applies to the pod before the condition and follows it."""
+    if not req.dry_run:
+        rv = (opts.get("preconditions") or {}).get("resourceVersion")
+
+        def mark(pod: dict) -> dict:
+            status = dict(pod.get("status") or {})
+            status["conditions"] = with_condition(status.get("conditions") or [], {
+                "type": "DisruptionTarget", "status": "True", "reason": "EvictionByEvictionAPI",
+                "message": "Eviction API: evicting"})
+            return {**pod, "status": status}
+        marked, _ = await handler.guaranteed_update(req, mark, rv, copy_on_write=True)
+        if rv:
+            opts = _with_rv(opts, marked["metadata"]["resourceVersion"])
+    await handler.delete_object(req, opts)
 
 
 async def _take_disruption(handler, req: Request, pdb: dict) -> None:

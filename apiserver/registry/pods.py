@@ -1,14 +1,13 @@
 """Pods: service-account admission, graceful deletion, binding and eviction, status and ephemeral containers."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
-
 from kubeling.api import errors as E
 
 from .. import admission
 from ..codec import deepcopy
 from ..request import Reply, Request
 from . import Strategy
+from .conditions import with_condition
 from .eviction import SUCCESS_201, evict
 
 
@@ -99,21 +98,6 @@ def _check_ephemeral_kept(name: str, old: dict, new: dict) -> None:
             what = "removed" if kept is None else "changed"
             raise E.invalid_error("", "Pod", name, [E.forbidden(
                 "spec.ephemeralContainers", f'existing ephemeral containers "{c.get("name")}" may not be {what}')])
-
-
-def with_condition(conds: list[dict], cond: dict) -> list[dict]:
-    """conds with cond set (a new list; the changed condition is a new dict)."""
-    now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    out, found = [], False
-    for c in conds:
-        if c.get("type") == cond["type"] and not found:
-            found = True
-            c = {**c, **cond, "lastTransitionTime": now if c.get("status") != cond["status"]
-                 else c.get("lastTransitionTime", now)}
-        out.append(c)
-    if not found:
-        out.append({**cond, "lastProbeTime": None, "lastTransitionTime": now})
-    return out
 
 
 STRATEGIES = {("", "pods"): PodStrategy}

@@ -107,3 +107,18 @@ def test_eviction_of_a_missing_pod_or_with_a_wrong_name(control_plane, ns):
     code, body, _ = cp.http("POST", f"/api/v1/namespaces/{ns}/pods/a/eviction", {
         "apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": "b"}})
     assert (code, body["message"]) == (400, "name in URL does not match name in Eviction object")
+
+
+def test_an_evicted_pod_on_a_node_is_marked_and_terminates_gracefully(control_plane, ns):
+    cp = control_plane
+    code, pod, _ = cp.http("POST", f"/api/v1/namespaces/{ns}/pods", {
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "bound"},
+        "spec": {"nodeName": "node-1", "containers": [{"name": "c", "image": "nginx"}]}})
+    assert code == 201, pod
+    pod["status"] = {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}
+    assert cp.http("PUT", f"/api/v1/namespaces/{ns}/pods/bound/status", pod)[0] == 200
+    assert _evict(cp, ns, "bound")[0] == 201
+    pod = cp.http("GET", f"/api/v1/namespaces/{ns}/pods/bound")[1]
+    assert pod["metadata"]["deletionTimestamp"] and pod["metadata"]["deletionGracePeriodSeconds"] == 30
+    cond = next(c for c in pod["status"]["conditions"] if c["type"] == "DisruptionTarget")
+    assert (cond["status"], cond["reason"], cond["message"]) == ("True", "EvictionByEvictionAPI", "Eviction API: evicting")
