@@ -111,6 +111,15 @@ def _healthy(pod: dict) -> bool:
             and pod_ready(pod))
 
 
+def unavailable_for(pod: dict, min_ready: float, now: float) -> float:
+    """Seconds until a healthy pod counts as available (ready for minReadySeconds): 0 when it does."""
+    if not min_ready:
+        return 0.0
+    since = next((parse_time(c.get("lastTransitionTime")) for c in (pod.get("status") or {}).get("conditions") or []
+                  if c.get("type") == "Ready"), now)
+    return max(0.0, since + min_ready - now)
+
+
 @dataclass
 class Plan:
     """What one sync does: ordinals to create, pods to delete (scale-down ones separately, for
@@ -120,8 +129,13 @@ class Plan:
     condemn: list[dict] = field(default_factory=list)
 
 
-def plan(spec: dict, pods: dict[int, dict], update_revision: str) -> Plan:
-    """updateStatefulSet's decisions for pods keyed by ordinal (the set's own only)."""
+def plan(spec: dict, pods: dict[int, dict], update_revision: str, now: float) -> Plan:
+    """updateStatefulSet's decisions for pods keyed by ordinal (the set's own only). A pod is "up"
+    when running, ready and available (isRunningAndAvailable)."""
+    min_ready = spec.get("minReadySeconds", 0)
+
+    def up(pod: dict) -> bool:
+        return _healthy(pod) and not unavailable_for(pod, min_ready, now)
     wanted = wanted_ordinals(spec)
     ordered = spec.get("podManagementPolicy", "OrderedReady") == "OrderedReady"
     out = Plan()
@@ -131,7 +145,7 @@ def plan(spec: dict, pods: dict[int, dict], update_revision: str) -> Plan:
             out.create.append(i)
         elif _finished(pod) and not _terminating(pod):
             out.delete.append(pod)        # a failed pod is replaced under the same name
-        elif _healthy(pod):
+        elif up(pod):
             continue
         if ordered:
             return out                    # OrderedReady: nothing further until this one is up
@@ -149,7 +163,7 @@ def plan(spec: dict, pods: dict[int, dict], update_revision: str) -> Plan:
         return out
     ru = strategy.get("rollingUpdate") or {}
     partition = ru.get("partition", 0)
-    unavailable = sum(1 for i in wanted if i not in pods or not _healthy(pods[i]) or pods[i] in out.delete)
+    unavailable = sum(1 for i in wanted if i not in pods or not up(pods[i]) or pods[i] in out.delete)
     budget = max(1, resolve(ru.get("maxUnavailable", 1), len(wanted), True)) - unavailable
     for i in sorted((i for i in wanted if i >= wanted.start + partition and i in pods), reverse=True):
         if budget <= 0:
@@ -205,7 +219,7 @@ class StatefulSetController(OwnedPods):
                 await adopt(self.client, p, _owner_ref(sts, "StatefulSet", "apps/v1"))
                 pods.setdefault(ordinal_of(name, p), p)
         current, update, collisions = await self._revisions(sts, list(pods.values()))
-        steps = plan(sts["spec"], pods, update["metadata"]["name"])
+        steps = plan(sts["spec"], pods, update["metadata"]["name"], time.time())
         error: ApiError | None = None
         try:
             wanted = wanted_ordinals(sts["spec"])
@@ -380,15 +394,10 @@ class StatefulSetController(OwnedPods):
         cur_name, upd_name = current["metadata"]["name"], update["metadata"]["name"]
 
         def available(p: dict) -> bool:
-            if not min_ready:
-                return True
-            since = next((parse_time(c.get("lastTransitionTime")) for c in p["status"].get("conditions") or []
-                          if c.get("type") == "Ready"), now)
-            if since + min_ready > now:
-                self.queue.add_after(f"{sts['metadata']['namespace']}/{sts['metadata']['name']}",
-                                     since + min_ready - now + 0.1)
-                return False
-            return True
+            wait = unavailable_for(p, min_ready, now)
+            if wait:     # the sync that counts it (and may proceed past it) is due then
+                self.queue.add_after(f"{sts['metadata']['namespace']}/{sts['metadata']['name']}", wait + 0.1)
+            return not wait
         created = [p for p in pods if (p.get("status") or {}).get("phase")]
         live = [p for p in created if not _terminating(p)]
         ready = [p for p in pods if _healthy(p)]
