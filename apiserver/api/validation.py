@@ -1551,6 +1551,28 @@ def _webhook_configuration(mutating: bool) -> Validator:
         return out
     return run
 
+# VolumeAttachment (pkg/apis/storage/validation), PodTemplate (pkg/apis/core/validation)
+
+def _volume_attachment(obj: dict, old: dict | None) -> list[Cause]:
+    spec = obj.get("spec") or {}
+    source = spec.get("source") or {}
+    out = [] if spec.get("attacher") else [required("spec.attacher")]
+    pv, inline = source.get("persistentVolumeName"), source.get("inlineVolumeSpec")
+    exactly_one = "must specify exactly one of inlineVolumeSpec and persistentVolumeName"
+    if pv is None and inline is None:
+        out.append(required("spec.source", exactly_one))
+    elif pv is not None and inline is not None:
+        out.append(forbidden("spec.source", exactly_one))
+    elif pv is not None and not pv:
+        out.append(required("spec.source.persistentVolumeName", "must specify non empty persistentVolumeName"))
+    return out + _subdomain(spec.get("nodeName") or "", "spec.nodeName")
+
+
+def _pod_template(obj: dict, old: dict | None) -> list[Cause]:
+    template = obj.get("template") or {}
+    return (labels((template.get("metadata") or {}).get("labels"), "template.metadata.labels")
+            + pod_spec(template.get("spec"), "template.spec"))
+
 
 # RuntimeClass (pkg/apis/node/validation)
 
@@ -1569,6 +1591,8 @@ KIND_RULES.update({
     "clusterrolebindings": _binding(False),
     "certificatesigningrequests": _csr,
     "runtimeclasses": _runtime_class,
+    "volumeattachments": _volume_attachment,
+    "podtemplates": _pod_template,
     "validatingwebhookconfigurations": _webhook_configuration(False),
     "mutatingwebhookconfigurations": _webhook_configuration(True),
 })

@@ -442,6 +442,24 @@ webhooks:
                    "* webhooks[1].clientConfig.service.namespace: Required value: service namespace is required")
 
 
+def test_volume_attachment_and_pod_template_messages(control_plane, ns):
+    err = kubectl_error(control_plane, "create", "-f", "-", input="""\
+apiVersion: storage.k8s.io/v1
+kind: VolumeAttachment
+metadata: {name: bad}
+spec: {attacher: csi.example.com, nodeName: node-1, source: {}}
+""")
+    assert err == ('The VolumeAttachment "bad" is invalid: spec.source: Required value: must specify exactly one of '
+                   "inlineVolumeSpec and persistentVolumeName")
+    err = kubectl_error(control_plane, "-n", ns, "create", "-f", "-", input="""\
+apiVersion: v1
+kind: PodTemplate
+metadata: {name: bad}
+template: {spec: {containers: []}}
+""")
+    assert err == 'The PodTemplate "bad" is invalid: template.spec.containers: Required value'
+
+
 def test_rbac_names_may_hold_colons(control_plane):
     name = unique("system:test:reader")
     kubectl(control_plane, "apply", "-f", "-", input=f"""\
