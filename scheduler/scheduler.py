@@ -24,6 +24,14 @@ PODS, NODES = lookup("", "v1", "pods"), lookup("", "v1", "nodes")
 PDBS = lookup("policy", "v1", "poddisruptionbudgets")
 
 
+def _same_but_status(old: dict, new: dict) -> bool:
+    """upstream's isPodUpdated, negated: only status and bookkeeping metadata differ."""
+    def strip(p: dict) -> tuple:
+        meta = {k: v for k, v in p["metadata"].items() if k not in ("resourceVersion", "generation", "managedFields")}
+        return meta, p.get("spec")
+    return strip(old) == strip(new)
+
+
 def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
@@ -84,6 +92,8 @@ class Scheduler:
             self._count(key, pod)
         elif key not in self.assumed:
             self._count(key, None)
+            if len(args) == 2 and key in self.unschedulable and _same_but_status(args[0], pod):
+                return   # our own FailedScheduling/nomination write: wait for a change that may help
             if self._needs_scheduling(pod):
                 self.enqueue(pod)
 
