@@ -1272,16 +1272,16 @@ def _flow_schema_missing_pl(fs: Obj, now: datetime) -> str:
     return "?"
 
 
-def _limited(*path: str) -> Cell:
+def _limited(field: str) -> Cell:
     """A Limited priority level's number, "<none>" for Exempt levels (and queuing fields when not queuing)."""
     def cell(plc: Obj, now: datetime) -> Any:
         limited = _get(plc, "spec", "limited")
         if not isinstance(limited, dict):
             return NONE
-        if path[0] == "nominalConcurrencyShares":
-            return int(limited.get("nominalConcurrencyShares") or 0)
+        if field == "nominalConcurrencyShares":
+            return int(limited.get(field) or 0)
         queuing = _get(limited, "limitResponse", "queuing")
-        return NONE if not isinstance(queuing, dict) else int(queuing.get(path[0]) or 0)
+        return NONE if not isinstance(queuing, dict) else int(queuing.get(field) or 0)
     return cell
 
 
