@@ -223,8 +223,10 @@ class StatefulSetController(OwnedPods):
         error: ApiError | None = None
         try:
             wanted = wanted_ordinals(sts["spec"])
-            await asyncio.gather(*(self._retain_claims(sts, p, i not in wanted) for i, p in pods.items()
-                                   if not _terminating(p) and p not in steps.condemn and p not in steps.delete))
+            live = {i: p for i, p in pods.items()
+                    if not _terminating(p) and p not in steps.condemn and p not in steps.delete}
+            await asyncio.gather(*(self._restore_identity(sts, p, i) for i, p in live.items()))
+            await asyncio.gather(*(self._retain_claims(sts, p, i not in wanted) for i, p in live.items()))
             await asyncio.gather(*(self._delete(sts, p) for p in steps.delete))
             await asyncio.gather(*(self._scale_down(sts, p) for p in steps.condemn))
             await asyncio.gather(*(self._create(sts, i, current, update) for i in steps.create))
@@ -358,6 +360,20 @@ class StatefulSetController(OwnedPods):
         await self.delete_pod(pod)
         self.recorder.event(sts, "Normal", "SuccessfulDelete", f"delete Pod {pod['metadata']['name']} in "
                             f"StatefulSet {sts['metadata']['name']} successful")
+
+    async def _restore_identity(self, sts: dict, pod: dict, ordinal: int) -> None:
+        """identityMatches/updateIdentity: a member whose identity labels were removed or changed
+        gets them back."""
+        want = {POD_NAME_LABEL: pod["metadata"]["name"], POD_INDEX_LABEL: str(ordinal)}
+        labels = pod["metadata"].get("labels") or {}
+        if all(labels.get(k) == v for k, v in want.items()):
+            return
+        try:
+            await self.client.patch(PODS, pod["metadata"]["name"], {"metadata": {"labels": want}},
+                                    sts["metadata"]["namespace"])
+        except ApiError as e:
+            if not e.not_found:
+                raise
 
     async def _retain_claims(self, sts: dict, pod: dict, scaled_down: bool) -> None:
         """Bring the owner references of the pod's claims in line with the retention policy (it

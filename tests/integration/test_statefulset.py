@@ -88,6 +88,12 @@ def test_ordered_creation_stable_identity_and_claims(cluster, ns):
     kept = cluster.http("GET", f"/api/v1/namespaces/{ns}/persistentvolumeclaims/www-web-0")[1]
     assert kept["metadata"]["uid"] == claims["www-web-0"]["metadata"]["uid"]
 
+    cluster.kubectl("-n", ns, "label", "pod", "web-1", "statefulset.kubernetes.io/pod-name-",
+                    "apps.kubernetes.io/pod-index=7", "--overwrite")
+    wait_for(lambda: {k: v for k, v in pods(cluster, ns)["web-1"]["metadata"]["labels"].items() if "/pod-" in k} ==
+             {"statefulset.kubernetes.io/pod-name": "web-1", "apps.kubernetes.io/pod-index": "1"}, 30,
+             "web-1's identity labels restored")
+
     sts = wait_for(lambda: (s := cluster.http("GET", f"/apis/apps/v1/namespaces/{ns}/statefulsets/web")[1])
                    .get("status", {}).get("readyReplicas") == 2 and s, 30, "status readyReplicas 2")
     st = sts["status"]

@@ -46,7 +46,8 @@ def test_scale_down_from_the_highest_ordinal_one_at_a_time():
     steps = plan(spec(1), {0: pod(0), 1: pod(1), 2: pod(2)}, "web-1", NOW)
     assert names(steps.condemn) == ["web-2"] and not steps.create and not steps.delete
     assert plan(spec(1), {0: pod(0), 1: pod(1), 2: pod(2, deleting=True)}, "web-1", NOW).condemn == []
-    assert names(plan(spec(1, "Parallel"), {0: pod(0), 1: pod(1), 2: pod(2)}, "web-1", NOW).condemn) == ["web-2", "web-1"]
+    parallel = plan(spec(1, "Parallel"), {0: pod(0), 1: pod(1), 2: pod(2)}, "web-1", NOW)
+    assert names(parallel.condemn) == ["web-2", "web-1"]
 
 
 def test_failed_pods_are_replaced():
