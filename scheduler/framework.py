@@ -406,10 +406,32 @@ class Decision:
     failed: dict[str, str] = field(default_factory=dict)      # node -> the filter reason that rejected it
 
 
-def schedule(pod: dict, nodes: list[NodeInfo], start: int = 0) -> Decision:
+def with_nominated(pod: dict, nodes: list[NodeInfo], nominated: dict[str, dict[str, dict]]) -> list[NodeInfo]:
+    """Nodes as if the pods nominated to them (preemptors waiting for their victims to go) at no lower
+    priority than pod were already there, so that pod cannot take the room made for them
+    (upstream's addNominatedPods)."""
+    mine = (pod.get("spec") or {}).get("priority") or 0
+    uid = pod["metadata"].get("uid")
+    out = []
+    for ni in nodes:
+        extra = {k: p for k, p in nominated.get(ni.name, {}).items()
+                 if p["metadata"].get("uid") != uid and ((p.get("spec") or {}).get("priority") or 0) >= mine}
+        if extra:
+            copy = NodeInfo(ni.node, ni.allocatable)
+            for k, p in [*ni.pods.items(), *extra.items()]:
+                copy.add(k, p)
+            ni = copy
+        out.append(ni)
+    return out
+
+
+def schedule(pod: dict, nodes: list[NodeInfo], start: int = 0,
+             nominated: dict[str, dict[str, dict]] | None = None) -> Decision:
     """Pick a node for pod or explain why none fits (Kubernetes' FailedScheduling message)."""
     if not nodes:
         return Decision(None, "no nodes available to schedule pods")
+    if nominated:
+        nodes = with_nominated(pod, nodes, nominated)
     want = nodes_to_find(len(nodes))
     filters = [f for _, f, applies in FILTERS if applies(pod)]
     spec = pod.get("spec") or {}

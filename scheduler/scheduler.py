@@ -50,6 +50,7 @@ class Scheduler:
         self.infos: dict[str, NodeInfo] = {}
         self.where: dict[str, str] = {}          # pod key -> node it is counted on (bound or assumed)
         self.assumed: set[str] = set()
+        self.nominated: dict[str, dict[str, dict]] = {}   # node -> {pod key: preemptor waiting for room there}
         self.heap: list[tuple[int, int, str]] = []
         self.queued: set[str] = set()
         self.unschedulable: set[str] = set()
@@ -84,9 +85,18 @@ class Scheduler:
             if node in self.infos:
                 self.infos[node].add(key, pod)
 
+    def _nominate(self, key: str, pod: dict | None, node: str | None) -> None:
+        for waiting in self.nominated.values():
+            waiting.pop(key, None)
+        if pod is not None and node:
+            self.nominated.setdefault(node, {})[key] = pod
+        self.nominated = {n: w for n, w in self.nominated.items() if w}
+
     def on_pod(self, *args: dict) -> None:
         pod = args[-1]
         key = obj_key(pod)
+        self._nominate(key, pod, None if (pod.get("spec") or {}).get("nodeName") or pod["metadata"].get("deletionTimestamp")
+                       else (pod.get("status") or {}).get("nominatedNodeName"))
         if (pod.get("spec") or {}).get("nodeName"):
             self.assumed.discard(key)
             self._count(key, pod)
@@ -99,6 +109,7 @@ class Scheduler:
 
     def on_pod_delete(self, pod: dict) -> None:
         key = obj_key(pod)
+        self._nominate(key, None, None)
         self.assumed.discard(key)
         self._count(key, None)
         self.unschedulable.discard(key)
@@ -179,7 +190,7 @@ class Scheduler:
 
     def schedule_one(self, key: str, pod: dict) -> None:
         nodes = list(self.infos.values())
-        decision = schedule(pod, nodes, self.start_index)
+        decision = schedule(pod, nodes, self.start_index, self.nominated)
         self.start_index = (self.start_index + 1) % max(1, len(nodes))
         if decision.node is None:
             self.m_attempts.labels("unschedulable").inc()
@@ -189,6 +200,7 @@ class Scheduler:
                 outcome = preempt(pod, nodes, decision.failed, self.pdbs.list())
                 if outcome.candidate is not None:
                     message, nominated = decision.fit_error, outcome.candidate.node
+                    self._nominate(key, pod, nominated)
                     self.tasks.spawn(self._preempt(pod, outcome.candidate), f"preempting for {key}")
                 else:
                     message = f"{decision.fit_error} preemption: {outcome.message}"
@@ -196,6 +208,7 @@ class Scheduler:
             return
         self.m_attempts.labels("scheduled").inc()
         self.assumed.add(key)
+        self._nominate(key, None, None)
         assumed = {**pod, "spec": {**pod["spec"], "nodeName": decision.node}}
         self._count(key, assumed)
         self.tasks.spawn(self._bind(key, pod, decision.node), f"binding {key} to {decision.node}")

@@ -68,3 +68,12 @@ def test_not_eligible_while_a_victim_on_the_nominated_node_terminates():
     p = pod("new", "1", 10)
     p["status"] = {"nominatedNodeName": "a"}
     assert run(p, [a]).message == "not eligible due to a terminating pod on the nominated node."
+
+
+def test_room_made_for_a_nominated_preemptor_is_kept_for_it():
+    a = node("a")
+    boss = pod("boss", "1500m", 100)
+    nominated = {"a": {"ns/boss": boss}}
+    assert schedule(pod("same", "1", 100), [a], nominated=nominated).node is None
+    assert schedule(pod("higher", "1", 1000), [a], nominated=nominated).node == "a"
+    assert schedule(boss, [a], nominated=nominated).node == "a"
