@@ -93,3 +93,9 @@ def test_min_ready_seconds_hold_ordered_creation_until_available():
     fresh["status"]["conditions"][0]["lastTransitionTime"] = "2023-11-14T22:13:15Z"   # NOW - 5 s
     assert plan({**spec(2), "minReadySeconds": 10}, {0: fresh}, "web-1", NOW).create == []
     assert plan({**spec(2), "minReadySeconds": 3}, {0: fresh}, "web-1", NOW).create == [1]
+
+
+def test_ordinals_start():
+    five = {**spec(2), "ordinals": {"start": 5}}
+    assert plan(five, {}, "web-1", NOW).create == [5]
+    assert plan(five, {5: pod(5), 6: pod(6), 0: pod(0)}, "web-1", NOW).condemn == [pod(0)]
