@@ -238,6 +238,71 @@ BOOTSTRAP_CLUSTER_ROLES: dict[str, tuple[dict, list[dict]]] = {
     "system:service-account-issuer-discovery": ({}, [_rule(("get",), urls=(
         "/.well-known/openid-configuration", "/.well-known/openid-configuration/", "/openid/v1/jwks",
         "/openid/v1/jwks/"))]),
+    "system:heapster": ({}, [_rule(READ, ("",), ("events", "namespaces", "nodes", "pods")),
+                             _rule(READ, ("extensions",), ("deployments",))]),
+    "system:node-problem-detector": ({}, [_rule(("get",), ("",), ("nodes",)),
+                                          _rule(("patch",), ("",), ("nodes/status",)), _EVENTS]),
+    "system:kubelet-api-admin": ({}, [_rule(READ, ("",), ("nodes",)), _rule(("proxy",), ("",), ("nodes",)),
+                                      _rule(("*",), ("",), ("nodes/log", "nodes/metrics", "nodes/proxy",
+                                                            "nodes/spec", "nodes/stats"))]),
+    "system:kube-aggregator": ({}, [_rule(READ, ("",), ("endpoints", "services"))]),
+    "system:persistent-volume-provisioner": ({}, [
+        _rule(("create", "delete", "get", "list", "watch"), ("",), ("persistentvolumes",)),
+        _rule(("get", "list", "update", "watch"), ("",), ("persistentvolumeclaims",)),
+        _rule(READ, ("storage.k8s.io",), ("storageclasses",)), _rule(("watch",), ("",), ("events",)), _EVENTS]),
+    "system:volume-scheduler": ({}, [_rule(READ + ("patch", "update"), ("",), ("persistentvolumes",)),
+                                     _rule(READ, ("storage.k8s.io",), ("storageclasses",)),
+                                     _rule(READ + ("patch", "update"), ("",), ("persistentvolumeclaims",))]),
+    "system:certificates.k8s.io:certificatesigningrequests:nodeclient": ({}, [
+        _rule(("create",), ("certificates.k8s.io",), ("certificatesigningrequests/nodeclient",))]),
+    "system:certificates.k8s.io:certificatesigningrequests:selfnodeclient": ({}, [
+        _rule(("create",), ("certificates.k8s.io",), ("certificatesigningrequests/selfnodeclient",))]),
+    **{f"system:certificates.k8s.io:{role}": ({}, [_rule(("approve",), ("certificates.k8s.io",), ("signers",),
+                                                         names=(signer,))])
+       for role, signer in (("legacy-unknown-approver", "kubernetes.io/legacy-unknown"),
+                            ("kubelet-serving-approver", "kubernetes.io/kubelet-serving"),
+                            ("kube-apiserver-client-approver", "kubernetes.io/kube-apiserver-client"),
+                            ("kube-apiserver-client-kubelet-approver", "kubernetes.io/kube-apiserver-client-kubelet"))},
+    "system:kube-controller-manager": ({}, [
+        _EVENTS, _rule(("create",), ("coordination.k8s.io",), ("leases",)),
+        _rule(("get", "update"), ("coordination.k8s.io",), ("leases",), names=("kube-controller-manager",)),
+        _rule(("create",), ("",), ("secrets", "serviceaccounts")), _rule(("delete",), ("",), ("secrets",)),
+        _rule(("get",), ("",), ("configmaps", "namespaces", "secrets", "serviceaccounts")),
+        _rule(("update",), ("",), ("secrets", "serviceaccounts")),
+        _rule(("create",), ("authentication.k8s.io",), ("tokenreviews",)),
+        _rule(("create",), ("authorization.k8s.io",), ("subjectaccessreviews",)),
+        _rule(("list", "watch"), ("*",), ("*",)), _rule(("create",), ("",), ("serviceaccounts/token",))]),
+    "system:kube-scheduler": ({}, [
+        _EVENTS, _rule(("create",), ("coordination.k8s.io",), ("leases",)),
+        _rule(("get", "update"), ("coordination.k8s.io",), ("leases",), names=("kube-scheduler",)),
+        _rule(READ, ("",), ("nodes",)), _rule(("delete", "get", "list", "watch"), ("",), ("pods",)),
+        _rule(("create",), ("",), ("bindings", "pods/binding")), _rule(("patch", "update"), ("",), ("pods/status",)),
+        _rule(READ, ("",), ("replicationcontrollers", "services")),
+        _rule(READ, ("apps", "extensions"), ("replicasets",)), _rule(READ, ("apps",), ("statefulsets",)),
+        _rule(READ, ("policy",), ("poddisruptionbudgets",)),
+        _rule(READ, ("",), ("persistentvolumeclaims", "persistentvolumes")),
+        _rule(("create",), ("authentication.k8s.io",), ("tokenreviews",)),
+        _rule(("create",), ("authorization.k8s.io",), ("subjectaccessreviews",)),
+        _rule(READ, ("storage.k8s.io",), ("csinodes",)), _rule(READ, ("",), ("namespaces",)),
+        _rule(READ, ("storage.k8s.io",), ("csidrivers",)),
+        _rule(READ, ("storage.k8s.io",), ("csistoragecapacities",))]),
+    "system:node": ({}, [
+        _rule(("create",), ("authentication.k8s.io",), ("tokenreviews",)),
+        _rule(("create",), ("authorization.k8s.io",), ("localsubjectaccessreviews", "subjectaccessreviews")),
+        _rule(READ, ("",), ("services",)), _rule(("create", "get", "list", "watch"), ("",), ("nodes",)),
+        _rule(("patch", "update"), ("",), ("nodes/status",)), _rule(("patch", "update"), ("",), ("nodes",)),
+        _rule(("create", "patch", "update"), ("",), ("events",)), _rule(READ, ("",), ("pods",)),
+        _rule(("create", "delete"), ("",), ("pods",)), _rule(("patch", "update"), ("",), ("pods/status",)),
+        _rule(("create",), ("",), ("pods/eviction",)), _rule(READ, ("",), ("configmaps", "secrets")),
+        _rule(("get",), ("",), ("persistentvolumeclaims", "persistentvolumes")), _rule(("get",), ("",), ("endpoints",)),
+        _rule(("create", "get", "list", "watch"), ("certificates.k8s.io",), ("certificatesigningrequests",)),
+        _rule(("create", "delete", "get", "patch", "update"), ("coordination.k8s.io",), ("leases",)),
+        _rule(("get",), ("storage.k8s.io",), ("volumeattachments",)),
+        _rule(("get", "patch", "update"), ("",), ("persistentvolumeclaims/status",)),
+        _rule(("create",), ("",), ("serviceaccounts/token",)),
+        _rule(READ, ("storage.k8s.io",), ("csidrivers",)),
+        _rule(("create", "delete", "get", "patch", "update"), ("storage.k8s.io",), ("csinodes",)),
+        _rule(READ, ("node.k8s.io",), ("runtimeclasses",))]),
 }
 # Roles the aggregation controller fills: name -> (own labels, label it aggregates).
 AGGREGATED_ROLES = {"admin": ({}, "admin"),
@@ -253,6 +318,10 @@ BOOTSTRAP_CLUSTER_ROLE_BINDINGS: dict[str, tuple[tuple[str, str], ...]] = {
     "system:node-proxier": (("User", "system:kube-proxy"),),
     "system:kube-dns": (("ServiceAccount", "kube-system/kube-dns"),),
     "system:service-account-issuer-discovery": (("Group", "system:serviceaccounts"),),
+    "system:kube-controller-manager": (("User", "system:kube-controller-manager"),),
+    "system:kube-scheduler": (("User", "system:kube-scheduler"),),
+    "system:volume-scheduler": (("User", "system:kube-scheduler"),),
+    "system:node": (),   # kept without subjects since the Node authorizer (1.8)
 }
 
 
@@ -292,10 +361,14 @@ def _subject(kind: str, name: str) -> dict:
 
 
 def bootstrap_cluster_role_bindings() -> list[dict]:
-    return [{"apiVersion": f"{RBAC_GROUP}/v1", "kind": "ClusterRoleBinding", "metadata": _rbac_meta(name),
-             "roleRef": {"apiGroup": RBAC_GROUP, "kind": "ClusterRole", "name": name},
-             "subjects": [_subject(kind, who) for kind, who in subjects]}
-            for name, subjects in BOOTSTRAP_CLUSTER_ROLE_BINDINGS.items()]
+    out = []
+    for name, subjects in BOOTSTRAP_CLUSTER_ROLE_BINDINGS.items():
+        binding = {"apiVersion": f"{RBAC_GROUP}/v1", "kind": "ClusterRoleBinding", "metadata": _rbac_meta(name),
+                   "roleRef": {"apiGroup": RBAC_GROUP, "kind": "ClusterRole", "name": name}}
+        if subjects:   # omitempty
+            binding["subjects"] = [_subject(kind, who) for kind, who in subjects]
+        out.append(binding)
+    return out
 
 
 # The namespaced roles and bindings of upstream's bootstrap policy: (namespace, name) -> rules / subjects.
@@ -383,7 +456,8 @@ def local_api_services() -> list[dict]:
             group_min, version_prio = API_SERVICE_PRIORITIES.get((group, version), (1000, 15))
             out.append({
                 "apiVersion": "apiregistration.k8s.io/v1", "kind": "APIService",
-                "metadata": _meta(f"{version}.{group}", labels={"kube-aggregator.kubernetes.io/automanaged": "onstart"}),
+                "metadata": _meta(f"{version}.{group}",
+                                  labels={"kube-aggregator.kubernetes.io/automanaged": "onstart"}),
                 "spec": {"group": group, "version": version, "groupPriorityMinimum": group_min,
                          "versionPriority": version_prio},
                 "status": {"conditions": [{"type": "Available", "status": "True", "lastTransitionTime": now_rfc3339(),

@@ -94,11 +94,15 @@ def test_bootstrap_cluster_roles_and_bindings(control_plane):
     names = [row[0] for row in table(kubectl(control_plane, "get", "clusterroles"))]
     assert names[0] == "NAME"
     for name in ("admin", "cluster-admin", "edit", "view", "system:aggregate-to-admin", "system:aggregate-to-edit",
-                 "system:aggregate-to-view", "system:basic-user", "system:discovery", "system:public-info-viewer"):
+                 "system:aggregate-to-view", "system:basic-user", "system:discovery", "system:public-info-viewer",
+                 "system:kube-scheduler", "system:kube-controller-manager", "system:node", "system:volume-scheduler",
+                 "system:certificates.k8s.io:kube-apiserver-client-approver"):
         assert name in names, name
     rows = table(kubectl(control_plane, "get", "clusterrolebinding", "cluster-admin", "-o", "wide"))
     assert rows[0] == ["NAME", "ROLE", "AGE", "USERS", "GROUPS", "SERVICEACCOUNTS"]
     assert rows[1][:2] == ["cluster-admin", "ClusterRole/cluster-admin"] and rows[1][-1] == "system:masters"
+    node = json.loads(kubectl(control_plane, "get", "clusterrolebinding", "system:node", "-o", "json"))
+    assert "subjects" not in node   # kept without subjects since the Node authorizer
     admin = json.loads(kubectl(control_plane, "get", "clusterrole", "admin", "-o", "json"))
     assert admin["metadata"]["labels"] == {"kubernetes.io/bootstrapping": "rbac-defaults"}
     assert admin["aggregationRule"] == {"clusterRoleSelectors": [
