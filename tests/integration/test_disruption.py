@@ -178,3 +178,28 @@ def test_controller_without_scale_subresource(control_plane, controllers, ns):
     c = next(c for c in st["conditions"] if c["type"] == "DisruptionAllowed")
     assert (c["status"], c["reason"], c["message"]) == ("False", "SyncFailed",
                                                         "jobs.batch does not implement the scale subresource")
+
+
+def test_evictions_spend_the_budget_the_controller_keeps(control_plane, controllers, ns):
+    """The eviction subresource takes one allowed disruption per eviction; the controller gives it
+    back as pods come back."""
+    api = control_plane
+    pods = workload(api, ns, replicas=3, ready=3)
+    create(api, PDBS.format(ns=ns), {"metadata": {"name": "web"}, "spec": {
+        "minAvailable": 2, "selector": {"matchLabels": {"app": "web"}}}})
+    settled(api, ns, "web", currentHealthy=3, disruptionsAllowed=1)
+
+    def evict(name: str) -> tuple[int, dict]:
+        code, body, _ = api.http("POST", f"/api/v1/namespaces/{ns}/pods/{name}/eviction", {
+            "apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": name, "namespace": ns}})
+        return code, body
+    assert evict("web-0")[0] == 201
+    settled(api, ns, "web", expectedPods=2, currentHealthy=2, disruptionsAllowed=0)
+    code, body = evict("web-1")
+    assert code == 429 and body["message"] == "Cannot evict pod as it would violate the pod's disruption budget."
+    replacement = create(api, f"/api/v1/namespaces/{ns}/pods", {"metadata": {
+        "name": "web-3", "labels": {"app": "web"}, "ownerReferences": pods[0]["metadata"]["ownerReferences"]},
+        "spec": pods[0]["spec"]})
+    set_ready(api, replacement, True)
+    settled(api, ns, "web", expectedPods=3, currentHealthy=3, disruptionsAllowed=1)
+    assert evict("web-1")[0] == 201
