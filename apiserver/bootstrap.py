@@ -325,6 +325,140 @@ BOOTSTRAP_CLUSTER_ROLE_BINDINGS: dict[str, tuple[tuple[str, str], ...]] = {
 }
 
 
+# The controller-manager's per-controller roles (upstream's controller_policy.go with 1.32's default feature
+# gates), each bound to the kube-system ServiceAccount of the same name as its system:controller: suffix.
+_RW = ("create", "delete", "get", "list", "patch", "update", "watch")
+CONTROLLER_ROLES: dict[str, list[dict]] = {
+    "attachdetach-controller": [
+        _rule(("list", "watch"), ("",), ("persistentvolumeclaims", "persistentvolumes")),
+        _rule(READ, ("",), ("nodes",)), _rule(("patch", "update"), ("",), ("nodes/status",)),
+        _rule(("list", "watch"), ("",), ("pods",)), _EVENTS,
+        _rule(("create", "delete", "get", "list", "watch"), ("storage.k8s.io",), ("volumeattachments",)),
+        _rule(READ, ("storage.k8s.io",), ("csidrivers",)), _rule(READ, ("storage.k8s.io",), ("csinodes",))],
+    "clusterrole-aggregation-controller": [
+        _rule(("escalate", "get", "list", "patch", "update", "watch"), (RBAC_GROUP,), ("clusterroles",))],
+    "cronjob-controller": [
+        _rule(READ + ("update",), ("batch",), ("cronjobs",)), _rule(_RW, ("batch",), ("jobs",)),
+        _rule(("update",), ("batch",), ("cronjobs/status",)), _rule(("update",), ("batch",), ("cronjobs/finalizers",)),
+        _rule(("delete", "list"), ("",), ("pods",)), _EVENTS],
+    "daemon-set-controller": [
+        _rule(READ, ("apps", "extensions"), ("daemonsets",)),
+        _rule(("update",), ("apps", "extensions"), ("daemonsets/status",)),
+        _rule(("update",), ("apps", "extensions"), ("daemonsets/finalizers",)),
+        _rule(("list", "watch"), ("",), ("nodes",)),
+        _rule(("create", "delete", "list", "patch", "watch"), ("",), ("pods",)),
+        _rule(("create",), ("",), ("pods/binding",)), _rule(_RW, ("apps",), ("controllerrevisions",)), _EVENTS],
+    "deployment-controller": [
+        _rule(READ + ("update",), ("apps", "extensions"), ("deployments",)),
+        _rule(("update",), ("apps", "extensions"), ("deployments/status",)),
+        _rule(("update",), ("apps", "extensions"), ("deployments/finalizers",)),
+        _rule(_RW, ("apps", "extensions"), ("replicasets",)), _rule(READ + ("update",), ("",), ("pods",)), _EVENTS],
+    "disruption-controller": [
+        _rule(READ, ("apps", "extensions"), ("deployments",)), _rule(READ, ("apps", "extensions"), ("replicasets",)),
+        _rule(READ, ("",), ("replicationcontrollers",)), _rule(READ, ("policy",), ("poddisruptionbudgets",)),
+        _rule(READ, ("apps",), ("statefulsets",)), _rule(("update",), ("policy",), ("poddisruptionbudgets/status",)),
+        _rule(("patch", "update"), ("",), ("pods/status",)), _rule(("get",), ("*",), ("*/scale",)), _EVENTS],
+    "endpoint-controller": [
+        _rule(READ, ("",), ("pods", "services")),
+        _rule(("create", "delete", "get", "list", "update"), ("",), ("endpoints",)),
+        _rule(("create",), ("",), ("endpoints/restricted",)), _EVENTS],
+    "endpointslice-controller": [
+        _rule(READ, ("",), ("nodes", "pods", "services")), _rule(("update",), ("",), ("services/finalizers",)),
+        _rule(("create", "delete", "get", "list", "update"), ("discovery.k8s.io",), ("endpointslices",)), _EVENTS],
+    "endpointslicemirroring-controller": [
+        _rule(READ, ("",), ("endpoints", "services")), _rule(("update",), ("",), ("services/finalizers",)),
+        _rule(("update",), ("",), ("endpoints/finalizers",)),
+        _rule(("create", "delete", "get", "list", "update"), ("discovery.k8s.io",), ("endpointslices",)), _EVENTS],
+    "ephemeral-volume-controller": [
+        _rule(READ, ("",), ("pods",)), _rule(("update",), ("",), ("pods/finalizers",)),
+        _rule(READ + ("create",), ("",), ("persistentvolumeclaims",)), _EVENTS],
+    "expand-controller": [
+        _rule(READ + ("patch", "update"), ("",), ("persistentvolumes",)),
+        _rule(("patch", "update"), ("",), ("persistentvolumeclaims/status",)),
+        _rule(READ, ("",), ("persistentvolumeclaims",)), _rule(READ, ("storage.k8s.io",), ("storageclasses",)),
+        _rule(("get",), ("",), ("endpoints", "services")), _rule(("get",), ("",), ("secrets",)), _EVENTS],
+    "generic-garbage-collector": [_rule(("delete", "get", "list", "patch", "update", "watch"), ("*",), ("*",)),
+                                  _EVENTS],
+    "horizontal-pod-autoscaler": [
+        _rule(READ, ("autoscaling",), ("horizontalpodautoscalers",)),
+        _rule(("update",), ("autoscaling",), ("horizontalpodautoscalers/status",)),
+        _rule(("get", "update"), ("*",), ("*/scale",)), _rule(("list",), ("",), ("pods",)),
+        _rule(("list",), ("metrics.k8s.io",), ("pods",)), _rule(("get", "list"), ("custom.metrics.k8s.io",), ("*",)),
+        _rule(("get", "list"), ("external.metrics.k8s.io",), ("*",)), _EVENTS],
+    "job-controller": [
+        _rule(READ + ("patch", "update"), ("batch",), ("jobs",)), _rule(("update",), ("batch",), ("jobs/status",)),
+        _rule(("update",), ("batch",), ("jobs/finalizers",)),
+        _rule(("create", "delete", "list", "patch", "watch"), ("",), ("pods",)), _EVENTS],
+    "namespace-controller": [
+        _rule(READ + ("delete",), ("",), ("namespaces",)),
+        _rule(("update",), ("",), ("namespaces/finalize", "namespaces/status")),
+        _rule(("delete", "deletecollection", "get", "list"), ("*",), ("*",))],
+    "node-controller": [
+        _rule(("delete", "get", "list", "patch", "update"), ("",), ("nodes",)),
+        _rule(("patch", "update"), ("",), ("nodes/status",)), _rule(("patch", "update"), ("",), ("pods/status",)),
+        _rule(("delete", "get", "list"), ("",), ("pods",)), _EVENTS],
+    "persistent-volume-binder": [
+        _rule(_RW, ("",), ("persistentvolumes",)), _rule(("update",), ("",), ("persistentvolumes/status",)),
+        _rule(READ + ("update",), ("",), ("persistentvolumeclaims",)),
+        _rule(("update",), ("",), ("persistentvolumeclaims/status",)),
+        _rule(("create", "delete", "get", "list", "watch"), ("",), ("pods",)),
+        _rule(READ, ("storage.k8s.io",), ("storageclasses",)),
+        _rule(("create", "delete", "get", "update"), ("",), ("endpoints",)),
+        _rule(("create", "delete", "get"), ("",), ("services",)), _rule(("get",), ("",), ("secrets",)),
+        _rule(("get", "list"), ("",), ("nodes",)), _rule(("watch",), ("",), ("events",)), _EVENTS],
+    "pod-garbage-collector": [
+        _rule(("delete", "list", "watch"), ("",), ("pods",)), _rule(("get", "list"), ("",), ("nodes",)),
+        _rule(("patch",), ("",), ("pods/status",))],
+    "replicaset-controller": [
+        _rule(READ + ("update",), ("apps", "extensions"), ("replicasets",)),
+        _rule(("update",), ("apps", "extensions"), ("replicasets/status",)),
+        _rule(("update",), ("apps", "extensions"), ("replicasets/finalizers",)),
+        _rule(("create", "delete", "list", "patch", "watch"), ("",), ("pods",)), _EVENTS],
+    "replication-controller": [
+        _rule(READ + ("update",), ("",), ("replicationcontrollers",)),
+        _rule(("update",), ("",), ("replicationcontrollers/status",)),
+        _rule(("update",), ("",), ("replicationcontrollers/finalizers",)),
+        _rule(("create", "delete", "list", "patch", "watch"), ("",), ("pods",)), _EVENTS],
+    "resourcequota-controller": [_rule(("list", "watch"), ("*",), ("*",)),
+                                 _rule(("update",), ("",), ("resourcequotas/status",)), _EVENTS],
+    "route-controller": [_rule(("list", "watch"), ("",), ("nodes",)), _rule(("patch",), ("",), ("nodes/status",)),
+                         _EVENTS],
+    "service-account-controller": [_rule(("create",), ("",), ("serviceaccounts",)), _EVENTS],
+    "service-controller": [_rule(READ, ("",), ("services",)), _rule(("patch", "update"), ("",), ("services/status",)),
+                           _rule(("list", "watch"), ("",), ("nodes",)), _EVENTS],
+    "statefulset-controller": [
+        _rule(("list", "watch"), ("",), ("pods",)), _rule(READ, ("apps",), ("statefulsets",)),
+        _rule(("update",), ("apps",), ("statefulsets/status",)),
+        _rule(("update",), ("apps",), ("statefulsets/finalizers",)),
+        _rule(("create", "delete", "get", "patch", "update"), ("",), ("pods",)),
+        _rule(_RW, ("apps",), ("controllerrevisions",)), _rule(("create", "get"), ("",), ("persistentvolumeclaims",)),
+        _EVENTS, _rule(("delete", "update"), ("",), ("persistentvolumeclaims",))],
+    "ttl-controller": [_rule(("list", "patch", "update", "watch"), ("",), ("nodes",)), _EVENTS],
+    "certificate-controller": [
+        _rule(READ + ("delete",), ("certificates.k8s.io",), ("certificatesigningrequests",)),
+        _rule(("update",), ("certificates.k8s.io",),
+              ("certificatesigningrequests/approval", "certificatesigningrequests/status")),
+        _rule(("approve",), ("certificates.k8s.io",), ("signers",),
+              names=("kubernetes.io/kube-apiserver-client-kubelet",)),
+        _rule(("sign",), ("certificates.k8s.io",), ("signers",), names=(
+            "kubernetes.io/kube-apiserver-client", "kubernetes.io/kube-apiserver-client-kubelet",
+            "kubernetes.io/kubelet-serving", "kubernetes.io/legacy-unknown")),
+        _rule(("create",), ("authorization.k8s.io",), ("subjectaccessreviews",)), _EVENTS],
+    "pvc-protection-controller": [_rule(READ + ("update",), ("",), ("persistentvolumeclaims",)),
+                                  _rule(READ, ("",), ("pods",)), _EVENTS],
+    "pv-protection-controller": [_rule(READ + ("update",), ("",), ("persistentvolumes",)), _EVENTS],
+    "ttl-after-finished-controller": [_rule(READ + ("delete",), ("batch",), ("jobs",)), _EVENTS],
+    "root-ca-cert-publisher": [_rule(("create", "update"), ("",), ("configmaps",)), _EVENTS],
+    "validatingadmissionpolicy-status-controller": [
+        _rule(READ, ("admissionregistration.k8s.io",), ("validatingadmissionpolicies",)),
+        _rule(("get", "patch", "update"), ("admissionregistration.k8s.io",), ("validatingadmissionpolicies/status",)),
+        _EVENTS],
+    "legacy-service-account-token-cleaner": [
+        _rule(("get",), ("",), ("configmaps",), names=("kube-apiserver-legacy-service-account-token-tracking",)),
+        _rule(("delete", "patch"), ("",), ("secrets",))],
+}
+
+
 def _rbac_meta(name: str, labels: dict | None = None) -> dict:
     meta = _meta(name, labels={**(labels or {}), **BOOTSTRAP_LABELS})
     meta["annotations"] = dict(AUTOUPDATE)
@@ -350,6 +484,9 @@ def bootstrap_cluster_roles() -> list[dict]:
     roles += [{"apiVersion": f"{RBAC_GROUP}/v1", "kind": "ClusterRole", "metadata": _rbac_meta(name, labels),
                "aggregationRule": _aggregate(label), "rules": aggregated_rules(label)}
               for name, (labels, label) in AGGREGATED_ROLES.items()]
+    roles += [{"apiVersion": f"{RBAC_GROUP}/v1", "kind": "ClusterRole",
+               "metadata": _rbac_meta(f"system:controller:{name}"), "rules": rules}
+              for name, rules in CONTROLLER_ROLES.items()]
     return roles
 
 
@@ -368,6 +505,10 @@ def bootstrap_cluster_role_bindings() -> list[dict]:
         if subjects:   # omitempty
             binding["subjects"] = [_subject(kind, who) for kind, who in subjects]
         out.append(binding)
+    out += [{"apiVersion": f"{RBAC_GROUP}/v1", "kind": "ClusterRoleBinding",
+             "metadata": _rbac_meta(f"system:controller:{name}"),
+             "roleRef": {"apiGroup": RBAC_GROUP, "kind": "ClusterRole", "name": f"system:controller:{name}"},
+             "subjects": [_subject("ServiceAccount", f"kube-system/{name}")]} for name in CONTROLLER_ROLES]
     return out
 
 

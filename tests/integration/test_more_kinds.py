@@ -96,11 +96,14 @@ def test_bootstrap_cluster_roles_and_bindings(control_plane):
     for name in ("admin", "cluster-admin", "edit", "view", "system:aggregate-to-admin", "system:aggregate-to-edit",
                  "system:aggregate-to-view", "system:basic-user", "system:discovery", "system:public-info-viewer",
                  "system:kube-scheduler", "system:kube-controller-manager", "system:node", "system:volume-scheduler",
-                 "system:certificates.k8s.io:kube-apiserver-client-approver"):
+                 "system:certificates.k8s.io:kube-apiserver-client-approver",
+                 "system:controller:deployment-controller", "system:controller:generic-garbage-collector"):
         assert name in names, name
     rows = table(kubectl(control_plane, "get", "clusterrolebinding", "cluster-admin", "-o", "wide"))
     assert rows[0] == ["NAME", "ROLE", "AGE", "USERS", "GROUPS", "SERVICEACCOUNTS"]
     assert rows[1][:2] == ["cluster-admin", "ClusterRole/cluster-admin"] and rows[1][-1] == "system:masters"
+    rows = table(kubectl(control_plane, "get", "clusterrolebinding", "system:controller:job-controller", "-o", "wide"))
+    assert rows[1][1] == "ClusterRole/system:controller:job-controller" and rows[1][-1] == "kube-system/job-controller"
     node = json.loads(kubectl(control_plane, "get", "clusterrolebinding", "system:node", "-o", "json"))
     assert "subjects" not in node   # kept without subjects since the Node authorizer
     admin = json.loads(kubectl(control_plane, "get", "clusterrole", "admin", "-o", "json"))
