@@ -90,16 +90,16 @@ def test_quota_refuses_the_pod_that_would_exceed_it_and_follows_deletes(cluster,
 
 
 def test_limit_range_defaults_and_bounds_containers(cluster, ns):
-    cluster.kubectl("-n", ns, "apply", "-f", "-", input=f"""
+    cluster.kubectl("-n", ns, "apply", "-f", "-", input="""
 apiVersion: v1
 kind: LimitRange
-metadata: {{name: lr}}
+metadata: {name: lr}
 spec:
   limits:
   - type: Container
-    default: {{cpu: 500m, memory: 128Mi}}
-    defaultRequest: {{cpu: 200m}}
-    min: {{cpu: 100m}}
+    default: {cpu: 500m, memory: 128Mi}
+    defaultRequest: {cpu: 200m}
+    min: {cpu: 100m}
 """)
     assert create_pod(cluster, ns, pod("plain"))[0] == 201
     got = get(cluster, f"/api/v1/namespaces/{ns}/pods/plain")
