@@ -67,7 +67,7 @@ def failure_count_annotations(failed: list[dict], counts: Callable[[dict], bool]
     latest failed pod (most failures, then last finished) plus that pod's own failure."""
     if not failed:
         return {FAILURE_COUNT: "0"}
-    last = max(failed, key=lambda p: (sum(failure_counts(p)), _finished_at(p)))
+    last = max(failed, key=lambda p: (sum(failure_counts(p)), finished_at(p)))
     counted, ignored = failure_counts(last)
     if counts(last):
         counted += 1
@@ -76,7 +76,8 @@ def failure_count_annotations(failed: list[dict], counts: Callable[[dict], bool]
     return {FAILURE_COUNT: str(counted), **({IGNORED_FAILURE_COUNT: str(ignored)} if ignored else {})}
 
 
-def _finished_at(pod: dict) -> str:
+def finished_at(pod: dict) -> str:
+    """When the pod's last container finished (RFC 3339), "" when none reports it."""
     states = [(cs.get("state") or {}).get("terminated") or {} for cs in (pod.get("status") or {}).get("containerStatuses") or []]
     return max((t.get("finishedAt") or "" for t in states), default="")
 

@@ -310,6 +310,10 @@ def _indexed(job: dict) -> bool:
     return (job.get("spec") or {}).get("completionMode") == "Indexed"
 
 
+def _failed_of_index(job: dict, pods: list[dict], index: int) -> list[dict]:
+    return [p for p in pods if indexes.pod_index(p) == index and _finished(p, job) == "failed"]
+
+
 def _per_index(job: dict) -> bool:
     """backoffLimitPerIndex: each index retried on its own, then marked failed."""
     return _indexed(job) and (job.get("spec") or {}).get("backoffLimitPerIndex") is not None
@@ -485,13 +489,15 @@ class JobController(OwnedPods):
             want = min(parallelism, completions - status["succeeded"] - len(failed_ix)) - len(active)
             if _only_replace_failed(job):
                 want -= len(terminating)
-            delay = self._backoff(key, status["failed"])
+            delay = 0.0 if _per_index(job) else self._backoff(key, status["failed"])
             if want > 0 and delay > 0:
                 self.queue.add_after(key, delay)
             elif want > 0 and self.expectations.satisfied(key):
                 if _indexed(job):
                     taken = completed | failed_ix | {indexes.pod_index(p) for p in active + terminating} - {None}
                     slots: list[int | None] = list(indexes.first_pending(want, completions, taken))
+                    if _per_index(job):
+                        slots = self._off_backoff(key, job, pods, slots)
                 else:
                     slots = [None] * want
                 want = len(slots)
@@ -549,6 +555,28 @@ class JobController(OwnedPods):
             return "Complete", "CompletionsReached", "Reached expected number of succeeded pods"
         return None
 
+    def _off_backoff(self, key: str, job: dict, pods: list[dict], slots: list[int]) -> list[int | None]:
+        """backoffLimitPerIndex: an index is retried after its own back-off (10 s doubling per
+        failure of the index, at most 6 min, from its last failed pod's finish); the others wait."""
+        ready: list[int | None] = []
+        waits = []
+        for ix in slots:
+            failed = _failed_of_index(job, pods, ix)
+            wait = 0.0
+            if failed:
+                last = max(failed, key=lambda p: (sum(indexes.failure_counts(p)), indexes.finished_at(p)))
+                count = sum(indexes.failure_counts(last)) + 1
+                finished = indexes.finished_at(last)
+                since = parse_time(finished) if finished else time.time()
+                wait = since + min(BACKOFF_BASE * 2 ** (count - 1), BACKOFF_MAX) - time.time()
+            if wait > 0:
+                waits.append(wait)
+            else:
+                ready.append(ix)
+        if waits:
+            self.queue.add_after(key, min(waits) + 0.05)
+        return ready
+
     def _backoff(self, key: str, failed: int) -> float:
         """Seconds to wait before replacing failed pods: 10 s doubling per failure, at most 6 min."""
         if not failed or key not in self.last_failure:
@@ -569,9 +597,9 @@ class JobController(OwnedPods):
         if index is not None:
             tpl = indexes.indexed_template(tpl, name, index)
             if _per_index(job):
-                replaced = [p for p in pods if indexes.pod_index(p) == index and _finished(p, job) == "failed"]
                 tpl["metadata"]["annotations"].update(indexes.failure_count_annotations(
-                    replaced, lambda p: podfailurepolicy.match(job["spec"].get("podFailurePolicy"), p).counts))
+                    _failed_of_index(job, pods, index),
+                    lambda p: podfailurepolicy.match(job["spec"].get("podFailurePolicy"), p).counts))
         meta = tpl.get("metadata") or {}
         body = {"apiVersion": "v1", "kind": "Pod", "metadata": {
             "generateName": name + "-" if index is None else indexes.generate_name(name, index),

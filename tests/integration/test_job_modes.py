@@ -3,6 +3,7 @@ kubelet runs: the test finishes pods by writing their status, as a kubelet would
 from __future__ import annotations
 
 import json
+from datetime import datetime, timezone
 
 import pytest
 
@@ -30,12 +31,13 @@ def job_status(api, ns: str, name: str) -> dict:
 
 
 def finish(api, pod: dict, phase: str, exit_code: int, conditions: tuple[str, ...] = ()) -> None:
-    """Report the pod terminated, as its kubelet would."""
+    """Report the pod terminated now, as its kubelet would."""
+    now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     status = {"phase": phase, "conditions": [{"type": t, "status": "True"} for t in conditions],
               "containerStatuses": [{"name": c["name"], "image": c["image"], "imageID": "", "ready": False,
                                      "restartCount": 0, "state": {"terminated": {
                                          "exitCode": exit_code, "reason": "Completed" if exit_code == 0 else "Error",
-                                         "startedAt": "2026-01-01T00:00:00Z", "finishedAt": "2026-01-01T00:00:01Z"}}}
+                                         "startedAt": now, "finishedAt": now}}}
                                     for c in pod["spec"]["containers"]]}
     m = pod["metadata"]
     code, body, _ = api.http("PUT", f"/api/v1/namespaces/{m['namespace']}/pods/{m['name']}/status",
@@ -140,12 +142,15 @@ def test_backoff_limit_per_index_and_fail_index(control_plane, controllers, ns):
     assert [p["metadata"]["annotations"]["batch.kubernetes.io/job-index-failure-count"] for p in first] == ["0"] * 3
     finish(api, first[0], "Failed", 7)
     finish(api, first[1], "Failed", 1)
+    failed_at = datetime.now(timezone.utc)
     finish(api, first[2], "Succeeded", 0)
     st = wait_for(lambda: (s := job_status(api, ns, "per-index")).get("failedIndexes") == "0" and
                   s.get("completedIndexes") == "2" and s, 20, "index 0 failed, index 2 completed")
     retry = wait_for(lambda: live(api, ns, 1), 40, "index 1 retried after the back-off")[0]
     assert retry["metadata"]["annotations"][INDEX] == "1"
     assert retry["metadata"]["annotations"]["batch.kubernetes.io/job-index-failure-count"] == "1"
+    created = datetime.fromisoformat(retry["metadata"]["creationTimestamp"].replace("Z", "+00:00"))
+    assert (created - failed_at).total_seconds() >= 8       # the index's own 10 s back-off
     finish(api, retry, "Failed", 1)
     st = wait_for(lambda: (s := job_status(api, ns, "per-index")).get("conditions") and
                   any(c["type"] == "Failed" for c in s["conditions"]) and s, 20, "Job Failed")
