@@ -3,8 +3,8 @@
 As upstream's pkg/controller/statefulset: each template version is a ControllerRevision
 (`<set>-<hash>`, data a strategic-merge patch that replaces spec.template, so `kubectl rollout
 history|undo statefulset` work) whose name labels the pods (controller-revision-hash).
-OrderedReady creates ordinal i+1 only once 0..i are running and ready and removes one pod at a
-time from the highest ordinal; Parallel creates and removes all at once. RollingUpdate replaces
+OrderedReady creates ordinal i+1 only once 0..i are running, ready and available (minReadySeconds)
+and removes one pod at a time from the highest ordinal; Parallel creates and removes all at once. RollingUpdate replaces
 outdated pods from the highest ordinal down to the partition, at most maxUnavailable at a time;
 OnDelete replaces a pod only when someone deletes it. volumeClaimTemplates give each ordinal its
 own PersistentVolumeClaims (<template>-<set>-<ordinal>) that outlive its pods; the retention policy
@@ -23,8 +23,8 @@ from kubeling.api.selectors import selector_from_object
 from kubeling.client import ApiError
 from kubeling.client.leaderelection import parse_time
 
-from .deployment import resolve, template_hash
 from .base import controller_of
+from .deployment import resolve, template_hash
 from .replicaset import adopt, pod_ready
 from .workloads import OwnedPods, _owner_ref
 
