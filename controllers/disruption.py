@@ -58,8 +58,10 @@ def _go_selector(sel: dict | None) -> str:
     sel = sel or {}
     labels = "".join(f"{k}: {v}," for k, v in sorted((sel.get("matchLabels") or {}).items()))
     exprs = "".join(f"LabelSelectorRequirement{{Key:{e.get('key', '')},Operator:{e.get('operator', '')},"
-                    f"Values:[]string{{{','.join(e.get('values') or [])}}},}}," for e in sel.get("matchExpressions") or [])
-    return f"&LabelSelector{{MatchLabels:map[string]string{{{labels}}},MatchExpressions:[]LabelSelectorRequirement{{{exprs}}},}}"
+                    f"Values:[]string{{{','.join(e.get('values') or [])}}},}},"
+                    for e in sel.get("matchExpressions") or [])
+    return (f"&LabelSelector{{MatchLabels:map[string]string{{{labels}}},"
+            f"MatchExpressions:[]LabelSelectorRequirement{{{exprs}}},}}")
 
 
 def allowed_condition(prev: list[dict], allowed: int, generation: int, reason: str = "", message: str = "") -> dict:

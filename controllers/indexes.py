@@ -78,7 +78,8 @@ def failure_count_annotations(failed: list[dict], counts: Callable[[dict], bool]
 
 def finished_at(pod: dict) -> str:
     """When the pod's last container finished (RFC 3339), "" when none reports it."""
-    states = [(cs.get("state") or {}).get("terminated") or {} for cs in (pod.get("status") or {}).get("containerStatuses") or []]
+    statuses = (pod.get("status") or {}).get("containerStatuses") or []
+    states = [(cs.get("state") or {}).get("terminated") or {} for cs in statuses]
     return max((t.get("finishedAt") or "" for t in states), default="")
 
 
