@@ -1013,6 +1013,7 @@ NAME_CHECKS: dict[str, Callable[[str], list[str]]] = {
     "roles": path_segment_name, "clusterroles": path_segment_name,
     "rolebindings": path_segment_name, "clusterrolebindings": path_segment_name,
     "certificatesigningrequests": lambda name: [],   # "We don't care what you call your certificate requests."
+    "apiservices": path_segment_name,   # and `version.group` (checked with the spec)
 }
 
 WILDCARD_SUBDOMAIN_MSG = ("a wildcard DNS-1123 subdomain must start with '*.', followed by a valid DNS subdomain, "
@@ -1324,7 +1325,8 @@ def _policy_rules(obj: dict, namespaced: bool) -> list[Cause]:
         if urls:
             value = Typed(urls, "[]string")
             if namespaced:
-                out.append(invalid(f"{rp}.nonResourceURLs", value, "namespaced rules cannot apply to non-resource URLs"))
+                out.append(invalid(f"{rp}.nonResourceURLs", value,
+                                   "namespaced rules cannot apply to non-resource URLs"))
             if rule.get("apiGroups") or rule.get("resources") or rule.get("resourceNames"):
                 out.append(invalid(f"{rp}.nonResourceURLs", value,
                                    "rules cannot apply to both regular resources and non-resource URLs"))
@@ -1367,8 +1369,8 @@ def _subject(subject: dict, namespaced: bool, path: str) -> list[Cause]:
 
 
 def _role_ref_value(ref: dict) -> GoStruct:
-    return GoStruct("rbac.RoleRef", (("APIGroup", ref.get("apiGroup") or "", "string"),
-                                     ("Kind", ref.get("kind") or "", "string"), ("Name", ref.get("name") or "", "string")))
+    return GoStruct("rbac.RoleRef", tuple((go, ref.get(key) or "", "string")
+                                          for go, key in (("APIGroup", "apiGroup"), ("Kind", "kind"), ("Name", "name"))))
 
 
 def _binding(namespaced: bool) -> Validator:
@@ -1573,6 +1575,46 @@ def _pod_template(obj: dict, old: dict | None) -> list[Cause]:
     return (labels((template.get("metadata") or {}).get("labels"), "template.metadata.labels")
             + pod_spec(template.get("spec"), "template.spec"))
 
+# APIService (kube-aggregator's validation), CSIDriver (pkg/apis/storage/validation)
+
+def _api_service(obj: dict, old: dict | None) -> list[Cause]:
+    spec = obj.get("spec") or {}
+    group, version = spec.get("group") or "", spec.get("version") or ""
+    name = (obj.get("metadata") or {}).get("name")
+    out: list[Cause] = []
+    if name and not path_segment_name(name) and name != f"{version}.{group}":
+        out.append(invalid("metadata.name", name, f'must be `spec.version+"."+spec.group`: "{version}.{group}"'))
+    if not group and version != "v1":
+        out.append(required("spec.group", "only v1 may have an empty group and it better be legacy kube"))
+    if group:
+        out += _subdomain(group, "spec.group")
+    if not DNS1035_LABEL.match(version) or len(version) > 63:
+        out.append(invalid("spec.version", version, DNS1035_MSG if not DNS1035_LABEL.match(version)
+                           else "must be no more than 63 characters"))
+    for key, limit in (("groupPriorityMinimum", 20000), ("versionPriority", 1000)):
+        value = spec.get(key) or 0
+        if not isinstance(value, int) or not 0 < value <= limit:
+            out.append(invalid(f"spec.{key}", value, f"must be positive and less than {limit}"))
+    if spec.get("service") is None:
+        if spec.get("caBundle"):
+            size = len(base64.b64decode(spec["caBundle"], validate=False))
+            out.append(invalid("spec.caBundle", f"{size} bytes", "local APIServices may not have a caBundle"))
+        if spec.get("insecureSkipTLSVerify"):
+            out.append(invalid("spec.insecureSkipTLSVerify", True,
+                               "local APIServices may not have insecureSkipTLSVerify"))
+    return out
+
+
+def _csi_driver(obj: dict, old: dict | None) -> list[Cause]:
+    spec = obj.get("spec") or {}
+    out: list[Cause] = []
+    policy = spec.get("fsGroupPolicy")
+    if policy is not None and policy not in ("File", "None", "ReadWriteOnceWithFSType"):
+        out.append(not_supported("spec.fsGroupPolicy", policy, ["File", "None", "ReadWriteOnceWithFSType"]))
+    out += [not_supported(f"spec.volumeLifecycleModes[{i}]", mode, ["Ephemeral", "Persistent"])
+            for i, mode in enumerate(spec.get("volumeLifecycleModes") or []) if mode not in ("Ephemeral", "Persistent")]
+    return out + _immutable(obj, old, "spec", "attachRequired") + _immutable(obj, old, "spec", "volumeLifecycleModes")
+
 
 # RuntimeClass (pkg/apis/node/validation)
 
@@ -1591,6 +1633,8 @@ KIND_RULES.update({
     "clusterrolebindings": _binding(False),
     "certificatesigningrequests": _csr,
     "runtimeclasses": _runtime_class,
+    "apiservices": _api_service,
+    "csidrivers": _csi_driver,
     "volumeattachments": _volume_attachment,
     "podtemplates": _pod_template,
     "validatingwebhookconfigurations": _webhook_configuration(False),

@@ -166,7 +166,8 @@ def test_api_priority_and_fairness_defaults(control_plane):
         ("system-leader-election", "leader-election", "100", "ByUser", "False"),
         ("endpoint-controller", "workload-high", "150", "ByUser", "False"),
         ("workload-leader-election", "leader-election", "200", "ByUser", "False"),
-        ("system-node-high", "node-high", "400", "ByUser", "False"), ("system-nodes", "system", "500", "ByUser", "False"),
+        ("system-node-high", "node-high", "400", "ByUser", "False"),
+        ("system-nodes", "system", "500", "ByUser", "False"),
         ("kube-controller-manager", "workload-high", "800", "ByNamespace", "False"),
         ("kube-scheduler", "workload-high", "800", "ByNamespace", "False"),
         ("kube-system-service-accounts", "workload-high", "900", "ByNamespace", "False"),
@@ -303,7 +304,8 @@ webhooks:
 """)
     rows = table(kubectl(control_plane, "get", "validatingwebhookconfigurations", name))
     assert rows[0] == ["NAME", "WEBHOOKS", "AGE"] and rows[1][:2] == [name, "1"]
-    hook = json.loads(kubectl(control_plane, "get", "validatingwebhookconfigurations", name, "-o", "json"))["webhooks"][0]
+    config = json.loads(kubectl(control_plane, "get", "validatingwebhookconfigurations", name, "-o", "json"))
+    hook = config["webhooks"][0]
     assert (hook["failurePolicy"], hook["matchPolicy"], hook["timeoutSeconds"], hook["rules"][0]["scope"],
             hook["clientConfig"]["service"]["port"]) == ("Fail", "Equivalent", 10, "*", 443)
     kubectl(control_plane, "delete", "validatingwebhookconfigurations", name)
@@ -467,6 +469,30 @@ template: {spec: {containers: []}}
     assert err == 'The PodTemplate "bad" is invalid: template.spec.containers: Required value'
 
 
+def test_api_service_and_csi_driver_messages(control_plane):
+    err = kubectl_error(control_plane, "create", "-f", "-", input="""\
+apiVersion: apiregistration.k8s.io/v1
+kind: APIService
+metadata: {name: v1.foo}
+spec: {group: bar.example.com, version: v1, groupPriorityMinimum: 0, versionPriority: 15}
+""")
+    assert err == ('The APIService "v1.foo" is invalid: \n'
+                   '* metadata.name: Invalid value: "v1.foo": must be `spec.version+"."+spec.group`: '
+                   '"v1.bar.example.com"\n'
+                   "* spec.groupPriorityMinimum: Invalid value: 0: must be positive and less than 20000")
+    name = unique("csi.example.com")
+    kubectl(control_plane, "apply", "-f", "-", input=f"""\
+apiVersion: storage.k8s.io/v1
+kind: CSIDriver
+metadata: {{name: {name}}}
+spec: {{}}
+""")
+    err = kubectl_error(control_plane, "patch", "csidriver", name, "--type=merge",
+                        "-p", '{"spec":{"attachRequired":false}}')
+    assert err == f'The CSIDriver "{name}" is invalid: spec.attachRequired: Invalid value: false: field is immutable'
+    kubectl(control_plane, "delete", "csidriver", name)
+
+
 def test_rbac_names_may_hold_colons(control_plane):
     name = unique("system:test:reader")
     kubectl(control_plane, "apply", "-f", "-", input=f"""\
@@ -512,9 +538,10 @@ def test_python_client_ingress_lifecycle_and_watch(api, ns):
     net = client.NetworkingV1Api(api)
     body = client.V1Ingress(
         metadata=client.V1ObjectMeta(name="shop"),
-        spec=client.V1IngressSpec(rules=[client.V1IngressRule(host="shop.example.com", http=client.V1HTTPIngressRuleValue(
-            paths=[client.V1HTTPIngressPath(path="/", path_type="Prefix", backend=client.V1IngressBackend(
-                service=client.V1IngressServiceBackend(name="shop", port=client.V1ServiceBackendPort(number=80))))]))]))
+        spec=client.V1IngressSpec(rules=[client.V1IngressRule(
+            host="shop.example.com", http=client.V1HTTPIngressRuleValue(paths=[client.V1HTTPIngressPath(
+                path="/", path_type="Prefix", backend=client.V1IngressBackend(service=client.V1IngressServiceBackend(
+                    name="shop", port=client.V1ServiceBackendPort(number=80))))]))]))
     created = net.create_namespaced_ingress(ns, body)
     assert created.spec.rules[0].http.paths[0].path_type == "Prefix"
     start = net.list_namespaced_ingress(ns).metadata.resource_version
@@ -523,7 +550,8 @@ def test_python_client_ingress_lifecycle_and_watch(api, ns):
     assert replaced.metadata.generation == 2
     patched = net.patch_namespaced_ingress("shop", ns, {"metadata": {"labels": {"tier": "front"}}})
     assert patched.metadata.labels == {"tier": "front"} and patched.metadata.generation == 2
-    status = net.patch_namespaced_ingress_status("shop", ns, {"status": {"loadBalancer": {"ingress": [{"ip": "10.0.0.9"}]}}})
+    status = net.patch_namespaced_ingress_status(
+        "shop", ns, {"status": {"loadBalancer": {"ingress": [{"ip": "10.0.0.9"}]}}})
     assert status.status.load_balancer.ingress[0].ip == "10.0.0.9"
     net.delete_namespaced_ingress("shop", ns)
     events = []
