@@ -1243,6 +1243,8 @@ def _network_policy_peer(peer: dict, path: str) -> list[Cause]:
     if not given:
         return [required(path, "must specify a peer")]
     out: list[Cause] = []
+    for key in ("podSelector", "namespaceSelector"):
+        out += _label_selector(peer.get(key), f"{path}.{key}")
     block = peer.get("ipBlock")
     if block is not None:
         if not block.get("cidr"):
@@ -1260,7 +1262,7 @@ def _network_policy_peer(peer: dict, path: str) -> list[Cause]:
 
 def _network_policy(obj: dict, old: dict | None) -> list[Cause]:
     spec = obj.get("spec") or {}
-    out: list[Cause] = []
+    out = _label_selector(spec.get("podSelector"), "spec.podSelector")
     for direction, peers in (("ingress", "from"), ("egress", "to")):
         for i, rule in enumerate(spec.get(direction) or []):
             rp = f"spec.{direction}[{i}]"
@@ -1342,9 +1344,13 @@ def _role(namespaced: bool) -> Validator:
     def run(obj: dict, old: dict | None) -> list[Cause]:
         out = _policy_rules(obj, namespaced)
         aggregation = obj.get("aggregationRule")
-        if not namespaced and aggregation is not None and not aggregation.get("clusterRoleSelectors"):
-            out.append(required("aggregationRule.clusterRoleSelectors",
-                                "at least one clusterRoleSelector required if aggregationRule is non-nil"))
+        if not namespaced and aggregation is not None:
+            selectors = aggregation.get("clusterRoleSelectors") or []
+            if not selectors:
+                out.append(required("aggregationRule.clusterRoleSelectors",
+                                    "at least one clusterRoleSelector required if aggregationRule is non-nil"))
+            for i, selector in enumerate(selectors):
+                out += _label_selector(selector, f"aggregationRule.clusterRoleSelectors[{i}]")
         return out
     return run
 

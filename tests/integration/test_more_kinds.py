@@ -362,11 +362,13 @@ apiVersion: networking.k8s.io/v1
 kind: NetworkPolicy
 metadata: {name: bad}
 spec:
-  podSelector: {}
+  podSelector: {matchExpressions: [{key: tier, operator: In}]}
   policyTypes: [Ingress, Sideways]
   ingress: [{ports: [{protocol: ICMP, port: 80}]}]
 """)
     assert err == ('The NetworkPolicy "bad" is invalid: \n'
+                   "* spec.podSelector.matchExpressions[0].values: Required value: must be specified when `operator` "
+                   "is 'In' or 'NotIn'\n"
                    '* spec.ingress[0].ports[0].protocol: Unsupported value: "ICMP": supported values: "TCP", "UDP", '
                    '"SCTP"\n'
                    '* spec.policyTypes[1]: Unsupported value: "Sideways": supported values: "Ingress", "Egress"')
