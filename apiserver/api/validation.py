@@ -1139,18 +1139,21 @@ def _ingress_path(p: dict, path: str) -> list[Cause]:
     return out + _ingress_backend(p.get("backend") or {}, f"{path}.backend")
 
 
+def _dns_host(host: str, path: str) -> list[Cause]:
+    """IsWildcardDNS1123Subdomain for a host holding '*', IsDNS1123Subdomain for the others."""
+    if "*" in host:
+        ok = host.startswith("*.") and DNS1123_SUBDOMAIN.match(host[2:])
+        return [] if ok else [invalid(path, host, WILDCARD_SUBDOMAIN_MSG)]
+    return _subdomain(host, path)
+
+
 def _ingress_host(host: str, path: str) -> list[Cause]:
     try:
         ipaddress.ip_address(host)
         out = [invalid(path, host, "must be a DNS name, not an IP address")]
     except ValueError:
         out = []
-    if "*" in host:
-        rest = host[2:]
-        if not host.startswith("*.") or not DNS1123_SUBDOMAIN.match(rest):
-            out.append(invalid(path, host, WILDCARD_SUBDOMAIN_MSG))
-        return out
-    return out + _subdomain(host, path)
+    return out + _dns_host(host, path)
 
 
 def _ingress(obj: dict, old: dict | None) -> list[Cause]:
@@ -1175,10 +1178,7 @@ def _ingress(obj: dict, old: dict | None) -> list[Cause]:
                 out += _ingress_path(p, f"{rp}.http.paths[{j}]")
     for i, tls in enumerate(spec.get("tls") or []):
         for j, host in enumerate(tls.get("hosts") or []):
-            hp = f"spec.tls[{i}].hosts[{j}]"
-            out += ([invalid(hp, host, WILDCARD_SUBDOMAIN_MSG)]
-                    if "*" in host and not (host.startswith("*.") and DNS1123_SUBDOMAIN.match(host[2:]))
-                    else [] if "*" in host else _subdomain(host, hp))
+            out += _dns_host(host, f"spec.tls[{i}].hosts[{j}]")
         if tls.get("secretName"):
             out += _subdomain(tls["secretName"], f"spec.tls[{i}].secretName")
     if spec.get("ingressClassName") is not None:
