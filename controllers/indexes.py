@@ -83,6 +83,25 @@ def finished_at(pod: dict) -> str:
     return max((t.get("finishedAt") or "" for t in states), default="")
 
 
+def success_policy_match(policy: dict | None, completions: int, succeeded: set[int]) -> str | None:
+    """matchSuccessPolicy: "Matched rules at index N" for the first rule the succeeded indexes
+    satisfy (all of its succeededIndexes, or succeededCount of them, or of all indexes)."""
+    if not policy or not succeeded:
+        return None
+    for i, rule in enumerate(policy.get("rules") or []):
+        count = rule.get("succeededCount")
+        if rule.get("succeededIndexes") is not None:
+            required = parse(rule["succeededIndexes"], completions)
+            if not required:
+                continue
+            done = len(required & succeeded)
+            if done == len(required) or (count is not None and done >= count):
+                return f"Matched rules at index {i}"
+        elif count is not None and len(succeeded) >= count:
+            return f"Matched rules at index {i}"
+    return None
+
+
 def first_pending(count: int, completions: int, taken: set[int]) -> list[int]:
     """firstPendingIndexes: the lowest `count` indexes below completions not in `taken`."""
     out: list[int] = []

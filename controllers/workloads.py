@@ -1,5 +1,5 @@
 """DaemonSet (one pod per eligible node, rolling update) and Job (completions, parallelism,
-backoffLimit, Indexed completion, podFailurePolicy, Complete/Failed) controllers."""
+backoffLimit, Indexed completion, podFailurePolicy, successPolicy, Complete/Failed) controllers."""
 from __future__ import annotations
 
 import asyncio
@@ -551,6 +551,12 @@ class JobController(OwnedPods):
             if left <= 0:
                 return "Failed", "DeadlineExceeded", "Job was active longer than specified deadline"
             self.queue.add_after(obj_key(job), left + 0.05)
+        if _indexed(job):
+            completions = spec.get("completions") or 1
+            matched = indexes.success_policy_match(spec.get("successPolicy"), completions,
+                                                   indexes.parse(status.get("completedIndexes"), completions))
+            if matched is not None:
+                return "Complete", "SuccessPolicy", matched
         if status["succeeded"] >= (spec.get("completions") or 1):
             return "Complete", "CompletionsReached", "Reached expected number of succeeded pods"
         return None

@@ -16,7 +16,7 @@ from cryptography import x509
 from kubeling.api import quantity
 from kubeling.api.cron import CronError, parse as parse_schedule
 from kubeling.api.errors import Cause, duplicate, forbidden, invalid, not_supported, required
-from kubeling.api.gofmt import GoStruct, Typed
+from kubeling.api.gofmt import GoStruct, Typed, quote
 from kubeling.api.resources import Resource
 
 DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
@@ -629,6 +629,67 @@ def _pod_failure_policy(spec: dict, path: str) -> list[Cause]:
     return out
 
 
+def _index_intervals(text: str, completions: int) -> int:
+    """validateIndexesFormat: the number of indexes in "1,3-5", raising ValueError(upstream's text)."""
+    total, last = 0, None
+    for part in text.split(",") if text else []:
+        limits = part.split("-")
+        if len(limits) > 2:
+            raise ValueError(f"the fragment {quote(part)} violates the requirement that an index interval can have "
+                             "at most two parts separated by '-'")
+        bounds = []
+        for limit in limits:
+            if not re.fullmatch(r"[+-]?[0-9]+", limit) or not -2**31 <= int(limit) < 2**31:
+                raise ValueError(f"cannot convert string to integer for index: {quote(limit)}")
+            x = int(limit)
+            if x >= completions:
+                raise ValueError(f"too large index: {quote(limit)}")
+            if last is not None and last >= x:
+                raise ValueError(f"non-increasing order, previous: {last}, current: {x}")
+            last = x
+            bounds.append(x)
+        total += bounds[-1] - bounds[0] + 1
+    return total
+
+
+def _success_policy(spec: dict, path: str) -> list[Cause]:
+    """validateSuccessPolicy: Indexed Jobs only; each rule names indexes, a count, or both, within
+    the Job's completions."""
+    policy, completions = spec["successPolicy"], spec.get("completions") or 0
+    rules = policy.get("rules") or []
+    if spec.get("completionMode") != "Indexed":
+        value = GoStruct("batch.SuccessPolicy", (("Rules", [GoStruct("batch.SuccessPolicyRule", (
+            ("SucceededIndexes", Typed(r.get("succeededIndexes"), "*string"), "*string"),
+            ("SucceededCount", Typed(r.get("succeededCount"), "*int32"), "*int32"))) for r in rules],
+            "[]batch.SuccessPolicyRule"),))
+        return [invalid(path, value, "requires indexed completion mode")]
+    if not rules:
+        return [required(f"{path}.rules", "at least one rules must be specified when the successPolicy is specified")]
+    out: list[Cause] = []
+    if len(rules) > 20:
+        out.append(Cause("FieldValueTooMany", f"Too many: {len(rules)}: must have at most 20 items", f"{path}.rules"))
+    for i, rule in enumerate(rules):
+        rp, text, count = f"{path}.rules[{i}]", rule.get("succeededIndexes"), rule.get("succeededCount")
+        if text is None and count is None:
+            out.append(required(rp, "at least one of succeededCount or succeededIndexes must be specified"))
+        total = None
+        if text is not None:
+            try:
+                total = _index_intervals(text, completions)
+            except ValueError as e:
+                out.append(invalid(f"{rp}.succeededIndexes", text, f"error parsing succeededIndexes: {e}"))
+        if isinstance(count, int):
+            if count < 0:
+                out.append(invalid(f"{rp}.succeededCount", count, "must be greater than or equal to 0"))
+            elif count > completions:
+                out.append(invalid(f"{rp}.succeededCount", count, f"must be less than or equal to {completions} "
+                                   "(the number of specified completions)"))
+            elif total is not None and count > total:
+                out.append(invalid(f"{rp}.succeededCount", count, f"must be less than or equal to {total} "
+                                   "(the number of indexes in the specified succeededIndexes field)"))
+    return out
+
+
 def job_spec(spec: dict, path: str) -> list[Cause]:
     """validateJobSpec's rules beyond the pod template (shared by Jobs and CronJob job templates)."""
     out = _nonnegative(spec, path, "parallelism", "completions", "activeDeadlineSeconds", "backoffLimit",
@@ -646,6 +707,8 @@ def job_spec(spec: dict, path: str) -> list[Cause]:
         for key in ("backoffLimitPerIndex", "maxFailedIndexes"):
             if spec.get(key) is not None:
                 out.append(invalid(f"{path}.{key}", spec[key], "requires indexed completion mode"))
+    if spec.get("successPolicy") is not None:
+        out += _success_policy(spec, f"{path}.successPolicy")
     if spec.get("podFailurePolicy") is not None:
         out += _pod_failure_policy(spec, f"{path}.podFailurePolicy")
         rp = ((spec.get("template") or {}).get("spec") or {}).get("restartPolicy")

@@ -157,3 +157,22 @@ def test_backoff_limit_per_index_and_fail_index(control_plane, controllers, ns):
     assert (st["failedIndexes"], st["completedIndexes"], st["failed"], st["succeeded"]) == ("0,1", "2", 3, 1)
     assert [(c["type"], c["reason"], c["message"]) for c in st["conditions"]] == [
         ("FailureTarget", "FailedIndexes", "Job has failed indexes"), ("Failed", "FailedIndexes", "Job has failed indexes")]
+
+
+def test_success_policy_completes_early(control_plane, controllers, ns):
+    """The leader index (0) decides: once it succeeds the Job is complete and the workers go."""
+    api = control_plane
+    job = {"metadata": {"name": "leader"}, "spec": {
+        "completionMode": "Indexed", "completions": 3, "parallelism": 3,
+        "successPolicy": {"rules": [{"succeededIndexes": "0"}]},
+        "template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "main", "image": "busybox"}]}}}}
+    code, body, _ = api.http("POST", f"/apis/batch/v1/namespaces/{ns}/jobs", job)
+    assert code == 201, body
+    first = wait_for(lambda: live(api, ns, 3), 20, "pods for the 3 indexes")
+    finish(api, first[0], "Succeeded", 0)
+    st = wait_for(lambda: (s := job_status(api, ns, "leader")).get("completionTime") and s, 20, "Job complete")
+    assert [(c["type"], c["reason"], c["message"]) for c in st["conditions"]] == [
+        ("SuccessCriteriaMet", "SuccessPolicy", "Matched rules at index 0"),
+        ("Complete", "SuccessPolicy", "Matched rules at index 0")]
+    assert (st["completedIndexes"], st["succeeded"], st["active"]) == ("0", 1, 0)
+    wait_for(lambda: len(pods(api, ns)) == 1, 20, "the other indexes' pods removed")

@@ -165,3 +165,28 @@ def test_job_updates_keep_completions_unless_indexed_and_in_tandem():
     assert messages(JOBS, new, old) == []
     new["spec"]["completionMode"] = "NonIndexed"
     assert "spec.completionMode: Invalid value: \"NonIndexed\": field is immutable" in messages(JOBS, new, old)
+
+
+def test_job_success_policy_validation():
+    def check(**spec):
+        obj = job(**spec)
+        apply_defaults(JOBS, obj)
+        return messages(JOBS, obj)
+    indexed = {"completionMode": "Indexed", "completions": 5, "parallelism": 5}
+    assert check(**indexed, successPolicy={"rules": [{"succeededIndexes": "0-2,4", "succeededCount": 2}]}) == []
+    assert check(**indexed, successPolicy={"rules": []}) == [
+        "spec.successPolicy.rules: Required value: at least one rules must be specified when the successPolicy is "
+        "specified"]
+    assert check(**indexed, successPolicy={"rules": [{}]}) == [
+        "spec.successPolicy.rules[0]: Required value: at least one of succeededCount or succeededIndexes must be "
+        "specified"]
+    assert check(**indexed, successPolicy={"rules": [{"succeededIndexes": "3-1"}]}) == [
+        'spec.successPolicy.rules[0].succeededIndexes: Invalid value: "3-1": error parsing succeededIndexes: '
+        "non-increasing order, previous: 3, current: 1"]
+    assert check(**indexed, successPolicy={"rules": [{"succeededIndexes": "7"}]}) == [
+        'spec.successPolicy.rules[0].succeededIndexes: Invalid value: "7": error parsing succeededIndexes: too large '
+        'index: "7"']
+    assert check(**indexed, successPolicy={"rules": [{"succeededIndexes": "0-1", "succeededCount": 3}]}) == [
+        "spec.successPolicy.rules[0].succeededCount: Invalid value: 3: must be less than or equal to 2 (the number "
+        "of indexes in the specified succeededIndexes field)"]
+    assert check(successPolicy={"rules": [{"succeededCount": 1}]})[0].endswith("requires indexed completion mode")

@@ -52,3 +52,14 @@ def test_pod_failure_policy_rules_in_order():
     by_condition = {"rules": [{"action": "FailJob", "onPodConditions": [{"type": "ConfigIssue"}]}]}
     assert podfailurepolicy.match(by_condition, failed_pod(1, ("ConfigIssue",))).message == (
         "Pod ns/p has condition ConfigIssue matching FailJob rule at index 0")
+
+
+def test_success_policy_rules():
+    policy = {"rules": [{"succeededIndexes": "0,2-3"}, {"succeededIndexes": "4-9", "succeededCount": 2},
+                        {"succeededCount": 6}]}
+    assert indexes.success_policy_match(policy, 10, {0, 2}) is None
+    assert indexes.success_policy_match(policy, 10, {0, 2, 3}) == "Matched rules at index 0"
+    assert indexes.success_policy_match(policy, 10, {5, 9}) == "Matched rules at index 1"
+    assert indexes.success_policy_match(policy, 10, {0, 1, 5, 6, 7}) == "Matched rules at index 1"
+    assert indexes.success_policy_match({"rules": [{"succeededCount": 3}]}, 10, {1, 2, 3}) == "Matched rules at index 0"
+    assert indexes.success_policy_match(None, 10, {1}) is None
