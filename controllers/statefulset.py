@@ -15,6 +15,7 @@ import asyncio
 import re
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import orjson
 
@@ -58,9 +59,20 @@ def revision_of(pod: dict) -> str:
     return (pod["metadata"].get("labels") or {}).get(REVISION_LABEL, "")
 
 
+def _go_map_order(value: Any) -> Any:
+    """Keys sorted at every level, as Go's json.Marshal writes a map[string]interface{}."""
+    if isinstance(value, dict):
+        return {k: _go_map_order(value[k]) for k in sorted(value)}
+    if isinstance(value, list):
+        return [_go_map_order(v) for v in value]
+    return value
+
+
 def revision_patch(template: dict) -> dict:
-    """What a ControllerRevision stores: the patch kubectl applies to roll back (and compares)."""
-    return {"spec": {"template": {**template, "$patch": "replace"}}}
+    """What a ControllerRevision stores: the patch kubectl applies to roll back. kubectl compares
+    it byte for byte with the patch it builds from the live set (getStatefulSetPatch, a Go map:
+    sorted keys) to skip a rollback to the current template, so it is written in that order."""
+    return _go_map_order({"spec": {"template": {**template, "$patch": "replace"}}})
 
 
 def revision_template(rev: dict) -> dict:

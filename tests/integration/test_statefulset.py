@@ -131,6 +131,8 @@ def test_partitioned_rolling_update_rollout_status_history_undo(cluster, ns):
     wait_for(lambda: all_ready(cluster, ns, ["web-0", "web-1"], "nginx:1"), 60, "both pods back on nginx:1")
     history = k("-n", ns, "rollout", "history", "statefulset/web").stdout.split()
     assert history[3::2] == ["2", "3"]       # revision 1 came back as revision 3
+    assert k("-n", ns, "rollout", "undo", "statefulset/web", "--to-revision=3").stdout == (
+        "statefulset.apps/web skipped rollback (current template already matches revision 3)\n")
     revs = cluster.http("GET", f"/apis/apps/v1/namespaces/{ns}/controllerrevisions")[1]["items"]
     assert len(revs) == 2 and all(r["metadata"]["ownerReferences"][0]["name"] == "web" for r in revs)
 
