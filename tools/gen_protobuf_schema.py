@@ -21,13 +21,18 @@ from apiserver.api.wire import fields  # noqa: E402
 FILES = [
     "k8s.io/api/core/v1", "k8s.io/api/apps/v1", "k8s.io/api/batch/v1", "k8s.io/api/autoscaling/v1",
     "k8s.io/api/autoscaling/v2", "k8s.io/api/coordination/v1", "k8s.io/api/discovery/v1", "k8s.io/api/events/v1",
-    "k8s.io/api/policy/v1", "k8s.io/api/authentication/v1", "k8s.io/api/scheduling/v1", "k8s.io/apimachinery/pkg/apis/meta/v1", "k8s.io/apimachinery/pkg/api/resource",
+    "k8s.io/api/policy/v1", "k8s.io/api/authentication/v1", "k8s.io/api/scheduling/v1",
+    "k8s.io/api/networking/v1", "k8s.io/api/rbac/v1", "k8s.io/api/storage/v1", "k8s.io/api/certificates/v1",
+    "k8s.io/api/node/v1", "k8s.io/api/flowcontrol/v1", "k8s.io/api/admissionregistration/v1", "k8s.io/apimachinery/pkg/apis/meta/v1", "k8s.io/apimachinery/pkg/api/resource",
     "k8s.io/apimachinery/pkg/util/intstr", "k8s.io/apimachinery/pkg/runtime",
 ]
 SCALARS = {1: "d", 2: "f", 3: "i", 4: "i", 5: "i", 6: "i", 7: "i", 8: "u", 9: "s", 12: "b", 13: "i", 15: "i", 16: "i",
            17: "z", 18: "z"}
 GROUPS = {"core": "", "coordination": "coordination.k8s.io", "discovery": "discovery.k8s.io", "events": "events.k8s.io",
-          "authentication": "authentication.k8s.io", "scheduling": "scheduling.k8s.io"}
+          "authentication": "authentication.k8s.io", "scheduling": "scheduling.k8s.io",
+          "networking": "networking.k8s.io", "rbac": "rbac.authorization.k8s.io", "storage": "storage.k8s.io",
+          "certificates": "certificates.k8s.io", "node": "node.k8s.io", "flowcontrol": "flowcontrol.apiserver.k8s.io",
+          "admissionregistration": "admissionregistration.k8s.io"}
 
 
 def descriptors(binary: Path) -> dict[str, bytes]:

@@ -618,3 +618,24 @@ def test_csr_create_and_columns(control_plane, api):
     assert rows[1][0] == name and rows[1][2] == "kubernetes.io/kube-apiserver-client"
     assert rows[1][-2:] == ["24h", "Pending"]
     certs.delete_certificate_signing_request(name)
+
+
+def test_kubectl_create_commands_send_protobuf_the_server_reads(control_plane, ns):
+    """kubectl create role|rolebinding|clusterrole|clusterrolebinding|ingress send protobuf bodies."""
+    cr, crb = unique("cr"), unique("crb")
+    kubectl(control_plane, "create", "role", "r", "-n", ns, "--verb=get,list", "--resource=pods")
+    kubectl(control_plane, "create", "rolebinding", "rb", "-n", ns, "--role=r", "--user=alice",
+            "--serviceaccount=default:default")
+    kubectl(control_plane, "create", "clusterrole", cr, "--verb=get", "--resource=nodes")
+    kubectl(control_plane, "create", "clusterrolebinding", crb, f"--clusterrole={cr}", "--group=devs")
+    kubectl(control_plane, "create", "ingress", "ing", "-n", ns, "--rule=foo.com/bar*=svc:8080", "--class=nginx")
+    rb = json.loads(kubectl(control_plane, "get", "rolebinding", "rb", "-n", ns, "-o", "json"))
+    assert rb["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "r"}
+    assert {"kind": "ServiceAccount", "name": "default", "namespace": "default"} in rb["subjects"]
+    assert table(kubectl(control_plane, "get", "clusterrolebinding", crb, "-o", "wide"))[1][1:] == [f"ClusterRole/{cr}", 
+        table(kubectl(control_plane, "get", "clusterrolebinding", crb, "-o", "wide"))[1][2], "devs"]
+    ing = json.loads(kubectl(control_plane, "get", "ingress", "ing", "-n", ns, "-o", "json"))
+    path = ing["spec"]["rules"][0]["http"]["paths"][0]
+    assert ing["spec"]["ingressClassName"] == "nginx" and ing["spec"]["rules"][0]["host"] == "foo.com"
+    assert (path["path"], path["pathType"], path["backend"]["service"]) == (
+        "/bar", "Prefix", {"name": "svc", "port": {"number": 8080}})
