@@ -401,34 +401,14 @@ class JobController(OwnedPods):
         types = {c.get("type") for c in conds if c.get("status") == "True"}
         if types & set(TERMINAL):
             return await self._release(pods)
-        # 1. record newly finished tracked pods, 2. release them, 3. count them; a pod that does not
-        # count (a failure the podFailurePolicy ignores, a second success of an index) is only released
+        # 1. record newly finished tracked pods, 2. release them, 3. count them
         uncounted = status.get("uncountedTerminatedPods") or {}
         pending = {k: list(uncounted.get(k) or []) for k in ("succeeded", "failed")}
         seen = set(pending["succeeded"]) | set(pending["failed"])
         completions = spec.get("completions") or 1
         completed = indexes.parse(status.get("completedIndexes"), completions) if _indexed(job) else set()
         failed_ix = indexes.parse(status.get("failedIndexes"), completions) if _per_index(job) else set()
-        fresh, uncountable = False, []
-        for p in pods:
-            how = _finished(p, job) if _tracked(p) and p["metadata"]["uid"] not in seen else None
-            ix = indexes.pod_index(p)
-            if how == "succeeded" and _indexed(job):
-                if ix is None or ix >= completions or ix in completed:
-                    uncountable.append(p)
-                    continue
-                completed.add(ix)
-            elif how == "failed":
-                verdict = podfailurepolicy.match(spec.get("podFailurePolicy"), p)
-                if not verdict.counts:
-                    uncountable.append(p)
-                    continue
-                if _per_index(job) and ix is not None and ix < completions and (
-                        verdict.action == "FailIndex" or indexes.failure_counts(p)[0] >= spec["backoffLimitPerIndex"]):
-                    failed_ix.add(ix)       # isIndexFailed: not retried any more
-            if how is not None:
-                pending[how].append(p["metadata"]["uid"])
-                fresh = True
+        fresh, uncountable = self._classify(job, pods, seen, pending, completed, failed_ix)
         if completed:
             status["completedIndexes"] = indexes.format_indexes(completed)
         if _per_index(job):
@@ -512,6 +492,37 @@ class JobController(OwnedPods):
         if not conds:
             status.pop("conditions")
         await self.write_status(job, status)
+
+    @staticmethod
+    def _classify(job: dict, pods: list[dict], seen: set[str], pending: dict[str, list[str]], completed: set[int],
+                  failed_ix: set[int]) -> tuple[bool, list[dict]]:
+        """Sort the newly finished tracked pods: into `pending` (uids to count), the indexes they
+        complete or fail, or the returned list of pods that are released without counting (a
+        failure the podFailurePolicy ignores, another success of a completed index). True when
+        something is to be counted."""
+        spec = job.get("spec") or {}
+        completions = spec.get("completions") or 1
+        fresh, uncountable = False, []
+        for p in pods:
+            how = _finished(p, job) if _tracked(p) and p["metadata"]["uid"] not in seen else None
+            ix = indexes.pod_index(p)
+            if how == "succeeded" and _indexed(job):
+                if ix is None or ix >= completions or ix in completed:
+                    uncountable.append(p)
+                    continue
+                completed.add(ix)
+            elif how == "failed":
+                verdict = podfailurepolicy.match(spec.get("podFailurePolicy"), p)
+                if not verdict.counts:
+                    uncountable.append(p)
+                    continue
+                if _per_index(job) and ix is not None and ix < completions and (
+                        verdict.action == "FailIndex" or indexes.failure_counts(p)[0] >= spec["backoffLimitPerIndex"]):
+                    failed_ix.add(ix)       # isIndexFailed: not retried any more
+            if how is not None:
+                pending[how].append(p["metadata"]["uid"])
+                fresh = True
+        return fresh, uncountable
 
     @staticmethod
     def _dedupe_indexes(active: list[dict], completions: int) -> tuple[list[dict], list[dict]]:
