@@ -411,6 +411,8 @@ class JobController(OwnedPods):
         fresh, uncountable = self._classify(job, pods, seen, pending, completed, failed_ix)
         if completed:
             status["completedIndexes"] = indexes.format_indexes(completed)
+        else:
+            status.pop("completedIndexes", None)
         if _per_index(job):
             status["failedIndexes"] = indexes.format_indexes(failed_ix)
         if fresh:
@@ -422,7 +424,8 @@ class JobController(OwnedPods):
         await self._release([p for p in pods if p["metadata"]["uid"] in counted] + uncountable)
         if pending["failed"]:
             self.last_failure[key] = time.time()
-        status["succeeded"] = status.get("succeeded", 0) + len(pending["succeeded"])
+        # an Indexed Job counts its completed indexes (fewer after completions shrank, as elastic jobs may)
+        status["succeeded"] = len(completed) if _indexed(job) else status.get("succeeded", 0) + len(pending["succeeded"])
         status["failed"] = status.get("failed", 0) + len(pending["failed"])
         status["uncountedTerminatedPods"] = {}
 

@@ -176,3 +176,27 @@ def test_success_policy_completes_early(control_plane, controllers, ns):
         ("Complete", "SuccessPolicy", "Matched rules at index 0")]
     assert (st["completedIndexes"], st["succeeded"], st["active"]) == ("0", 1, 0)
     wait_for(lambda: len(pods(api, ns)) == 1, 20, "the other indexes' pods removed")
+
+
+def test_elastic_indexed_job_scales_down(control_plane, controllers, ns):
+    """completions and parallelism shrink together: indexes beyond them lose their pods and stop counting."""
+    api = control_plane
+    job = {"metadata": {"name": "elastic"}, "spec": {
+        "completionMode": "Indexed", "completions": 4, "parallelism": 4,
+        "template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "main", "image": "busybox"}]}}}}
+    code, body, _ = api.http("POST", f"/apis/batch/v1/namespaces/{ns}/jobs", job)
+    assert code == 201, body
+    first = wait_for(lambda: live(api, ns, 4), 20, "pods for the 4 indexes")
+    finish(api, first[3], "Succeeded", 0)
+    wait_for(lambda: job_status(api, ns, "elastic").get("completedIndexes") == "3", 20, "index 3 completed")
+    code, body, _ = api.http("PATCH", f"/apis/batch/v1/namespaces/{ns}/jobs/elastic",
+                             {"spec": {"completions": 2, "parallelism": 2}}, content_type="application/merge-patch+json")
+    assert code == 200, body
+    left = wait_for(lambda: live(api, ns, 2), 20, "only indexes 0 and 1 left")
+    wait_for(lambda: (s := job_status(api, ns, "elastic")).get("succeeded") == 0 and "completedIndexes" not in s,
+             20, "index 3 no longer counted")
+    assert [p["metadata"]["annotations"][INDEX] for p in left] == ["0", "1"]
+    for p in left:
+        finish(api, p, "Succeeded", 0)
+    st = wait_for(lambda: (s := job_status(api, ns, "elastic")).get("completionTime") and s, 20, "Job complete")
+    assert (st["completedIndexes"], st["succeeded"]) == ("0,1", 2)
