@@ -17,6 +17,8 @@ EVENT_SOURCES = {
     "endpoint": "endpoint-controller", "garbagecollector": "garbage-collector-controller",
     "nodeipam": "cidrAllocator", "namespace": "namespace-controller", "serviceaccount": "serviceaccount-controller",
     "ttl-after-finished": "ttl-after-finished-controller", "persistentvolume-binder": "persistentvolume-controller",
+    "replicationcontroller": "replication-controller", "statefulset": "statefulset-controller",
+    "cronjob": "cronjob-controller", "disruption": "controllermanager", "resourcequota": "resourcequota-controller",
 }
 
 

@@ -14,7 +14,10 @@ from .base import Controller
 KINDS = [lookup(*k) for k in (("", "v1", "pods"), ("apps", "v1", "replicasets"), ("apps", "v1", "deployments"),
                               ("apps", "v1", "daemonsets"), ("batch", "v1", "jobs"), ("", "v1", "services"),
                               ("discovery.k8s.io", "v1", "endpointslices"), ("", "v1", "configmaps"),
-                              ("", "v1", "secrets"), ("", "v1", "endpoints"))]
+                              ("", "v1", "secrets"), ("", "v1", "endpoints"), ("", "v1", "replicationcontrollers"),
+                              ("apps", "v1", "statefulsets"), ("apps", "v1", "controllerrevisions"),
+                              ("", "v1", "persistentvolumeclaims"), ("batch", "v1", "cronjobs"),
+                              ("", "v1", "serviceaccounts"), ("policy", "v1", "poddisruptionbudgets"))]
 BY_KIND = {(r.api_version, r.kind): r for r in KINDS}
 
 
