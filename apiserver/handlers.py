@@ -437,19 +437,26 @@ class Handler:
         if self.cache.get(key) is None and await self.storage.get(key) is not None:
             await self.cache.wait_for(await self.storage.current_revision(), 5.0)
 
-    async def _admit(self, req: Request, operation: str, obj: dict | None, old: dict | None) -> None:
+    async def _admit(self, req: Request, operation: str, obj: dict | None, old: dict | None,
+                     validating: bool | None = None) -> None:
         """The state-dependent admission plugins (apiserver/plugins) for this request."""
         if self.plugins:
-            await plugins.admit(self.plugins, plugins.Attributes(
-                operation, req.resource, req.subresource, req.namespace, (obj or old or {}).get("metadata", {}).get("name", ""),
-                obj, old, req.dry_run, self.cache, self.storage, req.user, req.warnings))
+            await plugins.admit(self.plugins, self._attributes(req, operation, obj, old), validating)
+
+    def _attributes(self, req: Request, operation: str, obj: dict | None, old: dict | None) -> plugins.Attributes:
+        return plugins.Attributes(operation, req.resource, req.subresource, req.namespace,
+                                  (obj or old or {}).get("metadata", {}).get("name", ""), obj, old, req.dry_run,
+                                  self.cache, self.storage, req.user, req.warnings)
 
     async def _store_new(self, req: Request, obj: dict) -> dict:
         """Admit, validate and write an object _prepare_create made (mutating admission may change it first)."""
         r, st = req.resource, strategy_for(req.resource)
-        await self._admit(req, "CREATE", obj, None)
-        st.validate(obj, None)
         name = obj["metadata"].get("name") or ""
+        if self.cache.get(r.key(req.namespace, name)) is not None:   # refused before a quota is charged for it
+            raise E.already_exists(r.group, r.plural, name)
+        await self._admit(req, "CREATE", obj, None, validating=False)
+        st.validate(obj, None)
+        await self._admit(req, "CREATE", obj, None, validating=True)
         key = r.key(req.namespace, name)
         stored = obj
         taken: set[str] = set()
@@ -464,6 +471,8 @@ class Handler:
                 return await self.storage.create(key, stored, extra)
             except KeyExists as e:
                 if str(e) == key:
+                    if self.plugins:
+                        await plugins.release(self.plugins, self._attributes(req, "CREATE", obj, None))
                     raise E.already_exists(r.group, r.plural, name) from None
                 taken.add(str(e))
                 if str(e) not in requested:

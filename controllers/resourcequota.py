@@ -32,7 +32,9 @@ class ResourceQuotaController(Controller):
         self.quotas = self.factory.get(QUOTAS)
         self.quotas.add_handler(self.enqueue, self.on_quota_update, None)
         for r in REPLENISHED:
-            self.factory.get(r).add_handler(None, self._replenish_on_change(r.group, r.plural), self._replenish)
+            # adds too: a recount that listed just before an admitted object was stored must look again
+            self.factory.get(r).add_handler(self._replenish, self._replenish_on_change(r.group, r.plural),
+                                            self._replenish)
 
     def on_quota_update(self, old: dict, new: dict) -> None:
         spec_hard = (new.get("spec") or {}).get("hard") or {}
@@ -80,6 +82,10 @@ class ResourceQuotaController(Controller):
                 used.update(total(q, group, plural, objs, names))
         status = {"hard": hard, "used": format_like(used, hard)}
         if q.get("status") == status:
+            # equal to what was read, but admission may have charged since: then count again
+            latest = await self.client.get(QUOTAS, name, ns)
+            if latest["metadata"]["resourceVersion"] != q["metadata"]["resourceVersion"]:
+                self.queue.add(key)
             return
         try:
             await self.client.update(QUOTAS, {**q, "status": status}, ns, sub="status")

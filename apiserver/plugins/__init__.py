@@ -1,9 +1,12 @@
 """Admission plugins that need the cluster's state (upstream's LimitRanger, Priority, ResourceQuota...).
 
 Each module in this package defines `PLUGIN`, an object with `name`, `order` (upstream's plugin order: lower
-runs first), `resources` ((group, plural) pairs it admits; empty for every resource) and
-`async admit(attrs)`, which may change `attrs.obj` (mutating) and raises a StatusError to refuse. The handler
-runs the chain after defaulting and before validation and storage. Adding a plugin is adding a module.
+runs first), `resources` ((group, plural) pairs it admits; empty for every resource), `validating` (True for
+plugins that only judge the final object, such as ResourceQuota) and `async admit(attrs)`, which may change
+`attrs.obj` and raises a StatusError to refuse; a plugin that books something on admission (a quota charge)
+also has `async release(attrs)`, called when the admitted object is then not stored. As upstream, a create runs the mutating plugins after
+defaulting, then the object's validation, then the validating plugins, so a quota is charged only for an
+object that is valid. Adding a plugin is adding a module.
 """
 from __future__ import annotations
 
@@ -35,6 +38,7 @@ class Plugin(Protocol):
     name: str
     order: int
     resources: frozenset[tuple[str, str]]
+    validating: bool
 
     async def admit(self, attrs: Attributes) -> None: ...
 
@@ -45,8 +49,17 @@ def load() -> list[Plugin]:
     return sorted(found, key=lambda p: p.order)
 
 
-async def admit(plugins: list[Plugin], attrs: Attributes) -> None:
+async def admit(plugins: list[Plugin], attrs: Attributes, validating: bool | None = None) -> None:
+    """Run the plugins for attrs: the mutating ones, the validating ones, or (None) all in order."""
     key = (attrs.resource.group, attrs.resource.plural)
     for p in plugins:
-        if not p.resources or key in p.resources:
+        if (validating is None or getattr(p, "validating", False) == validating) and (not p.resources or key in p.resources):
             await p.admit(attrs)
+
+
+async def release(plugins: list[Plugin], attrs: Attributes) -> None:
+    """An admitted create was not stored: plugins that booked something for it give it back."""
+    key = (attrs.resource.group, attrs.resource.plural)
+    for p in plugins:
+        if hasattr(p, "release") and (not p.resources or key in p.resources):
+            await p.release(attrs)

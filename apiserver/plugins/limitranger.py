@@ -164,6 +164,7 @@ def validate_claim(lr: dict, pvc: dict) -> list[str]:
 class LimitRanger:
     name = "LimitRanger"
     order = 20
+    validating = False
     resources = frozenset({("", "pods"), ("", "persistentvolumeclaims")})
 
     async def admit(self, attrs: Attributes) -> None:

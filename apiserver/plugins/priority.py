@@ -33,6 +33,7 @@ def global_default(cache) -> dict | None:
 class Priority:
     name = "Priority"
     order = 50
+    validating = False
     resources = frozenset({("", "pods"), ("scheduling.k8s.io", "priorityclasses")})
 
     async def admit(self, attrs: Attributes) -> None:

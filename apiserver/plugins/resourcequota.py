@@ -68,6 +68,7 @@ def plan(attrs: Attributes, quotas: list[dict]) -> list[tuple[dict, dict[str, De
 class ResourceQuotaAdmission:
     name = "ResourceQuota"
     order = 90
+    validating = True
     resources: frozenset[tuple[str, str]] = frozenset()   # every kind: count/<resource>.<group> counts any
 
     async def admit(self, attrs: Attributes) -> None:
@@ -84,6 +85,27 @@ class ResourceQuotaAdmission:
             await attrs.cache.wait_for(await attrs.storage.current_revision(), 5.0)   # see the write that won
         raise forbidden(attrs, "Operation cannot be fulfilled on resourcequotas: the object has been modified; "
                                "please apply your changes to the latest version and try again")
+
+    async def release(self, attrs: Attributes) -> None:
+        """Give back what admitting attrs charged when the object was then not stored (a create losing a
+        race for its name): without this the usage stays high until the controller's next full resync."""
+        if attrs.subresource or not attrs.namespace or attrs.obj is None or attrs.operation != "CREATE" \
+                or attrs.dry_run:
+            return
+        delta = usage(attrs.resource.group, attrs.resource.plural, attrs.obj)
+        for _ in range(RETRIES):
+            refunds = []
+            for q in attrs.cache.list(QUOTAS.key_prefix, attrs.namespace):
+                status = q.get("status") or {}
+                if not quota_matches(q, attrs.resource.group, attrs.resource.plural, attrs.obj):
+                    continue
+                used = parse_list(status.get("used"))
+                back = {k: v for k, v in delta.items() if k in used and v}
+                if back:
+                    refunds.append((q, {**used, **{k: max(Decimal(0), used[k] - v) for k, v in back.items()}}))
+            if not refunds or await self._charge(attrs, refunds):
+                return
+            await attrs.cache.wait_for(await attrs.storage.current_revision(), 5.0)
 
     async def _charge(self, attrs: Attributes, charges: list[tuple[dict, dict[str, Decimal]]]) -> bool:
         """Write each quota's new usage guarded by its resourceVersion; False when one moved meanwhile."""

@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.clusters import EtcdnodeCluster, free_port, wait_for
-from tests.support.control_plane import ApiServer, Component
+from tests.support.hollow import hollow_cluster
 
 CRD = (Path(__file__).parent / "data" / "certificate-crd.yaml").read_text()
 MANIFEST = """
@@ -103,28 +102,8 @@ spec: {secretName: api-tls, issuerRef: {name: ca}, dnsNames: [api.example.com]}
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("acceptance")
-    store = EtcdnodeCluster(tmp / "store", size=3)
-    procs: list = []
-    api = None
-    try:
-        store.start_all()
-        api = ApiServer(tmp / "api", store.client_urls).start()
-        kc = str(api.kubeconfig)
-        procs = [
-            Component(tmp, "scheduler", ["--kubeconfig", kc, "--port", str(free_port())]).start(),
-            Component(tmp, "controllers", ["--kubeconfig", kc, "--port", str(free_port())]).start(),
-            Component(tmp, "kubelet", ["--kubeconfig", kc, "--hostname-override", "node", "--hollow-nodes", "2",
-                                       "--healthz-port", str(free_port()), "--ready-delay", "0.2"]).start(),
-        ]
-        wait_for(lambda: len(api.http("GET", "/api/v1/nodes")[1].get("items", [])) == 2, 30, "2 hollow nodes")
+    with hollow_cluster(tmp_path_factory.mktemp("acceptance"), "*", nodes=2) as api:
         yield api
-    finally:
-        for p in procs:
-            p.stop()
-        if api is not None:
-            api.stop()
-        store.stop()
 
 
 @pytest.fixture
@@ -182,13 +161,21 @@ def test_one_manifest_applies_and_every_kind_behaves(cluster, ns):
                    if p.get("status", {}).get("phase") not in ("Succeeded", "Failed")]
         used = (_json(cluster, "get", "-n", ns, "quota/quota").get("status") or {}).get("used", {})
         return len(running) >= 4 and used.get("pods") == str(len(running))
-    assert _until(quota_matches)
+    assert _until(quota_matches), (_json(cluster, "get", "-n", ns, "quota/quota").get("status"),
+                                   [(p["metadata"]["name"], p["status"].get("phase"), p["metadata"].get("deletionTimestamp"))
+                                    for p in _json(cluster, "get", "-n", ns, "pods")["items"]])
     # the custom objects, with their printer columns
     table = kc("get", "-n", ns, "certificates").stdout.splitlines()
     assert table[0].split() == ["NAME", "READY", "SECRET", "AGE"] and {r.split()[0] for r in table[1:]} == {"api", "site"}
     # the CronJob is scheduled (its first Job within a minute and a bit)
     assert _until(lambda: _json(cluster, "get", "-n", ns, "jobs")["items"], 75)
     assert _json(cluster, "get", "-n", ns, "cronjob/tick")["status"].get("lastScheduleTime")
+    # owners take their dependents with them (the garbage collector), claims stay (Retain)
+    kc("delete", "-n", ns, "sts/web", "rc/frontend")
+    assert _until(lambda: not [p for p in _json(cluster, "get", "-n", ns, "pods")["items"]
+                               if p["metadata"]["labels"].get("app") in ("web", "frontend")])
+    assert _until(lambda: not _json(cluster, "get", "-n", ns, "controllerrevisions")["items"])
+    assert len(_json(cluster, "get", "-n", ns, "pvc")["items"]) == 2
 
 
 def test_drain_respects_the_disruption_budget(cluster, ns):
