@@ -401,7 +401,7 @@ class Handler:
             admission.check_namespace(self.cache, req.namespace or "")
         st.admit(obj)
         st.apply_defaults(obj)
-        st.prepare_for_create(obj)
+        st.prepare_for_create(obj, req.user)
         self._managed(req, None, obj, "Update")
         return obj
 

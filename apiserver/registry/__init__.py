@@ -94,8 +94,8 @@ class Strategy:
     def admit(self, obj: dict) -> None:
         """Built-in, state-free admission run before defaults (pods: the service account token volume)."""
 
-    def prepare_for_create(self, obj: dict) -> None:
-        """After defaults, before validation."""
+    def prepare_for_create(self, obj: dict, user: dict | None = None) -> None:
+        """After defaults, before validation; user is the requester (username, uid, groups, extra)."""
 
     def prepare_for_update(self, new: dict, old: dict, sub: str | None) -> dict:
         """What a write through the main resource or a subresource may change: a status write changes only

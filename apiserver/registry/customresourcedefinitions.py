@@ -45,7 +45,7 @@ class CustomResourceDefinitionStrategy(Strategy):
                 v.setdefault("served", True)
                 v.setdefault("storage", False)
 
-    def prepare_for_create(self, obj: dict) -> None:
+    def prepare_for_create(self, obj: dict, user: dict | None = None) -> None:
         """Conditions and accepted names are the apiserver's to set once the names are checked."""
         sv = storage_version(obj)
         obj["status"] = {"conditions": [], "acceptedNames": {"plural": "", "kind": ""},

@@ -9,7 +9,7 @@ from . import DeleteStep, Strategy, now_rfc3339
 
 
 class NamespaceStrategy(Strategy):
-    def prepare_for_create(self, obj: dict) -> None:
+    def prepare_for_create(self, obj: dict, user: dict | None = None) -> None:
         obj["status"] = {"phase": "Active"}
 
     def prepare_for_update(self, new: dict, old: dict, sub: str | None) -> dict:

@@ -617,6 +617,22 @@ def test_csr_create_and_columns(control_plane, api):
     assert rows[0] == ["NAME", "AGE", "SIGNERNAME", "REQUESTOR", "REQUESTEDDURATION", "CONDITION"]
     assert rows[1][0] == name and rows[1][2] == "kubernetes.io/kube-apiserver-client"
     assert rows[1][-2:] == ["24h", "Pending"]
+    assert made.spec.username and rows[1][3] == made.spec.username   # the requester, from the request's user
+    assert "system:authenticated" in made.spec.groups
+    # kubectl approves through the approval subresource; a signer's status write keeps the approval
+    assert "approved" in kubectl(control_plane, "certificate", "approve", name)
+    approved = certs.read_certificate_signing_request(name)
+    cond = approved.status.conditions[0]
+    assert (cond.type, cond.status, cond.reason) == ("Approved", "True", "KubectlApprove")
+    assert table(kubectl(control_plane, "get", "csr", name))[1][-1] == "Approved"
+    body = certs.read_certificate_signing_request(name)
+    body.status.conditions = []
+    body.status.certificate = base64.b64encode(b"-----BEGIN CERTIFICATE-----\n").decode()
+    signed = certs.replace_certificate_signing_request_status(name, body)
+    assert [c.type for c in signed.status.conditions] == ["Approved"] and signed.status.certificate
+    body = certs.read_certificate_signing_request(name)
+    body.spec.usages = ["server auth"]
+    assert certs.replace_certificate_signing_request(name, body).spec.usages == ["client auth"]
     certs.delete_certificate_signing_request(name)
 
 
@@ -632,8 +648,8 @@ def test_kubectl_create_commands_send_protobuf_the_server_reads(control_plane, n
     rb = json.loads(kubectl(control_plane, "get", "rolebinding", "rb", "-n", ns, "-o", "json"))
     assert rb["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "r"}
     assert {"kind": "ServiceAccount", "name": "default", "namespace": "default"} in rb["subjects"]
-    assert table(kubectl(control_plane, "get", "clusterrolebinding", crb, "-o", "wide"))[1][1:] == [f"ClusterRole/{cr}", 
-        table(kubectl(control_plane, "get", "clusterrolebinding", crb, "-o", "wide"))[1][2], "devs"]
+    row = table(kubectl(control_plane, "get", "clusterrolebinding", crb, "-o", "wide"))[1]
+    assert row[1] == f"ClusterRole/{cr}" and row[-1] == "devs"
     ing = json.loads(kubectl(control_plane, "get", "ingress", "ing", "-n", ns, "-o", "json"))
     path = ing["spec"]["rules"][0]["http"]["paths"][0]
     assert ing["spec"]["ingressClassName"] == "nginx" and ing["spec"]["rules"][0]["host"] == "foo.com"
