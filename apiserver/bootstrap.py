@@ -588,22 +588,21 @@ API_SERVICE_PRIORITIES: dict[tuple[str, str], tuple[int, int]] = {
 }
 
 
+def local_api_service(group: str, version: str, group_min: int, version_prio: int, managed: str) -> dict:
+    """An APIService served by this apiserver ("Local", no service), always available; `managed` is the
+    automanaged label: "onstart" for built-in groups, "true" for the groups of CustomResourceDefinitions."""
+    return {
+        "apiVersion": "apiregistration.k8s.io/v1", "kind": "APIService",
+        "metadata": _meta(f"{version}.{group}", labels={"kube-aggregator.kubernetes.io/automanaged": managed}),
+        "spec": {"group": group, "version": version, "groupPriorityMinimum": group_min, "versionPriority": version_prio},
+        "status": {"conditions": [{"type": "Available", "status": "True", "lastTransitionTime": now_rfc3339(),
+                                   "reason": "Local", "message": "Local APIServices are always available"}]}}
+
+
 def local_api_services() -> list[dict]:
-    """One APIService per served group version, as the autoregister controller keeps them: served by this
-    apiserver ("Local", no service) and always available."""
-    out = []
-    for group, versions in group_versions().items():
-        for version in versions:
-            group_min, version_prio = API_SERVICE_PRIORITIES.get((group, version), (1000, 15))
-            out.append({
-                "apiVersion": "apiregistration.k8s.io/v1", "kind": "APIService",
-                "metadata": _meta(f"{version}.{group}",
-                                  labels={"kube-aggregator.kubernetes.io/automanaged": "onstart"}),
-                "spec": {"group": group, "version": version, "groupPriorityMinimum": group_min,
-                         "versionPriority": version_prio},
-                "status": {"conditions": [{"type": "Available", "status": "True", "lastTransitionTime": now_rfc3339(),
-                                           "reason": "Local", "message": "Local APIServices are always available"}]}})
-    return out
+    """One APIService per built-in group version, as the autoregister controller keeps them."""
+    return [local_api_service(group, version, *API_SERVICE_PRIORITIES.get((group, version), (1000, 15)), "onstart")
+            for group, versions in group_versions().items() for version in versions]
 
 
 async def ensure_bootstrap_objects(storage: Storage) -> None:

@@ -20,7 +20,8 @@ from . import registry
 from .codec import deepcopy
 from .registry.custom import CustomResourceStrategy
 from .registry.customresourcedefinitions import CLEANUP_FINALIZER, set_condition, storage_version
-from .storage import KeyMissing, StaleRevision
+from .bootstrap import API_SERVICES, local_api_service
+from .storage import KeyExists, KeyMissing, StaleRevision
 
 log = logging.getLogger("apiserver.customresources")
 CRDS = lookup("apiextensions.k8s.io", "v1", "customresourcedefinitions")
@@ -76,6 +77,7 @@ class CustomResourceDefinitions:
         name = crd["metadata"]["name"]
         if typ == "DELETED":
             self._withdraw(name)
+            await self._register_api_services(crd["spec"]["group"])
             return
         if crd["metadata"].get("deletionTimestamp"):
             if CLEANUP_FINALIZER in (crd["metadata"].get("finalizers") or []) and name not in self._cleanups:
@@ -86,6 +88,7 @@ class CustomResourceDefinitions:
         conflict = self._name_conflict(crd)
         if conflict is None:
             self._serve(crd)
+            await self._register_api_services(crd["spec"]["group"])
         await self._establish(crd, conflict)
 
     def _name_conflict(self, crd: dict) -> tuple[str, str] | None:
@@ -121,6 +124,25 @@ class CustomResourceDefinitions:
             registry.unregister(r)
             schema.unregister_custom(r)
         remove_custom(name)
+
+    async def _register_api_services(self, group: str) -> None:
+        """The group's APIServices follow the versions its definitions serve (upstream's crdregistration
+        controller feeding autoregister): one per version, removed when no definition serves it."""
+        served = {r.version for rows in self.served.values() for r in rows if r.group == group}
+        for version in served:
+            svc = local_api_service(group, version, 1000, 100, "true")
+            try:
+                await self.storage.create(API_SERVICES.key(None, svc["metadata"]["name"]), svc)
+            except KeyExists:
+                pass
+        for svc in list(self.cache.list(API_SERVICES.key_prefix, None)):
+            spec, meta = svc.get("spec") or {}, svc["metadata"]
+            if spec.get("group") == group and spec.get("version") not in served \
+                    and (meta.get("labels") or {}).get("kube-aggregator.kubernetes.io/automanaged") == "true":
+                try:
+                    await self.storage.delete(API_SERVICES.key(None, meta["name"]), int(meta["resourceVersion"]))
+                except (StaleRevision, KeyMissing):
+                    pass
 
     async def _establish(self, crd: dict, conflict: tuple[str, str] | None) -> None:
         """Accepted names and the NamesAccepted/Established conditions (upstream's naming and establishing

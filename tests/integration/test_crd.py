@@ -134,6 +134,8 @@ def test_deleting_the_definition_deletes_its_objects(control_plane, ns):
     kc("delete", "crd", "certificates.gone.example.com", "--timeout=30s")
     assert _until(lambda: control_plane.http(
         "GET", f"/apis/gone.example.com/v1/namespaces/{ns}/certificates")[0] == 404)
+    assert _until(lambda: control_plane.http("GET", "/apis/apiregistration.k8s.io/v1/apiservices/v1.gone.example.com")[0]
+                  == 404)
     kc("apply", "-f", "-", input=crd)   # the objects are gone, not hidden: a new definition sees none
     kc("wait", "--for", "condition=established", "--timeout=30s", "crd/certificates.gone.example.com")
     assert json.loads(kc("get", "-n", ns, "certificates.gone.example.com", "-o", "json").stdout)["items"] == []
@@ -170,3 +172,12 @@ def test_deleting_a_namespace_deletes_its_custom_objects(control_plane, crd, tmp
         assert cp.http("GET", "/apis/certs.example.com/v1/namespaces/crd-ns-gone/certificates/doomed")[0] == 404
     finally:
         controllers.stop()
+
+
+def test_a_definition_registers_its_group_versions_as_local_api_services(control_plane, crd):
+    services = json.loads(control_plane.kubectl("get", "apiservices", "-o", "json").stdout)["items"]
+    mine = {s["metadata"]["name"]: s for s in services if s["spec"].get("group") == "certs.example.com"}
+    assert set(mine) == {"v1.certs.example.com", "v1beta1.certs.example.com"}
+    assert mine["v1.certs.example.com"]["metadata"]["labels"]["kube-aggregator.kubernetes.io/automanaged"] == "true"
+    row = [r for r in control_plane.kubectl("get", "apiservice", "v1.certs.example.com").stdout.splitlines()][1]
+    assert row.split()[:3] == ["v1.certs.example.com", "Local", "True"]
