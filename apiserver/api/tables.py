@@ -1359,6 +1359,19 @@ COLUMNS.update({
            _D_CSI_VOLUME_LIFECYCLE_MODES),
         AGE,
     ],
+    "csistoragecapacities": [   # upstream prints no AGE for these
+        NAME,
+        _c("StorageClassName", _str("storageClassName"),
+           "storageClassName represents the name of the StorageClass that the reported capacity applies to. It must "
+           "meet the same requirements as the name of a StorageClass object (non-empty, DNS subdomain). If that "
+           "object no longer exists, the CSIStorageCapacity object is obsolete and should be removed by its "
+           "creator. This field is immutable."),
+        _c("Capacity", lambda o, n: str(o["capacity"]) if o.get("capacity") is not None else "<unset>",
+           "capacity is the value reported by the CSI driver in its GetCapacityResponse for a GetCapacityRequest "
+           "with topology and parameters that match the previous fields.\n\nThe semantic is currently (CSI spec "
+           "1.2) defined as: The available capacity, in bytes, of the storage that can be used to provision "
+           "volumes. If not set, that information is currently unavailable."),
+    ],
     "csinodes": [
         NAME,
         _c("Drivers", _count("spec", "drivers"), "Drivers indicates the number of CSI drivers registered on the node",

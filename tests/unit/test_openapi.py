@@ -181,13 +181,6 @@ def test_pod_subresources():
         "WatchEvent")
 
 
-# Rows of kubeling/api/resources.py that lack returns_deleted_object=True (upstream's DELETE answers with
-# the object for these kinds): the documents follow the rows, as the handlers do. Remove when fixed.
-DELETE_ROW_DEFECTS = {"deleteCoreV1NamespacedResourceQuota", "deleteCoreV1NamespacedPodTemplate",
-                      "deleteStorageV1CSIDriver", "deleteStorageV1CSINode", "deleteStorageV1StorageClass",
-                      "deleteStorageV1VolumeAttachment"}
-
-
 def test_operations_match_the_official_client():
     """The client is generated from upstream's swagger: same operation ids, paths, methods, params, bodies."""
     kc = pytest.importorskip("kubernetes.client")
@@ -210,7 +203,7 @@ def test_operations_match_the_official_client():
             ours = {"_continue" if p["name"] == "continue" else snake(p["name"])
                     for p in op["parameters"] + item.get("parameters", [])}
             assert client_params - {"path2"} == ours, op["operationId"]
-            if (m := re.search(r"response_type='(\w+)'", src)) and op["operationId"] not in DELETE_ROW_DEFECTS:
+            if (m := re.search(r"response_type='(\w+)'", src)):
                 ref = op["responses"]["200"]["schema"].get("$ref", "str")
                 assert m.group(1).endswith(ref.rsplit(".", 1)[-1]), op["operationId"]
             checked += 1
