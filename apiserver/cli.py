@@ -88,6 +88,7 @@ async def _run(a: argparse.Namespace) -> int:
     from .app import build_app
     from .auth import TokenFileError, load_tokens
     from .bootstrap import SystemReconciler
+    from . import registry
     from .componentstatus import ComponentStatuses
     from .metrics import ResourceMetrics
     from .handlers import Handler
@@ -139,10 +140,10 @@ async def _run(a: argparse.Namespace) -> int:
                                               "system:masters"))
     proxy = KubeletProxy(cache, storage, kubelet_client)
     handler = Handler(storage, cache, alloc, proxy=proxy)
-    handler.virtual[lookup("", "v1", "componentstatuses")] = ComponentStatuses(etcd_urls)
+    registry.serve_computed(lookup("", "v1", "componentstatuses"), ComponentStatuses(etcd_urls))
     metrics = ResourceMetrics(cache, proxy)
-    handler.virtual[lookup("metrics.k8s.io", "v1beta1", "nodes")] = metrics.nodes
-    handler.virtual[lookup("metrics.k8s.io", "v1beta1", "pods")] = metrics.pods
+    registry.serve_computed(lookup("metrics.k8s.io", "v1beta1", "nodes"), metrics.nodes)
+    registry.serve_computed(lookup("metrics.k8s.io", "v1beta1", "pods"), metrics.pods)
     from kubeling.pki import ensure_keypair
     from .auth import (Authenticator, ServiceAccountAuthenticator, TokenReviews, load_private,
                        load_public)
@@ -158,7 +159,7 @@ async def _run(a: argparse.Namespace) -> int:
     handler.sa_issuer, handler.sa_audiences = a.service_account_issuer[0], a.api_audiences
     authenticator = Authenticator(tokens, ServiceAccountAuthenticator(public, a.service_account_issuer,
                                                                       a.api_audiences, cache))
-    handler.virtual[lookup("authentication.k8s.io", "v1", "tokenreviews")] = TokenReviews(authenticator)
+    registry.serve_computed(lookup("authentication.k8s.io", "v1", "tokenreviews"), TokenReviews(authenticator))
     app = build_app(handler, authenticator, f"{advertise}:{a.secure_port}", cache, proxy,
                     a.max_requests_inflight, a.max_mutating_requests_inflight)
     config = uvicorn.Config(app, host=a.bind_address, port=a.secure_port, ssl_certfile=str(crt), ssl_keyfile=str(key),

@@ -84,9 +84,6 @@ class Handler:
         self.alloc = allocator
         self.proxy = proxy
         self._event_memo: dict[tuple, tuple[dict, bytes]] = {}
-        # computed-on-read kinds (componentstatuses, metrics.k8s.io): resource -> an object with
-        # `async get(namespace, name)`, `async list(namespace)` and a `warning` ("" for none)
-        self.virtual: dict[Resource, Any] = {}
         self.sa_signer = None     # ServiceAccount token signing key (set by the cli)
         self.sa_issuer = "https://kubernetes.default.svc.cluster.local"
         self.sa_audiences = [self.sa_issuer]   # --api-audiences: what a TokenRequest without audiences gets
@@ -128,10 +125,10 @@ class Handler:
         sub = req.subresource
         if sub in ("log", "exec", "attach", "portforward", "proxy"):
             return await self.proxy.handle(req, self)
-        virtual = self.virtual.get(req.resource)
-        if virtual is not None:
-            req.warnings.extend(w for w in (virtual.warning,) if w)
-            return Reply(200, self._render_one(req, await virtual.get(req.namespace, req.name or "")))
+        rest = strategy_for(req.resource).rest
+        if rest is not None:
+            req.warnings.extend(w for w in (rest.warning,) if w)
+            return Reply(200, self._render_one(req, await rest.get(req.namespace, req.name or "")))
         obj = None
         if req.q("resourceVersion") == "0":
             cached = self.cache.get(self._key(req))
@@ -174,11 +171,11 @@ class Handler:
         if req.flag("watch"):
             return await self.watch(req)
         r = req.resource
-        virtual = self.virtual.get(r)
-        if virtual is not None:
-            req.warnings.extend(w for w in (virtual.warning,) if w)
+        rest = strategy_for(r).rest
+        if rest is not None:
+            req.warnings.extend(w for w in (rest.warning,) if w)
             accept = self._filters(req)
-            items = [o for o in await virtual.list(req.namespace) if accept is None or accept(o)]
+            items = [o for o in await rest.list(req.namespace) if accept is None or accept(o)]
             return Reply(200, self._render_list(req, items, {}))
         rv, match, limit, cont = self._list_meta_params(req)
         accept = self._filters(req)
@@ -415,11 +412,11 @@ class Handler:
     # ---- create -------------------------------------------------------------
     async def create(self, req: Request) -> Reply:
         check_dry_run(req)
-        virtual = self.virtual.get(req.resource)
-        if virtual is not None:   # a review answered from request data, never stored
+        rest = strategy_for(req.resource).rest
+        if rest is not None:   # a review answered from request data, never stored
             body = self.decode(req)
             self._check_type(req, body)
-            return Reply(201, await virtual.create(body))
+            return Reply(201, await rest.create(body))
         if req.subresource:
             return await self._create_subresource(req)
         obj = self.decode(req)

@@ -41,6 +41,10 @@ def now_rfc3339() -> str:
 class Strategy:
     """The default behaviour; subclasses override the hooks their kind needs."""
     create_on_update = False      # PUT of a missing object creates it (endpoints, leases, events)
+    # A kind with no storage (componentstatuses, tokenreviews, metrics.k8s.io), as upstream's custom REST
+    # storages: an object with `async get(namespace, name)`, `async list(namespace)` and/or
+    # `async create(body)`, and a `warning` ("" for none); set by `serve_computed`.
+    rest: Any = None
 
     def __init__(self, resource: Resource) -> None:
         self.resource = resource
@@ -225,6 +229,13 @@ def strategy_for(r: Resource) -> Strategy:
 def register(r: Resource, strategy: Strategy) -> None:
     """A kind defined at run time (a custom resource)."""
     _BY_RESOURCE[r] = strategy
+
+
+def serve_computed(r: Resource, rest: Any) -> None:
+    """Serve r from `rest` (computed on each request from this apiserver's state) instead of the store."""
+    s = Strategy(r)
+    s.rest = rest
+    register(r, s)
 
 
 def unregister(r: Resource) -> None:
