@@ -3,11 +3,17 @@
 Background: once every owner of an object is gone, the object is deleted. Foreground: an owner
 with the foregroundDeletion finalizer deletes its dependents first and is finalized when none
 block it. Orphan: the owner's dependents lose their reference to it, then the owner goes.
+Owners of kinds not watched here (custom resources: an operator's object owning a Deployment) are
+found through discovery and looked up by name, and their dependents are checked again periodically;
+an owner whose kind the server does not serve is never taken for gone.
 """
 from __future__ import annotations
 
-from kubeling.api.resources import lookup
+import asyncio
+
+from kubeling.api.resources import Resource, lookup
 from kubeling.client import ApiError
+from kubeling.client.discovery import custom_resources
 
 from .base import Controller
 
@@ -19,6 +25,7 @@ KINDS = [lookup(*k) for k in (("", "v1", "pods"), ("apps", "v1", "replicasets"),
                               ("", "v1", "persistentvolumeclaims"), ("batch", "v1", "cronjobs"),
                               ("", "v1", "serviceaccounts"), ("policy", "v1", "poddisruptionbudgets"))]
 BY_KIND = {(r.api_version, r.kind): r for r in KINDS}
+UNTRACKED_RECHECK = 10.0   # seconds between checks of dependents whose owners are of unwatched kinds
 
 
 class GarbageCollector(Controller):
@@ -28,6 +35,7 @@ class GarbageCollector(Controller):
         super().__init__(*a, **kw)
         self.uids: dict[str, tuple] = {}            # uid -> (resource, namespace, name)
         self.dependents: dict[str, set[str]] = {}   # owner uid -> dependent uids
+        self.untracked: set[str] = set()            # dependents with an owner of an unwatched kind
         self.informers = {}
         for r in KINDS:
             inf = self.factory.get(r)
@@ -39,8 +47,11 @@ class GarbageCollector(Controller):
         meta = obj["metadata"]
         uid = meta["uid"]
         self.uids[uid] = (r, meta.get("namespace"), meta["name"])
+        self.untracked.discard(uid)
         for ref in meta.get("ownerReferences") or []:
             self.dependents.setdefault(ref["uid"], set()).add(uid)
+            if (ref.get("apiVersion"), ref.get("kind")) not in BY_KIND:
+                self.untracked.add(uid)
             if ref["uid"] not in self.uids:
                 self.queue.add("uid:" + uid)       # maybe dangling: check after sync
         fin = meta.get("finalizers") or []
@@ -50,6 +61,7 @@ class GarbageCollector(Controller):
     def forget(self, obj: dict) -> None:
         uid = obj["metadata"]["uid"]
         self.uids.pop(uid, None)
+        self.untracked.discard(uid)
         for dep in self.dependents.get(uid, ()):
             self.queue.add("uid:" + dep)
         for ref in obj["metadata"].get("ownerReferences") or []:
@@ -66,9 +78,9 @@ class GarbageCollector(Controller):
     async def _owner_exists(self, obj: dict, ref: dict) -> bool:
         if ref["uid"] in self.uids:
             return True
-        r = BY_KIND.get((ref.get("apiVersion"), ref.get("kind")))
+        r = BY_KIND.get((ref.get("apiVersion"), ref.get("kind"))) or await self._custom_kind(ref)
         if r is None:
-            return True          # an owner kind we do not track: never collect on its account
+            return True          # a kind the server does not serve (now): never collect on its account
         try:
             live = await self.client.get(r, ref["name"], obj["metadata"].get("namespace") if r.namespaced else None)
             return live["metadata"]["uid"] == ref["uid"]
@@ -76,6 +88,25 @@ class GarbageCollector(Controller):
             if e.not_found:
                 return False
             raise
+
+    async def _custom_kind(self, ref: dict) -> Resource | None:
+        """The custom resource an owner reference names, from discovery (any served version of its group)."""
+        group, _, _ = (ref.get("apiVersion") or "").rpartition("/")
+        return next((r for r in await custom_resources(self.client) if r.group == group and r.kind == ref.get("kind")),
+                    None)
+
+    async def _recheck_untracked(self) -> None:
+        while True:
+            await asyncio.sleep(UNTRACKED_RECHECK)
+            for uid in list(self.untracked):
+                self.queue.add("uid:" + uid)
+
+    async def run(self) -> None:
+        recheck = asyncio.create_task(self._recheck_untracked())
+        try:
+            await super().run()
+        finally:
+            recheck.cancel()
 
     async def sync(self, key: str) -> None:
         uid = key[4:]

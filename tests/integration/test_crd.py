@@ -181,3 +181,27 @@ def test_a_definition_registers_its_group_versions_as_local_api_services(control
     assert mine["v1.certs.example.com"]["metadata"]["labels"]["kube-aggregator.kubernetes.io/automanaged"] == "true"
     row = [r for r in control_plane.kubectl("get", "apiservice", "v1.certs.example.com").stdout.splitlines()][1]
     assert row.split()[:3] == ["v1.certs.example.com", "Local", "True"]
+
+
+def test_objects_owned_by_a_custom_object_are_garbage_collected(control_plane, crd, ns, tmp_path):
+    from tests.support.clusters import free_port
+    from tests.support.control_plane import Component
+    cp = control_plane
+    cp.kubectl("apply", "-n", ns, "-f", "-", input=_cert("owner"))
+    owner = cp.http("GET", BASE.format(ns=ns) + "/owner")[1]
+    ref = {"apiVersion": "certs.example.com/v1", "kind": "Certificate", "name": "owner",
+           "uid": owner["metadata"]["uid"]}
+    for name, refs in (("owned", [ref]), ("kept", [])):
+        code, body, _ = cp.http("POST", f"/api/v1/namespaces/{ns}/configmaps", {
+            "apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "ownerReferences": refs}})
+        assert code == 201, body
+    controllers = Component(tmp_path, "controllers", ["--kubeconfig", str(cp.kubeconfig), "--port", str(free_port()),
+                                                      "--controllers", "garbagecollector"]).start()
+    try:
+        # the collector leaves an object whose custom owner exists alone
+        assert not _until(lambda: cp.http("GET", f"/api/v1/namespaces/{ns}/configmaps/owned")[0] == 404, 3)
+        cp.kubectl("delete", "-n", ns, "certificate", "owner")
+        assert _until(lambda: cp.http("GET", f"/api/v1/namespaces/{ns}/configmaps/owned")[0] == 404, 30)
+        assert cp.http("GET", f"/api/v1/namespaces/{ns}/configmaps/kept")[0] == 200
+    finally:
+        controllers.stop()
