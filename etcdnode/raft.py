@@ -26,6 +26,26 @@ from .mvcc import MVCCStore
 
 log = logging.getLogger("etcdnode.raft")
 
+
+class ResentEntries(logging.Filter):
+    """pysyncobj logs CRITICAL ("state machine may have diverged") when a leader re-sends entries a
+    follower has already applied, which happens after every leader change: the follower replaces them
+    instead of skipping the identical ones. By Raft's leader completeness an applied (committed) entry is
+    the same in every later leader's log, so nothing diverged; the record becomes INFO with that reason
+    rather than have operators read a healthy cluster as broken."""
+
+    PREFIX = "truncating already-applied log entries"
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno == logging.CRITICAL and str(record.msg).startswith(self.PREFIX):
+            record.levelno, record.levelname = logging.INFO, "INFO"
+            record.msg = ("leader re-sent log entries from index %d (applied here up to %d); committed entries "
+                          "are identical on every member, so they are replaced in the log, not applied again")
+        return True
+
+
+logging.getLogger("pysyncobj.syncobj").addFilter(ResentEntries())
+
 # Outcomes after which the command is known not to be in the log.
 _NOT_APPLIED = {FAIL_REASON.QUEUE_FULL, FAIL_REASON.MISSING_LEADER, FAIL_REASON.DISCARDED,
                 FAIL_REASON.NOT_LEADER, FAIL_REASON.REQUEST_DENIED}
