@@ -550,11 +550,26 @@ def _node(obj: Obj) -> None:
 
 
 # (group, kind) -> defaulter; HPAs are keyed per version since v1 and v2 differ.
+def _limit_range(obj: Obj) -> None:
+    """SetDefaults_LimitRangeItem: a Container item's default limit comes from max, its default request
+    from the default limit, else from min; stored, so `kubectl describe limits` shows them."""
+    for item in _dicts(_spec(obj).get("limits")):
+        if item.get("type") != "Container":
+            continue
+        default, request = item.setdefault("default", {}), item.setdefault("defaultRequest", {})
+        for k, v in (item.get("max") or {}).items():
+            default.setdefault(k, v)
+        for source in (default, item.get("min") or {}):
+            for k, v in source.items():
+                request.setdefault(k, v)
+
+
 DEFAULTERS: dict[tuple[str, str], Callable[[Obj], None]] = {
     ("", "Pod"): _pod,
     ("", "Service"): _service,
     ("", "Namespace"): _namespace,
     ("", "Secret"): _secret,
+    ("", "LimitRange"): _limit_range,
     ("", "PersistentVolumeClaim"): _pvc,
     ("", "PersistentVolume"): _pv,
     ("", "Endpoints"): _endpoints,

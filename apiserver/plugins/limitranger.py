@@ -33,14 +33,13 @@ def aggregate(errs: list[str]) -> str:
 # ---- defaulting ---------------------------------------------------------------------------------
 
 def _defaults(lr: dict) -> tuple[dict, dict]:
-    """(default requests, default limits) of the Container items, completed as upstream's
-    SetDefaults_LimitRangeItem does: limit from max, request from the limit, else from min."""
+    """(default requests, default limits) of the Container items (completed when the LimitRange was
+    stored: apiserver/api/defaults.py)."""
     requests, limits = {}, {}
     for item in (lr.get("spec") or {}).get("limits") or []:
         if item.get("type") == "Container":
-            default = {**(item.get("max") or {}), **(item.get("default") or {})}
-            limits.update(default)
-            requests.update({**(item.get("min") or {}), **default, **(item.get("defaultRequest") or {})})
+            limits.update(item.get("default") or {})
+            requests.update(item.get("defaultRequest") or {})
     return requests, limits
 
 

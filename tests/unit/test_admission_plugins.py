@@ -96,7 +96,11 @@ def test_plugins_load_in_upstream_order():
 # ---- LimitRanger -----------------------------------------------------------------------------------
 
 def limit_range(*items: dict) -> dict:
-    return {"metadata": {"name": "lr", "namespace": "ns"}, "spec": {"limits": list(items)}}
+    """A LimitRange as stored (defaulted: default limits from max, default requests from them or min)."""
+    from apiserver.api.defaults import DEFAULTERS
+    lr = {"metadata": {"name": "lr", "namespace": "ns"}, "spec": {"limits": list(items)}}
+    DEFAULTERS[("", "LimitRange")](lr)
+    return lr
 
 
 def test_limit_range_defaults_requests_and_limits_and_annotates():
