@@ -6,7 +6,6 @@ apiserver here has no separate strategy layer for them:
 
 * Job selector generation (`batch.kubernetes.io/controller-uid`), needs metadata.uid;
 * the Namespace `kubernetes` finalizer (create only, so the namespace controller can remove it);
-* Pod `priority`/`preemptionPolicy` (upstream: the Priority admission plugin, pods only);
 * Secret `stringData` folded into `data` (upstream: v1 -> internal conversion).
 
 Last, `fill_zero_fields` adds what Go's encoder always writes (zero values of fields without
@@ -222,12 +221,6 @@ def _pod(obj: Obj) -> None:
                         p["hostPort"] = p.get("containerPort")
     if spec.get("enableServiceLinks") is None:
         spec["enableServiceLinks"] = True
-    # The Priority admission plugin: no class named, no global default class exists here.
-    if not spec.get("priorityClassName"):
-        if spec.get("priority") is None:
-            spec["priority"] = 0
-        if not spec.get("preemptionPolicy"):
-            spec["preemptionPolicy"] = "PreemptLowerPriority"
 
 
 def _template(spec: Obj) -> None:

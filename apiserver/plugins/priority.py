@@ -58,11 +58,6 @@ class Priority:
                 raise forbidden(attrs, f"no PriorityClass with name {name} was found")
         else:
             pc = global_default(attrs.cache)
-            # the apiserver's pod defaults already wrote priority 0 for a pod naming no class: that is
-            # not the user's value
-            if pc is not None and spec.get("priority") == 0 and spec.get("preemptionPolicy") == PREEMPT_LOWER:
-                spec.pop("priority")
-                spec.pop("preemptionPolicy")
         value = pc.get("value", 0) if pc else 0
         policy = (pc.get("preemptionPolicy") or PREEMPT_LOWER) if pc else PREEMPT_LOWER
         if pc is not None:

@@ -153,13 +153,16 @@ def test_priority_from_class_default_class_or_zero():
     p = pod(priorityClassName="high")
     run(PRIORITY, attrs(store, PODS, p))
     assert (p["spec"]["priority"], p["spec"]["preemptionPolicy"]) == (1000, "Never")
-    p = pod(priority=0, preemptionPolicy="PreemptLowerPriority")   # as the apiserver's defaults leave it
+    p = pod()
     run(PRIORITY, attrs(store, PODS, p))
-    assert (p["spec"]["priority"], p["spec"].get("priorityClassName")) == (0, None)
+    assert (p["spec"]["priority"], p["spec"]["preemptionPolicy"], p["spec"].get("priorityClassName")) == \
+        (0, "PreemptLowerPriority", None)
     store.put(CLASSES, priority_class("default", 7, globalDefault=True))
-    p = pod(priority=0, preemptionPolicy="PreemptLowerPriority")
+    p = pod()
     run(PRIORITY, attrs(store, PODS, p))
     assert (p["spec"]["priority"], p["spec"]["priorityClassName"]) == (7, "default")
+    # a priority written by the user must agree with the global default class, as upstream
+    assert refused(PRIORITY, attrs(store, PODS, pod("z", priority=0))).endswith("computed 7 from the given PriorityClass name")
 
 
 def test_priority_refusals():
