@@ -129,7 +129,7 @@ class ReplicaSetController(Controller):
             self.expectations.delete(key)
             return
         needs_sync = self.expectations.satisfied(key)   # before reading the cache, as upstream
-        ns, meta, spec = rs["metadata"]["namespace"], rs["metadata"], rs.get("spec") or {}
+        ns, meta = rs["metadata"]["namespace"], rs["metadata"]
         sel = selector_from_object(self.selector(rs))
         owned = [p for p in self.pods.by_index("owner", meta["uid"])]
         if meta.get("deletionTimestamp") is None and sel:
