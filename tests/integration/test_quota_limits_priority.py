@@ -6,37 +6,17 @@ import itertools
 
 import pytest
 
-from tests.support.clusters import EtcdnodeCluster, free_port, wait_for
-from tests.support.control_plane import ApiServer, Component
+from tests.support.clusters import wait_for
+from tests.support.hollow import hollow_cluster
 
 _names = itertools.count()
 
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("quota")
-    store = EtcdnodeCluster(tmp / "store", size=1)
-    procs: list = []
-    api = None
-    try:
-        store.start_all()
-        api = ApiServer(tmp / "api", store.client_urls).start()
-        kc = str(api.kubeconfig)
-        procs = [
-            Component(tmp, "scheduler", ["--kubeconfig", kc, "--port", str(free_port())]).start(),
-            Component(tmp, "controllers", ["--kubeconfig", kc, "--port", str(free_port()),
-                                           "--controllers", "resourcequota"]).start(),
-            Component(tmp, "kubelet", ["--kubeconfig", kc, "--hostname-override", "small", "--cpu", "1",
-                                       "--healthz-port", str(free_port()), "--ready-delay", "0.1"]).start(),
-        ]
-        wait_for(lambda: len(api.http("GET", "/api/v1/nodes")[1].get("items", [])) == 1, 30, "the hollow node")
+    with hollow_cluster(tmp_path_factory.mktemp("quota"), "resourcequota", ready_delay=0.1, store_size=1,
+                        kubelet_args=["--hostname-override", "small", "--cpu", "1"]) as api:
         yield api
-    finally:
-        for p in procs:
-            p.stop()
-        if api is not None:
-            api.stop()
-        store.stop()
 
 
 @pytest.fixture

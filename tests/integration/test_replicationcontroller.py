@@ -7,7 +7,7 @@ import json
 import pytest
 
 from tests.support.clusters import wait_for
-from tests.support.hollow import hollow_cluster
+from tests.support.hollow import hollow_cluster, namespace
 
 
 @pytest.fixture(scope="module")
@@ -18,10 +18,7 @@ def cluster(tmp_path_factory):
 
 @pytest.fixture
 def ns(cluster, request):
-    name = "".join(ch for ch in request.node.name.lower() if ch.isalnum())[:40]
-    code, body, _ = cluster.http("POST", "/api/v1/namespaces", {"metadata": {"name": name}})
-    assert code == 201, body
-    return name
+    return namespace(cluster, request)
 
 
 def rc(replicas: int = 2, labels: dict | None = None, selector: dict | None = None) -> dict:

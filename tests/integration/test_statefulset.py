@@ -7,7 +7,7 @@ import json
 import pytest
 
 from tests.support.clusters import wait_for
-from tests.support.hollow import hollow_cluster
+from tests.support.hollow import hollow_cluster, namespace
 
 READY_DELAY = 0.5    # long enough to see web-1 wait for web-0
 
@@ -20,10 +20,7 @@ def cluster(tmp_path_factory):
 
 @pytest.fixture
 def ns(cluster, request):
-    name = "".join(ch for ch in request.node.name.lower() if ch.isalnum())[:40]
-    code, body, _ = cluster.http("POST", "/api/v1/namespaces", {"metadata": {"name": name}})
-    assert code == 201, body
-    return name
+    return namespace(cluster, request)
 
 
 def statefulset(name: str = "web", replicas: int = 2, image: str = "nginx:1", **spec) -> dict:
