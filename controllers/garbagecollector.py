@@ -36,6 +36,7 @@ class GarbageCollector(Controller):
         self.uids: dict[str, tuple] = {}            # uid -> (resource, namespace, name)
         self.dependents: dict[str, set[str]] = {}   # owner uid -> dependent uids
         self.untracked: set[str] = set()            # dependents with an owner of an unwatched kind
+        self._custom: tuple[float, list[Resource]] = (0.0, [])   # discovery, read at most once a recheck period
         self.informers = {}
         for r in KINDS:
             inf = self.factory.get(r)
@@ -92,8 +93,10 @@ class GarbageCollector(Controller):
     async def _custom_kind(self, ref: dict) -> Resource | None:
         """The custom resource an owner reference names, from discovery (any served version of its group)."""
         group, _, _ = (ref.get("apiVersion") or "").rpartition("/")
-        return next((r for r in await custom_resources(self.client) if r.group == group and r.kind == ref.get("kind")),
-                    None)
+        now = asyncio.get_running_loop().time()
+        if now - self._custom[0] > UNTRACKED_RECHECK:
+            self._custom = (now, await custom_resources(self.client))
+        return next((r for r in self._custom[1] if r.group == group and r.kind == ref.get("kind")), None)
 
     async def _recheck_untracked(self) -> None:
         while True:

@@ -12,6 +12,7 @@ import importlib
 import pkgutil
 import re
 import time
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
 from apiserver.api import conversion, defaults, validation
@@ -145,7 +146,6 @@ class Strategy:
         if nmeta.get("deletionTimestamp") and not grace and finalizers == list(meta.get("finalizers") or []):
             return "unchanged"
         if not nmeta.get("deletionTimestamp") or (grace is not None and grace < (nmeta.get("deletionGracePeriodSeconds") or 0)):
-            from datetime import timedelta
             nmeta["deletionTimestamp"] = (now + timedelta(seconds=grace or 0)).strftime("%Y-%m-%dT%H:%M:%SZ")
             nmeta["deletionGracePeriodSeconds"] = grace or 0
         if finalizers:
