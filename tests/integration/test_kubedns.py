@@ -3,6 +3,7 @@ EndpointSlices written through the API are answered within 1 s; names outside th
 tiny local upstream (never anywhere else)."""
 from __future__ import annotations
 
+import contextlib
 import signal
 import socket
 import subprocess
@@ -150,6 +151,24 @@ def test_external_name_pod_records_and_forwarding(control_plane, kubedns, ns):
         assert answers(query(kubedns, "www.example.org", tcp=tcp)) == ["192.0.2.1"]
 
 
+@contextlib.contextmanager
+def udp_only_taken() -> Iterator[int]:
+    """A port held for UDP whose TCP side is free, so the server's UDP bind is the one that fails
+    (an ephemeral UDP port's TCP twin may belong to another test's connection)."""
+    for _ in range(50):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+            udp.bind(("127.0.0.1", 0))
+            port = udp.getsockname()[1]
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+                try:
+                    probe.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+            yield port
+            return
+    raise AssertionError("no UDP port with a free TCP twin in 50 tries")
+
+
 def test_refused_without_upstream_health_metrics_taken_port_and_sigterm(control_plane, tmp_path):
     c, dns, health = start_kubedns(tmp_path, control_plane.kubeconfig, name="plain")
     try:
@@ -162,9 +181,7 @@ def test_refused_without_upstream_health_metrics_taken_port_and_sigterm(control_
         assert 'coredns_dns_requests_total{proto="udp",type="A"} 1.0' in metrics
         assert 'coredns_dns_responses_total{rcode="REFUSED"} 1.0' in metrics
         assert 'coredns_dns_responses_total{rcode="NXDOMAIN"} 1.0' in metrics
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:   # only the UDP side taken
-            udp.bind(("127.0.0.1", 0))
-            udp_port = udp.getsockname()[1]
+        with udp_only_taken() as udp_port:
             for port, proto in ((dns, "tcp"), (udp_port, "udp")):
                 r = subprocess.run([sys.executable, "-m", "kubedns", "--kubeconfig", str(control_plane.kubeconfig),
                                     "--listen", f"127.0.0.1:{port}", "--port", str(free_port())],
