@@ -48,6 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="seconds after which a request whose entry did not commit fails as timed out")
     p.add_argument("--snapshot-count", type=int, default=20000,
                    help="Raft entries after which the log is compacted into a snapshot (full dump)")
+    p.add_argument("--unsafe-no-fsync", action="store_true",
+                   help="do not fsync the Raft log and snapshots before acknowledging (unsafe: a power loss can "
+                        "lose acknowledged writes; for tests and benchmarks, as in etcd 3.5)")
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     return p
 
@@ -137,6 +140,7 @@ async def serve(args: argparse.Namespace, cluster: dict[str, str], peer_bind: st
         password=password, election_min=args.election_timeout / 1000 * 0.6,
         election_max=args.election_timeout / 1000 * 1.4, heartbeat=args.heartbeat_interval / 1000,
         request_timeout=args.request_timeout, log_compaction_entries=args.snapshot_count,
+        fsync=not args.unsafe_no_fsync,
         extra={"bindAddress": peer_bind} if peer_bind != self_addr else {},
     )
     raft = RaftNode(cfg, store, loop)

@@ -94,6 +94,7 @@ class RaftConfig:
     request_timeout: float = 7.0
     max_inflight: int = 2
     log_compaction_entries: int = 20000
+    fsync: bool = True
     extra: dict = field(default_factory=dict)
 
 
