@@ -18,13 +18,18 @@ from .housekeeping import Housekeeper, parse_duration, parse_retention
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="etcdnode",
-        description="A Raft-replicated MVCC key-value store serving etcd's v3 JSON API.",
+        description="A Raft-replicated MVCC key-value store serving etcd's v3 API (gRPC and its JSON gateway, "
+                    "on one client port).",
     )
     p.add_argument("--name", default="default", help="human-readable name for this member")
     p.add_argument("--data-dir", help="path to the data directory (default: ${name}.etcd)")
     p.add_argument("--listen-client-urls", default="http://127.0.0.1:2379",
                    help="comma-separated URLs to serve the client API on")
-    p.add_argument("--advertise-client-urls", default="", help="accepted for compatibility with etcd")
+    p.add_argument("--advertise-client-urls", default="",
+                   help="this member's client URLs as MemberList reports them (default: --listen-client-urls)")
+    p.add_argument("--initial-cluster-client-urls", default="",
+                   help="comma-separated name=URL client URLs of the members, for MemberList (etcd learns them "
+                        "through Raft; membership is static here)")
     p.add_argument("--listen-peer-urls", default="",
                    help="URL to listen on for Raft peers (default: this member's address in --initial-cluster)")
     p.add_argument("--initial-cluster", default="",
@@ -78,6 +83,22 @@ def parse_cluster(spec: str) -> dict[str, str]:
     return members
 
 
+def parse_client_urls(args: argparse.Namespace, cluster: dict[str, str]) -> dict[str, list[str]]:
+    """Member name -> client URLs: --initial-cluster-client-urls, then this member's own
+    --advertise-client-urls (else its --listen-client-urls unless listed)."""
+    urls: dict[str, list[str]] = {}
+    for item in filter(None, (s.strip() for s in args.initial_cluster_client_urls.split(","))):
+        name, sep, url = item.partition("=")
+        if not sep or name not in cluster:
+            raise ValueError(f"--initial-cluster-client-urls entry {item!r} is not name=URL of a member")
+        host_port(url)
+        urls.setdefault(name, []).append(url)
+    own = args.advertise_client_urls or ("" if args.name in urls else args.listen_client_urls)
+    if own:
+        urls[args.name] = [u.strip() for u in own.split(",") if u.strip()]
+    return urls
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -87,6 +108,7 @@ def main(argv: list[str] | None = None) -> None:
             raise ValueError(f"--name {args.name!r} is not in --initial-cluster ({', '.join(cluster)})")
         client_addrs = [host_port(u) for u in args.listen_client_urls.split(",") if u.strip()]
         peer_addr = host_port(args.listen_peer_urls) if args.listen_peer_urls else host_port(cluster[args.name])
+        client_urls = parse_client_urls(args, cluster)
         retention = parse_retention(args.auto_compaction_retention, args.auto_compaction_mode)
         progress = parse_duration(args.experimental_watch_progress_notify_interval)
         with open(args.peer_password_file) as f:
@@ -118,17 +140,22 @@ def main(argv: list[str] | None = None) -> None:
         uvloop.install()
     except ImportError:
         pass
-    asyncio.run(serve(args, cluster, f"{peer_addr[0]}:{peer_addr[1]}", client_socks, password, retention, progress))
+    asyncio.run(serve(args, cluster, client_urls, f"{peer_addr[0]}:{peer_addr[1]}", client_socks, password,
+                      retention, progress))
 
 
-async def serve(args: argparse.Namespace, cluster: dict[str, str], peer_bind: str, socks: list[socket.socket],
-                password: str, retention: float, progress: float) -> None:
+async def serve(args: argparse.Namespace, cluster: dict[str, str], client_urls: dict[str, list[str]],
+                peer_bind: str, socks: list[socket.socket], password: str, retention: float,
+                progress: float) -> None:
     import uvicorn
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
     from kubeling.serving import Server
 
     from .mvcc import MVCCStore
     from .raft import RaftConfig, RaftNode
+    from .cmux import sniffing_protocol
+    from .grpcapi import GrpcApi
     from .server import EtcdApp
 
     log = logging.getLogger("etcdnode")
@@ -144,18 +171,22 @@ async def serve(args: argparse.Namespace, cluster: dict[str, str], peer_bind: st
         extra={"bindAddress": peer_bind} if peer_bind != self_addr else {},
     )
     raft = RaftNode(cfg, store, loop)
-    app = EtcdApp(store, raft, name=args.name, cluster=cluster, max_request_bytes=args.max_request_bytes,
-                  max_txn_ops=args.max_txn_ops, progress_interval=progress)
+    app = EtcdApp(store, raft, name=args.name, cluster=cluster, client_urls=client_urls,
+                  max_request_bytes=args.max_request_bytes, max_txn_ops=args.max_txn_ops, progress_interval=progress)
+    grpc_api = GrpcApi(app)
+    grpc_port = await grpc_api.start()
     keeper = Housekeeper(store, raft, retention, args.auto_compaction_mode)
     keeper.start()
     watchdog = asyncio.create_task(_report_peers(raft, cluster, log))
-    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off", http="httptools",
-                            proxy_headers=False, timeout_graceful_shutdown=0.5, timeout_keep_alive=30)
+    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off",
+                            proxy_headers=False, timeout_graceful_shutdown=0.5, timeout_keep_alive=30,
+                            http=sniffing_protocol(HttpToolsProtocol, ("127.0.0.1", grpc_port)))
     server = Server(config)
     log.info("serving clients on %s, peers on %s, data in %s", args.listen_client_urls, peer_bind, cfg.data_dir)
     try:
         await server.serve(sockets=socks)
     finally:
+        await grpc_api.stop()
         watchdog.cancel()
         await keeper.stop()
         raft.destroy()

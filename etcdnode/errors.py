@@ -1,4 +1,4 @@
-"""etcd's errors as the v3 JSON gateway reports them: gRPC code, message and HTTP status."""
+"""etcd's errors: gRPC code and message (both wires) and the JSON gateway's HTTP status."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ NOT_FOUND = 5
 FAILED_PRECONDITION = 9
 RESOURCE_EXHAUSTED = 8
 OUT_OF_RANGE = 11
+UNIMPLEMENTED = 12
 INTERNAL = 13
 UNAVAILABLE = 14
 
@@ -24,6 +25,7 @@ HTTP_STATUS = {
     RESOURCE_EXHAUSTED: 429,
     FAILED_PRECONDITION: 412,
     OUT_OF_RANGE: 400,
+    UNIMPLEMENTED: 501,
     INTERNAL: 500,
     UNAVAILABLE: 503,
 }

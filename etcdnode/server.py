@@ -1,7 +1,9 @@
-"""The client-facing HTTP server: etcd's v3 JSON gateway as a bare ASGI app on uvicorn.
+"""The client-facing server: etcd's v3 API, one implementation behind two wires.
 
-A bare ASGI app (no framework routing or validation) keeps per-request overhead low;
-this is the hot path of every apiserver write.
+Each RPC is an ``EtcdApp`` method taking and returning the JSON gateway's dict shapes; the JSON
+gateway is this bare ASGI app on uvicorn (no framework routing or validation keeps per-request
+overhead low: this is the hot path of every apiserver write), and etcdnode/grpcapi.py serves the
+same methods over gRPC through protobuf's JSON mapping.
 """
 
 from __future__ import annotations
@@ -12,14 +14,15 @@ import logging
 import math
 import random
 import time
+import zlib
 from typing import Any, Awaitable, Callable
 
 import orjson
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-from . import errors, wire
+from . import errors, snapshot, wire
 from .errors import EtcdError
-from .mvcc import MVCCStore
+from .mvcc import MOD, MVCCStore
 from .raft import RaftNode
 from .watch import WatchHub, WatchStream
 
@@ -60,7 +63,8 @@ class EtcdApp:
     """ASGI application for one member."""
 
     def __init__(self, store: MVCCStore, raft: RaftNode, *, name: str, cluster: dict[str, str],
-                 max_request_bytes: int, max_txn_ops: int, progress_interval: float) -> None:
+                 client_urls: dict[str, list[str]], max_request_bytes: int, max_txn_ops: int,
+                 progress_interval: float) -> None:
         self.store = store
         self.raft = raft
         self.name = name
@@ -69,6 +73,8 @@ class EtcdApp:
         self.member_id = self.member_ids[cluster[name]]
         self.cluster_id_s = str(self.cluster_id)
         self.member_id_s = str(self.member_id)
+        self.members = [{"ID": str(self.member_ids[addr]), "name": n, "peerURLs": [f"http://{addr}"],
+                         "clientURLs": client_urls.get(n, [])} for n, addr in cluster.items()]
         self.max_request_bytes = max_request_bytes
         self.max_txn_ops = max_txn_ops
         self.progress_interval = progress_interval
@@ -89,6 +95,15 @@ class EtcdApp:
             "/v3/lease/leases": self.lease_list,
             "/v3/kv/lease/leases": self.lease_list,
             "/v3/maintenance/status": self.status,
+            "/v3/maintenance/alarm": self.alarm,
+            "/v3/maintenance/defragment": self.defragment,
+            "/v3/maintenance/hash": self.hash,
+            "/v3/maintenance/hashkv": self.hash_kv,
+            "/v3/cluster/member/list": self.member_list,
+            "/v3/cluster/member/add": self.member_change,
+            "/v3/cluster/member/remove": self.member_change,
+            "/v3/cluster/member/update": self.member_change,
+            "/v3/cluster/member/promote": self.member_change,
         }
 
     # ----- helpers -----
@@ -255,6 +270,62 @@ class EtcdApp:
             out["leader"] = str(leader)
         return out
 
+    async def alarm(self, obj: dict) -> dict:
+        """No alarm is ever raised here (no space quota, no corruption check): GET lists none."""
+        with self.store.lock:
+            return {"header": self.header(self.store.revision)}
+
+    async def defragment(self, obj: dict) -> dict:
+        """The store is in memory: there is nothing to defragment."""
+        return await self.alarm(obj)
+
+    async def hash(self, obj: dict) -> dict:
+        await self.raft.barrier()
+        with self.store.lock:
+            return {"header": self.header(self.store.revision), "hash": self._hash(self.store.revision)}
+
+    async def hash_kv(self, obj: dict) -> dict:
+        rev = wire.i64(obj, "revision")
+        await self.raft.barrier()
+        with self.store.lock:
+            head, compact = self.store.revision, self.store.compact_revision
+            rev = rev or head
+            if rev > head:
+                raise errors.future_rev()
+            if rev < compact:
+                raise errors.compacted()
+            return {"header": self.header(head), "hash": self._hash(rev), "compact_revision": str(compact)}
+
+    def _hash(self, rev: int) -> int:
+        """CRC-32 of every key revision up to ``rev`` (equal on members that applied the same log;
+        not comparable with real etcd's hash of its bbolt pages). Caller holds the store lock."""
+        h = 0
+        for history in self.store.keys.values():
+            for rec in history:
+                if rec[MOD] <= rev:
+                    h = zlib.crc32(repr(rec).encode(), h)
+        return h
+
+    async def snapshot(self) -> tuple[bytes, int]:
+        """This member's state as etcd's snapshot file (see etcdnode/snapshot.py) and its revision."""
+        await self.raft.barrier()
+        applied = self.raft.status()["last_applied"]
+        with self.store.lock:
+            rev, compact = self.store.revision, self.store.compact_revision
+            histories = [list(h) for h in self.store.keys.values()]
+            leases = [(lease.id, lease.ttl) for lease in self.store.leases.values()]
+        data = await asyncio.to_thread(snapshot.build, histories, leases, compact, applied)
+        return data, rev
+
+    # ----- cluster -----
+    async def member_list(self, obj: dict) -> dict:
+        with self.store.lock:
+            return {"header": self.header(self.store.revision), "members": self.members}
+
+    async def member_change(self, obj: dict) -> dict:
+        raise EtcdError(errors.UNIMPLEMENTED, "etcdnode: membership is static (--initial-cluster); "
+                        "members cannot be added, removed, updated or promoted at run time")
+
     async def health(self, send: Callable) -> None:
         healthy = self.raft.leader() is not None
         if healthy:
@@ -281,12 +352,18 @@ class EtcdApp:
                        [(b"content-type", b"text/plain; version=0.0.4; charset=utf-8")])
 
     # ----- watch -----
+    def watch_stream(self, emit: Callable[[dict], Awaitable[None]]) -> WatchStream:
+        return WatchStream(self.hub, self.header, emit, self.progress_interval, self.max_request_bytes)
+
     async def watch(self, receive: Callable, send: Callable) -> None:
         async def send_line(data: bytes) -> None:
             await send({"type": "http.response.body", "body": data, "more_body": True})
 
+        async def emit(result: dict) -> None:
+            await send_line(orjson.dumps({"result": result}) + b"\n")
+
         await send({"type": "http.response.start", "status": 200, "headers": JSON_HEADERS})
-        stream = WatchStream(self.hub, self.header, send_line, self.progress_interval)
+        stream = self.watch_stream(emit)
         pump = asyncio.create_task(stream.pump())
         try:
             body_done = False

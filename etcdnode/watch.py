@@ -1,4 +1,8 @@
-"""Watch streams of the v3 JSON gateway: several watchers per HTTP stream, fed from the event log."""
+"""Watch streams: several watchers per stream, fed from the event log; wire-neutral.
+
+A stream emits WatchResponse results as JSON-gateway-shaped dicts; the JSON gateway writes
+them as NDJSON lines, the gRPC API converts them to protobuf messages.
+"""
 
 from __future__ import annotations
 
@@ -16,7 +20,7 @@ from .mvcc import DELETE, MVCCStore, PUT
 
 log = logging.getLogger("etcdnode.watch")
 
-Send = Callable[[bytes], Awaitable[None]]
+Emit = Callable[[dict], Awaitable[None]]
 
 
 @dataclass(slots=True)
@@ -29,6 +33,7 @@ class Watcher:
     progress_notify: bool
     no_put: bool
     no_delete: bool
+    fragment: bool = False
     last_sent: float = field(default_factory=time.monotonic)
 
     def matches(self, key: bytes) -> bool:
@@ -64,14 +69,19 @@ class WatchHub:
 
 
 class WatchStream:
-    """One POST /v3/watch: parses requests from the body, sends responses as NDJSON lines."""
+    """One watch stream (a POST /v3/watch or a gRPC Watch call): its watchers and their delivery.
 
-    def __init__(self, hub: WatchHub, header: Callable[[int], dict], send: Send,
-                 progress_interval: float) -> None:
+    ``fragment_limit`` is the response size above which a watcher that asked for fragments gets
+    its events split over several responses (etcd uses --max-request-bytes).
+    """
+
+    def __init__(self, hub: WatchHub, header: Callable[[int], dict], emit: Emit,
+                 progress_interval: float, fragment_limit: int) -> None:
         self.hub = hub
         self.header = header
-        self.send = send
+        self.emit = emit
         self.progress_interval = progress_interval
+        self.fragment_limit = fragment_limit
         self.watchers: dict[int, Watcher] = {}
         self.next_id = 0
         self.wake = asyncio.Event()
@@ -79,11 +89,8 @@ class WatchStream:
         self._decoder = json.JSONDecoder()
         self._buf = ""
 
-    async def _emit(self, result: dict) -> None:
-        await self.send(orjson.dumps({"result": result}) + b"\n")
-
     def feed(self, chunk: bytes, final: bool) -> list[dict]:
-        """Split the request body into JSON objects (newline-separated or concatenated)."""
+        """Split a JSON gateway request body into JSON objects (newline-separated or concatenated)."""
         self._buf += chunk.decode("utf-8", "replace")
         text, self._buf = self._buf, ""
         out, pos = [], 0
@@ -111,9 +118,9 @@ class WatchStream:
         elif "cancel_request" in req:
             wid = wire.i64(req["cancel_request"] or {}, "watch_id")
             if self.watchers.pop(wid, None) is not None:
-                await self._emit(self._with_id({"header": self._head(), "canceled": True}, wid))
+                await self.emit(self._with_id({"header": self._head(), "canceled": True}, wid))
         elif "progress_request" in req:
-            await self._emit({"header": self._head(), "watch_id": "-1"})
+            await self.emit({"header": self._head(), "watch_id": "-1"})
 
     def _head(self) -> dict:
         with self.hub.store.lock:
@@ -140,16 +147,17 @@ class WatchStream:
             compact = store.compact_revision
             if start == 0:
                 start = store.revision + 1
-        await self._emit(self._with_id({"header": head, "created": True}, wid))
+        await self.emit(self._with_id({"header": head, "created": True}, wid))
         if start < compact:
             h = dict(head)
             h.pop("revision", None)
-            await self._emit(self._with_id({"header": h, "canceled": True, "compact_revision": str(compact)}, wid))
+            await self.emit(self._with_id({"header": h, "canceled": True, "compact_revision": str(compact)}, wid))
             return
         self.watchers[wid] = Watcher(
             id=wid, key=key, range_end=range_end, next_rev=start, prev_kv=wire.flag(cr, "prev_kv"),
             progress_notify=wire.flag(cr, "progress_notify"),
-            no_put="NOPUT" in filters or 0 in filters, no_delete="NODELETE" in filters or 1 in filters)
+            no_put="NOPUT" in filters or 0 in filters, no_delete="NODELETE" in filters or 1 in filters,
+            fragment=wire.flag(cr, "fragment"))
         self.wake.set()
 
     async def pump(self) -> None:
@@ -169,7 +177,7 @@ class WatchStream:
                 for w in list(self.watchers.values()):
                     if w.progress_notify and now - w.last_sent >= self.progress_interval:
                         w.last_sent = now
-                        await self._emit(self._with_id({"header": self._head()}, w.id))
+                        await self.emit(self._with_id({"header": self._head()}, w.id))
         finally:
             self.hub.streams.discard(self.wake)
 
@@ -189,7 +197,7 @@ class WatchStream:
             if batch is None:
                 self.watchers.pop(w.id, None)
                 head.pop("revision", None)
-                await self._emit(self._with_id({"header": head, "canceled": True,
+                await self.emit(self._with_id({"header": head, "canceled": True,
                                                 "compact_revision": str(compact)}, w.id))
                 return
             events = []
@@ -205,4 +213,24 @@ class WatchStream:
             w.next_rev = (int(head["revision"]) + 1) if batch and len(batch) >= 1000 else rev + 1
             if events:
                 w.last_sent = time.monotonic()
-                await self._emit(self._with_id({"header": head, "events": events}, w.id))
+                for part in self._fragments(w, events):
+                    await self.emit(self._with_id({"header": head, **part}, w.id))
+
+    def _fragments(self, w: Watcher, events: list[dict]) -> list[dict]:
+        """The events of one response, split as etcd does when the watcher asked for fragments and
+        they exceed the limit: each part under the limit (at least one event), all but the last
+        marked ``fragment``."""
+        if not w.fragment or len(events) < 2 or len(orjson.dumps(events)) < self.fragment_limit:
+            return [{"events": events}]
+        parts: list[dict] = []
+        cur: list[dict] = []
+        size = 0
+        for e in events:
+            n = len(orjson.dumps(e))
+            if cur and size + n > self.fragment_limit:
+                parts.append({"events": cur, "fragment": True})
+                cur, size = [], 0
+            cur.append(e)
+            size += n
+        parts.append({"events": cur})
+        return parts

@@ -1,0 +1,182 @@
+"""etcd's native v3 gRPC API (package etcdserverpb) over the same EtcdApp methods as the JSON gateway.
+
+Requests are turned into the JSON gateway's dict shape and results back into messages with
+protobuf's JSON mapping (bytes as base64, 64-bit integers as strings, enums by name), so each
+RPC has one implementation in etcdnode/server.py whichever wire it arrives on. Errors travel
+as etcd's gRPC status codes and messages, which clients (clientv3, etcdctl) match on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import AsyncIterator, Awaitable, Callable
+
+import grpc
+from google.protobuf import json_format
+from google.protobuf.message import Message
+
+from . import errors
+from .errors import EtcdError
+from .etcdserverpb import rpc_pb2 as pb
+from .server import EtcdApp
+
+STATUS = {c.value[0]: c for c in grpc.StatusCode}
+SNAPSHOT_CHUNK = 32 * 1024  # etcd streams its snapshot in 32 KiB blobs
+
+# service -> method -> (EtcdApp method, request type, response type) for the unary RPCs
+UNARY: dict[str, dict[str, tuple[str, type[Message], type[Message]]]] = {
+    "KV": {
+        "Range": ("kv_range", pb.RangeRequest, pb.RangeResponse),
+        "Put": ("kv_put", pb.PutRequest, pb.PutResponse),
+        "DeleteRange": ("kv_delete", pb.DeleteRangeRequest, pb.DeleteRangeResponse),
+        "Txn": ("kv_txn", pb.TxnRequest, pb.TxnResponse),
+        "Compact": ("kv_compact", pb.CompactionRequest, pb.CompactionResponse),
+    },
+    "Lease": {
+        "LeaseGrant": ("lease_grant", pb.LeaseGrantRequest, pb.LeaseGrantResponse),
+        "LeaseRevoke": ("lease_revoke", pb.LeaseRevokeRequest, pb.LeaseRevokeResponse),
+        "LeaseTimeToLive": ("lease_ttl", pb.LeaseTimeToLiveRequest, pb.LeaseTimeToLiveResponse),
+        "LeaseLeases": ("lease_list", pb.LeaseLeasesRequest, pb.LeaseLeasesResponse),
+    },
+    "Cluster": {
+        "MemberList": ("member_list", pb.MemberListRequest, pb.MemberListResponse),
+        "MemberAdd": ("member_change", pb.MemberAddRequest, pb.MemberAddResponse),
+        "MemberRemove": ("member_change", pb.MemberRemoveRequest, pb.MemberRemoveResponse),
+        "MemberUpdate": ("member_change", pb.MemberUpdateRequest, pb.MemberUpdateResponse),
+        "MemberPromote": ("member_change", pb.MemberPromoteRequest, pb.MemberPromoteResponse),
+    },
+    "Maintenance": {
+        "Status": ("status", pb.StatusRequest, pb.StatusResponse),
+        "Alarm": ("alarm", pb.AlarmRequest, pb.AlarmResponse),
+        "Defragment": ("defragment", pb.DefragmentRequest, pb.DefragmentResponse),
+        "Hash": ("hash", pb.HashRequest, pb.HashResponse),
+        "HashKV": ("hash_kv", pb.HashKVRequest, pb.HashKVResponse),
+    },
+}
+AUTH_DISABLED = EtcdError(errors.FAILED_PRECONDITION, "etcdserver: authentication is not enabled")
+AUTH_UNSUPPORTED = EtcdError(errors.UNIMPLEMENTED, "etcdnode: authentication is not supported")
+
+
+def to_dict(msg: Message) -> dict:
+    return json_format.MessageToDict(msg, preserving_proto_field_name=True)
+
+
+def to_msg(obj: dict, cls: type[Message]) -> Message:
+    return json_format.ParseDict(obj, cls())
+
+
+async def abort(context: grpc.aio.ServicerContext, e: EtcdError) -> None:
+    await context.abort(STATUS.get(e.code, grpc.StatusCode.UNKNOWN), e.message)
+
+
+class GrpcApi:
+    """The gRPC services of one member, on a grpc.aio server bound to a loopback port of its own
+    (etcdnode/cmux.py forwards the client port's HTTP/2 connections to it)."""
+
+    def __init__(self, app: EtcdApp) -> None:
+        self.app = app
+        self.server = grpc.aio.server(options=[
+            ("grpc.max_receive_message_length", app.max_request_bytes + 512 * 1024),  # as etcd
+            ("grpc.max_send_message_length", 2**31 - 1),
+            # etcdctl and clientv3 ping every few seconds: do not answer that with GOAWAY
+            ("grpc.http2.min_ping_interval_without_data_ms", 1000),
+            ("grpc.keepalive_permit_without_calls", 1),
+            ("grpc.http2.max_ping_strikes", 0),
+        ])
+        handlers = []
+        for service, methods in UNARY.items():
+            table = {name: self._unary(f"/etcdserverpb.{service}/{name}", getattr(app, fn), req, resp)
+                     for name, (fn, req, resp) in methods.items()}
+            if service == "Lease":
+                table["LeaseKeepAlive"] = grpc.stream_stream_rpc_method_handler(
+                    self.keepalive, pb.LeaseKeepAliveRequest.FromString,
+                    pb.LeaseKeepAliveResponse.SerializeToString)
+            if service == "Maintenance":
+                table["Snapshot"] = grpc.unary_stream_rpc_method_handler(
+                    self.snapshot, pb.SnapshotRequest.FromString, pb.SnapshotResponse.SerializeToString)
+            handlers.append(grpc.method_handlers_generic_handler(f"etcdserverpb.{service}", table))
+        handlers.append(grpc.method_handlers_generic_handler("etcdserverpb.Watch", {
+            "Watch": grpc.stream_stream_rpc_method_handler(
+                self.watch, pb.WatchRequest.FromString, pb.WatchResponse.SerializeToString)}))
+        auth = pb.DESCRIPTOR.services_by_name["Auth"]
+        handlers.append(grpc.method_handlers_generic_handler("etcdserverpb.Auth", {
+            m.name: grpc.unary_unary_rpc_method_handler(
+                self._auth_error(AUTH_DISABLED if m.name == "Authenticate" else AUTH_UNSUPPORTED),
+                lambda b: b, lambda b: b) for m in auth.methods}))
+        self.server.add_generic_rpc_handlers(handlers)
+        self.port = 0
+
+    async def start(self) -> int:
+        """Serve on a free loopback port; return it."""
+        self.port = self.server.add_insecure_port("127.0.0.1:0")
+        await self.server.start()
+        return self.port
+
+    async def stop(self) -> None:
+        await self.server.stop(0.5)
+
+    def _unary(self, path: str, fn: Callable[[dict], Awaitable[dict]], req_cls: type[Message],
+               resp_cls: type[Message]) -> grpc.RpcMethodHandler:
+        metrics = self.app.metrics
+
+        async def call(request: Message, context: grpc.aio.ServicerContext) -> Message:
+            t0 = time.perf_counter()
+            code = 0
+            try:
+                return to_msg(await fn(to_dict(request)), resp_cls)
+            except EtcdError as e:
+                code = e.code
+                await abort(context, e)
+            finally:
+                metrics.requests.labels(path, str(code)).inc()
+                metrics.latency.labels(path).observe(time.perf_counter() - t0)
+
+        return grpc.unary_unary_rpc_method_handler(call, req_cls.FromString, resp_cls.SerializeToString)
+
+    @staticmethod
+    def _auth_error(e: EtcdError) -> Callable:
+        async def call(request: bytes, context: grpc.aio.ServicerContext) -> None:
+            await abort(context, e)
+        return call
+
+    async def watch(self, requests: AsyncIterator[pb.WatchRequest], context: grpc.aio.ServicerContext) -> None:
+        lock = asyncio.Lock()  # the pump and the request loop both write responses
+
+        async def emit(result: dict) -> None:
+            msg = to_msg(result, pb.WatchResponse)
+            async with lock:
+                await context.write(msg)
+
+        stream = self.app.watch_stream(emit)
+        pump = asyncio.create_task(stream.pump())
+        try:
+            async for req in requests:
+                await stream.handle(to_dict(req))
+            await pump  # the client closed its side: keep delivering until it goes away, as etcd does
+        except EtcdError as e:
+            await abort(context, e)
+        finally:
+            stream.closed = True
+            stream.wake.set()
+            pump.cancel()
+
+    async def keepalive(self, requests: AsyncIterator[pb.LeaseKeepAliveRequest],
+                        context: grpc.aio.ServicerContext) -> None:
+        async for req in requests:
+            try:
+                res = await self.app.lease_keepalive(to_dict(req))
+            except EtcdError as e:
+                await abort(context, e)
+            await context.write(to_msg(res["result"], pb.LeaseKeepAliveResponse))
+
+    async def snapshot(self, request: pb.SnapshotRequest, context: grpc.aio.ServicerContext) -> None:
+        try:
+            data, revision = await self.app.snapshot()
+        except EtcdError as e:
+            await abort(context, e)
+        header = to_msg(self.app.header(revision), pb.ResponseHeader)
+        for start in range(0, len(data), SNAPSHOT_CHUNK):
+            blob = data[start:start + SNAPSHOT_CHUNK]
+            await context.write(pb.SnapshotResponse(header=header, blob=blob,
+                                                    remaining_bytes=len(data) - start - len(blob)))
