@@ -20,7 +20,7 @@ from typing import Any
 from pysyncobj import SyncObj, SyncObjConf, SyncObjConsumer, replicated
 from pysyncobj.config import FAIL_REASON
 
-from . import errors
+from . import errors, journal
 from .errors import EtcdError
 from .mvcc import MVCCStore
 
@@ -118,7 +118,7 @@ class RaftNode:
         os.makedirs(member_dir, exist_ok=True)
         conf = SyncObjConf(
             password=cfg.password,
-            journalFile=os.path.join(member_dir, "raft.journal"),
+            journalFile=os.path.join(member_dir, "raft.log"),
             fullDumpFile=os.path.join(member_dir, "raft.dump"),
             appendEntriesUseBatch=False,
             appendEntriesBatchSizeBytes=16 * 1024 * 1024,
@@ -138,6 +138,7 @@ class RaftNode:
             **cfg.extra,
         )
         others = [p for p in cfg.peers if p != cfg.self_addr]
+        journal.install(cfg.fsync)
         self.sync = SyncObj(cfg.self_addr, others, conf, consumers=[self.consumer])
 
     # ----- status -----
