@@ -15,15 +15,16 @@ from typing import Any
 log = logging.getLogger("etcdnode.cmux")
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+_connecting: set[asyncio.Task] = set()  # the loop holds tasks weakly
 
 
 class _Relay(asyncio.Protocol):
     """One end of a byte relay: what arrives here is written to ``peer``; backpressure on this
     end's transport pauses reading from the peer."""
 
-    def __init__(self) -> None:
+    def __init__(self, peer: asyncio.Transport | None = None) -> None:
         self.transport: asyncio.Transport | None = None
-        self.peer: asyncio.Transport | None = None
+        self.peer = peer
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -84,7 +85,9 @@ def sniffing_protocol(http_class: type[asyncio.Protocol], grpc_addr: tuple[str, 
             client.transport = transport
             transport.set_protocol(client)
             transport.pause_reading()
-            asyncio.get_running_loop().create_task(_connect(client, self.buf, grpc_addr))
+            task = asyncio.get_running_loop().create_task(_connect(client, self.buf, grpc_addr))
+            _connecting.add(task)
+            task.add_done_callback(_connecting.discard)
 
     return Sniffer
 
@@ -95,7 +98,8 @@ async def _connect(client: _Relay, first: bytes, grpc_addr: tuple[str, int]) -> 
     assert transport is not None
     loop = asyncio.get_running_loop()
     try:
-        upstream_t, upstream = await loop.create_connection(_Relay, *grpc_addr)
+        # the peer is set before the server's first bytes (its SETTINGS) can arrive
+        upstream_t, _ = await loop.create_connection(lambda: _Relay(transport), *grpc_addr)
     except OSError as e:
         log.warning("cannot reach the gRPC server at %s:%d: %s", *grpc_addr, e)
         transport.close()
@@ -103,7 +107,6 @@ async def _connect(client: _Relay, first: bytes, grpc_addr: tuple[str, int]) -> 
     if transport.is_closing():
         upstream_t.close()
         return
-    upstream.peer = transport
     client.peer = upstream_t
     upstream_t.write(first)
     transport.resume_reading()

@@ -353,7 +353,8 @@ class EtcdApp:
 
     # ----- watch -----
     def watch_stream(self, emit: Callable[[dict], Awaitable[None]]) -> WatchStream:
-        return WatchStream(self.hub, self.header, emit, self.progress_interval, self.max_request_bytes)
+        # etcd fragments watch responses at --max-request-bytes plus its 512 KiB allowance for gRPC overhead
+        return WatchStream(self.hub, self.header, emit, self.progress_interval, self.max_request_bytes + 512 * 1024)
 
     async def watch(self, receive: Callable, send: Callable) -> None:
         async def send_line(data: bytes) -> None:

@@ -13,10 +13,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Awaitable, Callable
 
-import orjson
-
 from . import errors, wire
-from .mvcc import DELETE, MVCCStore, PUT
+from .mvcc import DELETE, KEY, PUT, VALUE, MVCCStore
 
 log = logging.getLogger("etcdnode.watch")
 
@@ -200,7 +198,7 @@ class WatchStream:
                 await self.emit(self._with_id({"header": head, "canceled": True,
                                                 "compact_revision": str(compact)}, w.id))
                 return
-            events = []
+            events, sizes = [], []
             for _, typ, rec, prev in batch:
                 if not w.matches(rec[0]) or (typ == PUT and w.no_put) or (typ == DELETE and w.no_delete):
                     continue
@@ -210,27 +208,31 @@ class WatchStream:
                 if w.prev_kv and prev is not None:
                     e["prev_kv"] = wire.kv(prev)
                 events.append(e)
+                sizes.append(_size(rec) + (_size(prev) if "prev_kv" in e else 0))
             w.next_rev = (int(head["revision"]) + 1) if batch and len(batch) >= 1000 else rev + 1
             if events:
                 w.last_sent = time.monotonic()
-                for part in self._fragments(w, events):
+                for part in self._fragments(w, events, sizes):
                     await self.emit(self._with_id({"header": head, **part}, w.id))
 
-    def _fragments(self, w: Watcher, events: list[dict]) -> list[dict]:
-        """The events of one response, split as etcd does when the watcher asked for fragments and
-        they exceed the limit: each part under the limit (at least one event), all but the last
-        marked ``fragment``."""
-        if not w.fragment or len(events) < 2 or len(orjson.dumps(events)) < self.fragment_limit:
+    def _fragments(self, w: Watcher, events: list[dict], sizes: list[int]) -> list[dict]:
+        """The events of one response, split as etcd's sendFragments does when the watcher asked
+        for fragments and the response reaches the limit: events are added to a part until it
+        would reach the limit (a part holds at least one), all parts but the last marked
+        ``fragment``."""
+        if not w.fragment or len(events) < 2 or sum(sizes) + 64 < self.fragment_limit:
             return [{"events": events}]
         parts: list[dict] = []
-        cur: list[dict] = []
-        size = 0
-        for e in events:
-            n = len(orjson.dumps(e))
-            if cur and size + n > self.fragment_limit:
-                parts.append({"events": cur, "fragment": True})
-                cur, size = [], 0
-            cur.append(e)
+        start, size = 0, 64
+        for i, n in enumerate(sizes):
+            if i > start and size + n >= self.fragment_limit:
+                parts.append({"events": events[start:i], "fragment": True})
+                start, size = i, 64
             size += n
-        parts.append({"events": cur})
+        parts.append({"events": events[start:]})
         return parts
+
+
+def _size(rec: tuple) -> int:
+    """Approximate protobuf size of a KeyValue in an event (key, value, four varints, framing)."""
+    return len(rec[KEY]) + len(rec[VALUE] or b"") + 40
