@@ -153,11 +153,12 @@ class Launcher:
             secret.write_text(secrets.token_urlsafe(24) + "\n")
             secret.chmod(0o600)
         cluster = ",".join(f"{m.name}=127.0.0.1:{m.peer_port}" for m in members)
+        client_urls = ",".join(f"{m.name}={m.client_url}" for m in members)   # for etcdctl's --cluster
         for m in members:
             self.start(m.name, [
                 "etcdnode", "--name", m.name, "--data-dir", str(self.run / "data" / m.name),
                 "--listen-client-urls", m.client_url, "--initial-cluster", cluster,
-                "--peer-password-file", str(secret), "--auto-compaction-retention", "1",
+                "--initial-cluster-client-urls", client_urls, "--peer-password-file", str(secret), "--auto-compaction-retention", "1",
             ])
         deadline = time.monotonic() + timeout
         for m in members:
