@@ -188,6 +188,16 @@ def test_snapshot_save_and_status(cluster, tmp_path, key_prefix):
     assert (restored / "member" / "snap" / "db").stat().st_size > 0
 
 
+def test_lock_and_elect(cluster, key_prefix):
+    assert ctl(cluster, "lock", key_prefix + "lock", "echo", "held") == "held\n"
+    campaign = Lines(cluster, "elect", key_prefix + "election", "alice")
+    try:
+        leader_key, proposal = campaign.take(2)
+    finally:
+        campaign.close()
+    assert leader_key.startswith(key_prefix + "election/") and proposal == "alice"
+
+
 @pytest.mark.slow
 def test_check_perf_runs_to_its_verdicts(cluster):
     """`etcdctl check perf` (60 s of 150 puts/s from 50 clients) completes without a failed request.
