@@ -6,6 +6,7 @@ import argparse
 import gc
 import asyncio
 import logging
+import os
 import socket
 import sys
 from urllib.parse import urlsplit
@@ -154,6 +155,9 @@ async def serve(args: argparse.Namespace, cluster: dict[str, str], client_urls: 
 
     from .mvcc import MVCCStore
     from .raft import RaftConfig, RaftNode
+    # pysyncobj forks to write its dumps; the child never uses gRPC, so grpc's fork handlers (and their
+    # "skipping fork() handlers" message on every dump) are not wanted. Read when grpc is first imported.
+    os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
     from .cmux import sniffing_protocol
     from .grpcapi import GrpcApi
     from .server import EtcdApp

@@ -106,6 +106,7 @@ class GrpcApi:
                 lambda b: b, lambda b: b) for m in auth.methods}))
         self.server.add_generic_rpc_handlers(handlers)
         self.port = 0
+        self.stopping = asyncio.Event()
 
     async def start(self) -> int:
         """Serve on a free loopback port; return it."""
@@ -114,7 +115,25 @@ class GrpcApi:
         return self.port
 
     async def stop(self) -> None:
+        """End open streams with etcd's `server stopped` (clients fail over), then the server."""
+        self.stopping.set()
         await self.server.stop(0.5)
+
+    async def _until_stopping(self, work: Awaitable[None], context: grpc.aio.ServicerContext) -> None:
+        """Run a stream's work until it ends or the member stops. grpc.aio would cancel a stream still
+        open at stop and log that as an unhandled error; a stream ended here closes cleanly."""
+        task = asyncio.ensure_future(work)
+        stop = asyncio.ensure_future(self.stopping.wait())
+        try:
+            await asyncio.wait({task, stop}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stop.cancel()
+            if not task.done():
+                task.cancel()
+        if task.done():
+            task.result()  # its outcome: an EtcdError is the caller's to report
+            return
+        await abort(context, EtcdError(errors.UNAVAILABLE, "etcdserver: server stopped"))
 
     def _unary(self, path: str, fn: Callable[[dict], Awaitable[dict]], req_cls: type[Message],
                resp_cls: type[Message]) -> grpc.RpcMethodHandler:
@@ -148,12 +167,15 @@ class GrpcApi:
             async with lock:
                 await context.write(msg)
 
-        stream = self.app.watch_stream(emit)
-        pump = asyncio.create_task(stream.pump())
-        try:
+        async def serve() -> None:
             async for req in requests:
                 await stream.handle(to_dict(req))
             await pump  # the client closed its side: keep delivering until it goes away, as etcd does
+
+        stream = self.app.watch_stream(emit)
+        pump = asyncio.create_task(stream.pump())
+        try:
+            await self._until_stopping(serve(), context)
         except EtcdError as e:
             await abort(context, e)
         finally:
@@ -163,12 +185,15 @@ class GrpcApi:
 
     async def keepalive(self, requests: AsyncIterator[pb.LeaseKeepAliveRequest],
                         context: grpc.aio.ServicerContext) -> None:
-        async for req in requests:
-            try:
+        async def serve() -> None:
+            async for req in requests:
                 res = await self.app.lease_keepalive(to_dict(req))
-            except EtcdError as e:
-                await abort(context, e)
-            await context.write(to_msg(res["result"], pb.LeaseKeepAliveResponse))
+                await context.write(to_msg(res["result"], pb.LeaseKeepAliveResponse))
+
+        try:
+            await self._until_stopping(serve(), context)
+        except EtcdError as e:
+            await abort(context, e)
 
     async def snapshot(self, request: pb.SnapshotRequest, context: grpc.aio.ServicerContext) -> None:
         try:

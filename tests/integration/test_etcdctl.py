@@ -114,14 +114,18 @@ def test_watch_prefix_prev_kv_and_rev(cluster, key_prefix):
     try:
         # the watch is in place once a put it sees arrives; keep putting until one does
         deadline = time.monotonic() + 15
+        values = ["1"]
         while True:
-            ctl(cluster, "put", k + "w/a", "2")
+            values.append(f"v{len(values)}")
+            ctl(cluster, "put", k + "w/a", values[-1])
             try:
                 got = w.take(5, timeout=1)
                 break
             except queue.Empty:
                 assert time.monotonic() < deadline, "etcdctl watch printed nothing"
-        assert got == ["PUT", f"{k}w/a", "1", f"{k}w/a", "2"]
+        # the first put it saw, with the value before it as prev_kv
+        i = values.index(got[4])
+        assert got == ["PUT", f"{k}w/a", values[i - 1], f"{k}w/a", values[i]]
         ctl(cluster, "put", k + "outside", "x")
         ctl(cluster, "del", k + "w/a")
         assert w.take(4)[0] in ("PUT", "DELETE")
