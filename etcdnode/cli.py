@@ -92,7 +92,10 @@ def parse_client_urls(args: argparse.Namespace, cluster: dict[str, str]) -> dict
         name, sep, url = item.partition("=")
         if not sep or name not in cluster:
             raise ValueError(f"--initial-cluster-client-urls entry {item!r} is not name=URL of a member")
-        host_port(url)
+        try:
+            host_port(url)
+        except ValueError as e:
+            raise ValueError(f"--initial-cluster-client-urls: {e}") from None
         urls.setdefault(name, []).append(url)
     own = args.advertise_client_urls or ("" if args.name in urls else args.listen_client_urls)
     if own:
