@@ -181,11 +181,15 @@ def test_member_list_and_endpoint_status_health_cluster(cluster):
 
 
 def test_snapshot_save_and_status(cluster, tmp_path, key_prefix):
+    # enough keys for branch pages over the leaves, and a value larger than a page
+    for t in range(9):
+        ctl(cluster, "txn", "-i", input="\n" + "".join(f"put {key_prefix}s/{t}/{i} v\n" for i in range(128)) + "\n\n")
+    ctl(cluster, "put", key_prefix + "big", "x" * 100_000)
     rev = json.loads(ctl(cluster, "put", key_prefix + "s", "v", "-w", "json"))["header"]["revision"]
     path = tmp_path / "s.db"
     assert ctl(cluster, "snapshot", "save", str(path)).endswith(f"Snapshot saved at {path}\n")
     st = json.loads(ctl(cluster, "snapshot", "status", str(path), "-w", "json"))
-    assert st["revision"] >= rev and st["totalKey"] >= 1 and st["totalSize"] > 0
+    assert st["revision"] >= rev and st["totalKey"] >= 9 * 128 + 2 and st["totalSize"] > 100_000
     restored = tmp_path / "restored"  # restore checks the appended sha256 and writes an etcd data dir
     ctl(cluster, "snapshot", "restore", str(path), "--data-dir", str(restored), "--name", "r",
         "--initial-cluster", "r=http://127.0.0.1:2380", "--initial-advertise-peer-urls", "http://127.0.0.1:2380")
