@@ -46,6 +46,33 @@ class ResentEntries(logging.Filter):
 
 logging.getLogger("pysyncobj.syncobj").addFilter(ResentEntries())
 
+def keep_pipeline(sync: SyncObj) -> None:
+    """Stop pysyncobj's leader from re-sending entries that are already on their way.
+
+    The leader advances a follower's next index as it sends, but on each acknowledgement sets it back
+    to just after the acknowledged entry, so under load every new entry was sent again with all those
+    still in flight. The follower then truncated and re-wrote (and synced) entries it already had, which
+    is what made pysyncobj log "truncating already-applied log entries". Pipelined Raft keeps the next
+    index where sending left it; a follower that really misses entries answers with a reset, which is
+    left alone. Messages are handled on the tick thread, as is sending, so nothing races here.
+    """
+    transport = sync._SyncObj__transport
+    handle = transport._onMessageReceivedCallback
+
+    def on_message(node, message) -> None:
+        if type(message) is dict and message.get("type") == "next_node_idx" and message.get("success") \
+                and not message.get("reset"):
+            sent = sync._SyncObj__raftNextIndex.get(node)
+            handle(node, message)
+            nxt = sync._SyncObj__raftNextIndex
+            if sent is not None and nxt.get(node, sent) < sent:
+                nxt[node] = sent
+            return
+        handle(node, message)
+
+    transport.setOnMessageReceivedCallback(on_message)
+
+
 # Outcomes after which the command is known not to be in the log.
 _NOT_APPLIED = {FAIL_REASON.QUEUE_FULL, FAIL_REASON.MISSING_LEADER, FAIL_REASON.DISCARDED,
                 FAIL_REASON.NOT_LEADER, FAIL_REASON.REQUEST_DENIED}
@@ -140,6 +167,7 @@ class RaftNode:
         others = [p for p in cfg.peers if p != cfg.self_addr]
         journal.install(cfg.fsync)
         self.sync = SyncObj(cfg.self_addr, others, conf, consumers=[self.consumer])
+        keep_pipeline(self.sync)
 
     # ----- status -----
     def is_leader(self) -> bool:
