@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import itertools
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
 
 import pytest
 
 from tests.support.clusters import EtcdCluster, EtcdnodeCluster
+from tests.support.control_plane import ApiServer
 
 BACKENDS = {"etcdnode": EtcdnodeCluster, "etcd": EtcdCluster}
 _counter = itertools.count()
@@ -47,11 +51,8 @@ def key_prefix(request):
     return f"/t/{request.node.name}/{next(_counter)}/"
 
 
-@pytest.fixture(scope="module")
-def control_plane(tmp_path_factory):
-    """A 3-member etcdnode store with one apiserver on it, shared by a test module."""
-    from tests.support.control_plane import ApiServer
-    tmp = tmp_path_factory.mktemp("cp")
+@contextmanager
+def _control_plane(tmp: Path) -> Iterator[ApiServer]:
     store = EtcdnodeCluster(tmp / "store", size=3)
     api = None
     try:
@@ -65,9 +66,29 @@ def control_plane(tmp_path_factory):
         store.stop()
 
 
+@pytest.fixture(scope="session")
+def shared_control_plane(tmp_path_factory):
+    """The control plane of every module that sets SHARES_CONTROL_PLANE = True: modules that only
+    talk to the API, each test in namespaces of its own, need not pay for starting one each."""
+    with _control_plane(tmp_path_factory.mktemp("shared-cp")) as api:
+        yield api
+
+
+@pytest.fixture(scope="module")
+def control_plane(request, tmp_path_factory):
+    """A 3-member etcdnode store with one apiserver on it, shared by a test module: the session's
+    shared one when the module sets SHARES_CONTROL_PLANE = True, else the module's own (modules that
+    run controllers or node agents, whose loops would act on every other module's objects)."""
+    if getattr(request.module, "SHARES_CONTROL_PLANE", False):
+        yield request.getfixturevalue("shared_control_plane")
+        return
+    with _control_plane(tmp_path_factory.mktemp("cp")) as api:
+        yield api
+
+
 @pytest.fixture
 def ns(control_plane, request):
-    """A fresh namespace for one test (cluster objects are shared by the module)."""
+    """A fresh namespace for one test (cluster objects are shared by the module, or by every sharing module)."""
     name = f"t{next(_counter)}-" + "".join(c for c in request.node.name.lower() if c.isalnum())[:40]
     code, body, _ = control_plane.http("POST", "/api/v1/namespaces",
                                        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})

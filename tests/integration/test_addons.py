@@ -6,6 +6,8 @@ from pathlib import Path
 from kubeling import addons
 from kubeling.client.config import load_kubeconfig
 
+SHARES_CONTROL_PLANE = True   # API calls only: the session's control plane (tests/conftest.py)
+
 ADDONS = Path(__file__).resolve().parents[2] / "deploy" / "cluster" / "addons"
 
 

@@ -14,6 +14,8 @@ from kubernetes.client.rest import ApiException
 from tests.support.clusters import wait_for
 from tests.support.control_plane import plain_kubectl
 
+SHARES_CONTROL_PLANE = True   # API calls only: the session's control plane (tests/conftest.py)
+
 
 def py_client(api) -> client.ApiClient:
     return config.new_client_from_config(config_file=str(api.kubeconfig))

@@ -10,6 +10,8 @@ import pytest
 from kubernetes import client, config, watch
 from kubernetes.client.rest import ApiException
 
+SHARES_CONTROL_PLANE = True   # API calls only: the session's control plane (tests/conftest.py)
+
 LABELS = {"app": "a"}
 
 

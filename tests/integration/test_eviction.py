@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 
+SHARES_CONTROL_PLANE = True   # API calls only: the session's control plane (tests/conftest.py)
+
 POLICY = "/apis/policy/v1/namespaces/{ns}/poddisruptionbudgets"
 
 

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+SHARES_CONTROL_PLANE = True   # API calls only: the session's control plane (tests/conftest.py)
+
 
 def test_schemathesis_finds_no_server_errors(control_plane, tmp_path):
     st = Path(sys.executable).parent / "schemathesis"

@@ -10,6 +10,8 @@ import yaml
 from tests.support.clusters import wait_for
 from tests.support.control_plane import KUBECTL, plain_kubectl
 
+SHARES_CONTROL_PLANE = True   # API calls only: the session's control plane (tests/conftest.py)
+
 NGINX = """\
 apiVersion: apps/v1
 kind: Deployment

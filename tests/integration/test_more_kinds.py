@@ -16,6 +16,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from kubernetes import client, config, watch
 
+SHARES_CONTROL_PLANE = True   # API calls only: the session's control plane (tests/conftest.py)
+
 _names = itertools.count()
 
 

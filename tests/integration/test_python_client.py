@@ -9,6 +9,8 @@ from kubernetes.client.rest import ApiException
 
 from tests.support.control_plane import ApiServer
 
+SHARES_CONTROL_PLANE = True   # API calls only: the session's control plane (tests/conftest.py)
+
 
 def clients(api: ApiServer) -> client.ApiClient:
     return config.new_client_from_config(config_file=str(api.kubeconfig))

@@ -16,6 +16,8 @@ from kubernetes.client.rest import ApiException
 from tests.support.clusters import wait_for
 from tests.support.control_plane import ApiServer
 
+SHARES_CONTROL_PLANE = True   # API calls only: the session's control plane (tests/conftest.py)
+
 ISSUER = "https://kubernetes.default.svc.cluster.local"
 
 
