@@ -60,7 +60,7 @@ class Metrics:
 
 
 class EtcdApp:
-    """ASGI application for one member."""
+    """The RPCs of one member (both wires call these methods), and its JSON gateway as an ASGI app."""
 
     def __init__(self, store: MVCCStore, raft: RaftNode, *, name: str, cluster: dict[str, str],
                  client_urls: dict[str, list[str]], max_request_bytes: int, max_txn_ops: int,

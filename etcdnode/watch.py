@@ -70,7 +70,7 @@ class WatchStream:
     """One watch stream (a POST /v3/watch or a gRPC Watch call): its watchers and their delivery.
 
     ``fragment_limit`` is the response size above which a watcher that asked for fragments gets
-    its events split over several responses (etcd uses --max-request-bytes).
+    its events split over several responses (etcd: --max-request-bytes plus 512 KiB).
     """
 
     def __init__(self, hub: WatchHub, header: Callable[[int], dict], emit: Emit,
