@@ -197,7 +197,10 @@ class PodSyncer:
             self.probes.add_pod(pod)
         wake = await self._converge(pod, rt)
         rt = await self.runtime.pod_status(uid)
-        status = pod_status(pod, rt, self.reasons.get(uid, {}), self.runtime.type, self.node_ip,
+        # the time the status describes: a (simulated) readiness due after it is waited for even when
+        # the status write below takes longer than the ready delay
+        now = time.time()
+        status = pod_status(pod, rt, self.reasons.get(uid, {}), self.runtime.type, self.node_ip, now,
                             probe=self.probes.view(uid) if self.probes is not None else None)
         if self.probes is not None:
             self.probes.set_status(pod, status)
@@ -215,7 +218,7 @@ class PodSyncer:
             self.running.add(uid)
         else:
             self.running.discard(uid)
-        times = [t for t in (wake, next_change(rt, time.time())) if t is not None]
+        times = [t for t in (wake, next_change(rt, now)) if t is not None]
         if times:
             self.queue.add_after(uid, min(times) - time.time() + 0.01)
 

@@ -85,6 +85,23 @@ async def test_running_forever_and_ready_after_the_delay(clock):
     assert container(st)["restartCount"] == 0 and "running" in container(st)["state"]
 
 
+async def test_readiness_due_during_a_slow_status_write_is_synced_at_once(clock):
+    """A loaded apiserver may take longer to accept the status than the ready delay: the sync that
+    reports Ready must still follow at once, not a sync period later."""
+    node, pod = Node(ready_delay=0.2), make_pod()
+    write = node.client.patch
+
+    async def slow_write(*args, **kw):
+        clock.t += 1.0
+        return await write(*args, **kw)
+    node.client.patch = slow_write
+    st = await node.step(clock, pod, 0)
+    assert not container(st)["ready"]
+    assert len(node.syncer.queue) == 1
+    st = await node.step(clock, pod, 1.0)
+    assert container(st)["ready"]
+
+
 async def test_exit_with_restart_policy_never_is_terminal(clock):
     node, pod = Node(), make_pod({"hollow.kubeling.io/exit-code": "3", "hollow.kubeling.io/exit-after": "5"}, "Never")
     await node.step(clock, pod, 0)
