@@ -13,6 +13,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from kubeling.cli import main as kubeling_command
+
 from .clusters import REPO, free_port, wait_for
 
 KUBECTL = shutil.which("kubectl") or "kubectl"
@@ -74,9 +76,9 @@ class ApiServer:
                 raise RuntimeError(f"apiserver exited: {self.log.read_text()[-3000:]}")
             return self.ca.exists() and self.http("GET", "/readyz", auth=False)[0] == 200
         wait_for(ready, timeout, "apiserver ready")
-        subprocess.run([sys.executable, "-m", "kubeling", "kubeconfig", "--server", self.url, "--cert-dir",
-                        str(self.cert_dir), "--token-file", str(self.tokens), "-o", str(self.kubeconfig)],
-                       check=True, capture_output=True, cwd=REPO)
+        # `kubeling kubeconfig` run in this process: the same command without an interpreter start-up
+        kubeling_command(["kubeconfig", "--server", self.url, "--cert-dir", str(self.cert_dir), "--token-file",
+                          str(self.tokens), "-o", str(self.kubeconfig)])
         return self
 
     def stop(self) -> None:
