@@ -6,7 +6,8 @@ cluster and a 3-member real etcd 3.4 cluster, both on loopback, in one run.
 
 Prints one table: puts/s and p50/p99 latency with 1 and 64 clients (256-byte values),
 linearizable gets/s with 64 clients, watch delivery latency (put -> event) p50/p99, the
-fail-over time (leader killed under writes -> first write acknowledged by the survivors), and
+fail-over time (leader killed under writes -> first write acknowledged by the survivors), puts
+through etcd's native gRPC API (grpc.aio and the generated stubs) next to the JSON gateway, and
 the ratio etcdnode / etcd for each. Like is compared with like: both sync their log before
 they acknowledge. A last column runs etcdnode with --unsafe-no-fsync; etcd 3.4 has no such
 flag (it came in 3.5), so that column has no anchor. Each figure is the median over the rounds.
@@ -28,6 +29,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import grpc  # noqa: E402
+
+from etcdnode.etcdserverpb import rpc_pb2, rpc_pb2_grpc  # noqa: E402
 from kubeling.etcd import EtcdClient, EtcdError  # noqa: E402
 from tests.support.clusters import EtcdCluster, EtcdnodeCluster  # noqa: E402
 
@@ -86,7 +90,11 @@ async def run_suite(urls: list[str], args: argparse.Namespace, tag: str) -> dict
         r["put64"] = await load(lambda w, i: client.put(f"{tag}/p64/{w}/{i}", VALUE), args.puts, 64)
         r["get64"] = await load(lambda w, i: client.get(f"{tag}/p64/{w}/{i % 10}"), args.puts, 64)
         r["watch"] = await watch_latency(other, client, f"{tag}/w", args.watch_events)
-        return r
+    async with grpc.aio.insecure_channel(urls[0].removeprefix("http://")) as channel:
+        kv = rpc_pb2_grpc.KVStub(channel)
+        r["grpc64"] = await load(
+            lambda w, i: kv.Put(rpc_pb2.PutRequest(key=f"{tag}/g64/{w}/{i}".encode(), value=VALUE)), args.puts, 64)
+    return r
 
 
 async def failover(cluster) -> dict:
@@ -118,6 +126,8 @@ ROWS = [
     ("put, 64 clients p99", "put64", "p99", "ms"),
     ("linearizable get, 64 clients", "get64", "rate", "ops/s"),
     ("linearizable get p99", "get64", "p99", "ms"),
+    ("put via gRPC, 64 clients", "grpc64", "rate", "ops/s"),
+    ("put via gRPC, 64 clients p99", "grpc64", "p99", "ms"),
     ("watch delivery p50", "watch", "p50", "ms"),
     ("watch delivery p99", "watch", "p99", "ms"),
     ("fail-over: leader kill -> next write", "failover", "seconds", "s"),
