@@ -1,72 +1,19 @@
 """The docker compose cluster end to end (`make up`, deploy/compose.yaml), driven with the real
-kubectl as a user would, through the seed documents' workflow. The module brings the cluster up
-(`deploy/cluster.sh up`: idempotent, quick when it already runs) and leaves it running; each test
-works in a namespace of its own and deletes it."""
+kubectl as a user would, through the seed documents' workflow. The cluster is brought up once for
+every e2e module (`deploy/cluster.sh up`, the session fixture in conftest.py); each test works in a
+namespace of its own and deletes it."""
 from __future__ import annotations
 
 import ipaddress
 import json
-import secrets
-import subprocess
 import urllib.request
-from pathlib import Path
 
 import pytest
 
 from tests.support.clusters import wait_for
+from tests.support.compose import NODES, kubectl
 
 pytestmark = pytest.mark.e2e
-ROOT = Path(__file__).resolve().parents[2]
-KUBECONFIG = ROOT / "kubeconfig"
-NODES = {"node-1": "10.210.0.31", "node-2": "10.210.0.32"}
-
-
-def kubectl(*args: str, check: bool = True, input: str | None = None, timeout: float = 60) -> str:
-    p = subprocess.run(["kubectl", "--kubeconfig", str(KUBECONFIG), *args], capture_output=True, text=True,
-                       input=input, timeout=timeout, check=False)
-    if check and p.returncode:
-        raise AssertionError(f"kubectl {' '.join(args)}: {p.returncode}\n{p.stdout}\n{p.stderr}")
-    return p.stdout
-
-
-def engine_up() -> bool:
-    try:
-        return subprocess.run(["docker", "info"], capture_output=True, timeout=30).returncode == 0
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-
-
-@pytest.fixture(scope="module")
-def cluster():
-    if not engine_up():
-        pytest.skip("no Docker engine (bash deploy/install-docker.sh)")
-    running = subprocess.run(["docker", "ps", "-q", "--filter", "label=com.docker.compose.project=kubeling"],
-                             capture_output=True, text=True, check=False).stdout.split()
-    up = subprocess.run(["bash", str(ROOT / "deploy" / "cluster.sh"), "up"], capture_output=True, text=True,
-                        timeout=900, check=False)
-    assert up.returncode == 0, up.stdout + up.stderr
-
-    def ready_nodes():
-        out = kubectl("get", "nodes", "-o", "json", check=False)
-        items = json.loads(out)["items"] if out else []
-        return {n["metadata"]["name"] for n in items
-                if any(c["type"] == "Ready" and c["status"] == "True" for c in n["status"]["conditions"])}
-    wait_for(lambda: set(NODES) <= ready_nodes(), 180, "node-1 and node-2 Ready")
-    wait_for(lambda: "2/2" in kubectl("-n", "kube-system", "get", "deploy", "coredns", check=False), 240,
-             "cluster DNS (coredns 2/2)")
-    yield KUBECONFIG
-    if not running:     # brought up here: removed here (a cluster the user runs is left alone)
-        subprocess.run(["bash", str(ROOT / "deploy" / "cluster.sh"), "clean"], capture_output=True, timeout=300,
-                       check=False)
-
-
-@pytest.fixture
-def ns(cluster, request):
-    name = "e2e-" + "".join(c for c in request.node.name.lower() if c.isalnum())[:30] + "-" + secrets.token_hex(2)
-    kubectl("create", "namespace", name)
-    wait_for(lambda: "default" in kubectl("-n", name, "get", "serviceaccounts", check=False), 30, "default SA")
-    yield name
-    kubectl("delete", "namespace", name, "--wait=false", check=False)
 
 
 def pods(ns: str, selector: str) -> list[dict]:

@@ -2,7 +2,7 @@
 watched pod by pod and undone, the HPA on real CPU load, and the faults a cluster exists for —
 the store leader, an apiserver, the active scheduler and controller-manager, and a node going away.
 
-Uses the cluster and namespace fixtures of test_cluster.py. Every fault test starts from a healthy
+Uses the cluster and namespace fixtures of conftest.py. Every fault test starts from a healthy
 cluster and puts it back (the containers it killed or stopped started again, healthy) in a
 `finally`. `docker kill`/`docker stop` are deliberate stops to Docker, which no restart policy
 undoes (ARCHITECTURE §6); self-healing is tested with a crash: the container's main process
@@ -21,17 +21,9 @@ from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 from kubernetes import watch as k8s_watch
 
-from tests.e2e.test_cluster import (  # noqa: F401
-    KUBECONFIG,
-    ROOT,
-    cluster,
-    exec_in,
-    kubectl,
-    ns,
-    pods,
-    ready,
-)
+from tests.e2e.test_cluster import exec_in, pods, ready
 from tests.support.clusters import wait_for
+from tests.support.compose import KUBECONFIG, ROOT, kubectl
 
 pytestmark = pytest.mark.e2e
 PROJECT = "kubeling"
@@ -197,7 +189,7 @@ class PodWatch(threading.Thread):
         self.client.rest_client.pool_manager.clear()
 
 
-def test_rolling_update_stays_within_surge_and_unavailability_and_undo_returns(cluster, ns):  # noqa: F811
+def test_rolling_update_stays_within_surge_and_unavailability_and_undo_returns(cluster, ns):
     # the seed's Deployment, minReadySeconds 5 as written there
     apply(ns, deployment("nginx", "nginx:1.25", 3, minReadySeconds=5, strategy={
         "type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 1}}))
@@ -234,7 +226,7 @@ def test_rolling_update_stays_within_surge_and_unavailability_and_undo_returns(c
 
 # --- item 5: autoscaling ---------------------------------------------------------------------------
 
-def test_autoscale_scales_up_under_cpu_load_and_back_down_when_it_stops(cluster, ns):  # noqa: F811
+def test_autoscale_scales_up_under_cpu_load_and_back_down_when_it_stops(cluster, ns):
     # each replica burns what its 100m limit allows (the machine may have 2 CPUs) until /tmp/stop
     # exists: 500 % of its 20m request against a 10 % target
     apply(ns, deployment("burn", "busybox", 1, ["sh", "-c", "while [ ! -e /tmp/stop ]; do :; done; exec sleep 3600"],
@@ -340,7 +332,7 @@ class Prober(threading.Thread):
         self.longest = max(self.longest, time.monotonic() - self.last)
 
 
-def test_store_leader_killed_while_a_deployment_scales(cluster, ns):  # noqa: F811
+def test_store_leader_killed_while_a_deployment_scales(cluster, ns):
     wait_cluster_healthy()
     apply(ns, sleeper("scale", 1))
     wait_ready(ns, "scale", 1, 90)
@@ -377,7 +369,7 @@ def test_store_leader_killed_while_a_deployment_scales(cluster, ns):  # noqa: F8
     wait_for(lambda: etcd_leader(ETCD), 30, "all three members agreeing on a leader")
 
 
-def test_apiserver_killed_requests_go_through_the_other(cluster, ns):  # noqa: F811
+def test_apiserver_killed_requests_go_through_the_other(cluster, ns):
     wait_cluster_healthy()
     other = ("--server", APISERVER_2_URL)
     assert kubectl(*other, "get", "--raw", "/readyz") == "ok"
@@ -397,7 +389,7 @@ def test_apiserver_killed_requests_go_through_the_other(cluster, ns):  # noqa: F
     assert kubectl("get", "--raw", "/readyz") == "ok"
 
 
-def test_active_scheduler_and_controller_manager_crash_standbys_take_over_and_they_come_back(cluster, ns):  # noqa: F811
+def test_active_scheduler_and_controller_manager_crash_standbys_take_over_and_they_come_back(cluster, ns):
     wait_cluster_healthy()
     hostnames = {inspect(c)["Config"]["Hostname"]: c for cs in LOOPS.values() for c in cs}
     # holderIdentity is "<hostname>_<uuid>"; the hostname is the container's
@@ -424,7 +416,7 @@ def test_active_scheduler_and_controller_manager_crash_standbys_take_over_and_th
         restore(*active.values())
 
 
-def test_node_stopped_goes_not_ready_and_its_pods_move_then_it_comes_back(cluster, ns):  # noqa: F811
+def test_node_stopped_goes_not_ready_and_its_pods_move_then_it_comes_back(cluster, ns):
     wait_cluster_healthy()
     tolerate = [{"key": key, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 5}
                 for key in ("node.kubernetes.io/unreachable", "node.kubernetes.io/not-ready")]
@@ -459,7 +451,7 @@ def test_node_stopped_goes_not_ready_and_its_pods_move_then_it_comes_back(cluste
              120, "node-2's stale containers removed", interval=2)
 
 
-def test_down_and_up_keeps_every_object_and_the_workloads_run_again(cluster, ns):  # noqa: F811
+def test_down_and_up_keeps_every_object_and_the_workloads_run_again(cluster, ns):
     """`make down && make up`: the data is on volumes, so objects survive and pods run again."""
     kubectl("-n", ns, "create", "configmap", "kept", "--from-literal=a=1")
     apply(ns, sleeper("kept", 2))
