@@ -46,6 +46,7 @@ test: $(STAMP) deps
 
 bench: $(STAMP) deps
 	$(PY) bench/store.py
+	$(PY) bench/check_perf.py
 	$(PY) bench/api.py
 	$(PY) bench/scheduler.py
 	$(PY) bench/pods.py
