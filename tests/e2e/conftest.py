@@ -1,5 +1,7 @@
-"""Fixtures of the e2e modules: one compose cluster for the whole e2e run (bringing it up takes
-minutes; every test works in a namespace of its own and every fault test restores what it broke)."""
+"""Fixtures of the e2e modules: one compose cluster for the e2e package (bringing it up takes
+minutes; every test works in a namespace of its own and every fault test restores what it broke).
+Package scope, not session: the cluster is removed once the e2e tests are done, so the rest of the
+suite does not run beside a whole cluster on the same cores."""
 from __future__ import annotations
 
 import json
@@ -12,7 +14,7 @@ from tests.support.clusters import wait_for
 from tests.support.compose import KUBECONFIG, NODES, ROOT, engine_up, kubectl
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def cluster():
     """`deploy/cluster.sh up` (idempotent, quick when it already runs), every node Ready and cluster
     DNS up; removed at the end only when it was brought up here (a cluster the user runs is left alone)."""
