@@ -24,36 +24,43 @@ from .server import EtcdApp
 STATUS = {c.value[0]: c for c in grpc.StatusCode}
 SNAPSHOT_CHUNK = 32 * 1024  # etcd streams its snapshot in 32 KiB blobs
 
-# service -> method -> (EtcdApp method, request type, response type) for the unary RPCs
-UNARY: dict[str, dict[str, tuple[str, type[Message], type[Message]]]] = {
+# service -> method -> EtcdApp method, for the unary RPCs (message types come from the service descriptor)
+UNARY: dict[str, dict[str, str]] = {
     "KV": {
-        "Range": ("kv_range", pb.RangeRequest, pb.RangeResponse),
-        "Put": ("kv_put", pb.PutRequest, pb.PutResponse),
-        "DeleteRange": ("kv_delete", pb.DeleteRangeRequest, pb.DeleteRangeResponse),
-        "Txn": ("kv_txn", pb.TxnRequest, pb.TxnResponse),
-        "Compact": ("kv_compact", pb.CompactionRequest, pb.CompactionResponse),
+        "Range": "kv_range",
+        "Put": "kv_put",
+        "DeleteRange": "kv_delete",
+        "Txn": "kv_txn",
+        "Compact": "kv_compact",
     },
     "Lease": {
-        "LeaseGrant": ("lease_grant", pb.LeaseGrantRequest, pb.LeaseGrantResponse),
-        "LeaseRevoke": ("lease_revoke", pb.LeaseRevokeRequest, pb.LeaseRevokeResponse),
-        "LeaseTimeToLive": ("lease_ttl", pb.LeaseTimeToLiveRequest, pb.LeaseTimeToLiveResponse),
-        "LeaseLeases": ("lease_list", pb.LeaseLeasesRequest, pb.LeaseLeasesResponse),
+        "LeaseGrant": "lease_grant",
+        "LeaseRevoke": "lease_revoke",
+        "LeaseTimeToLive": "lease_ttl",
+        "LeaseLeases": "lease_list",
     },
     "Cluster": {
-        "MemberList": ("member_list", pb.MemberListRequest, pb.MemberListResponse),
-        "MemberAdd": ("member_change", pb.MemberAddRequest, pb.MemberAddResponse),
-        "MemberRemove": ("member_change", pb.MemberRemoveRequest, pb.MemberRemoveResponse),
-        "MemberUpdate": ("member_change", pb.MemberUpdateRequest, pb.MemberUpdateResponse),
-        "MemberPromote": ("member_change", pb.MemberPromoteRequest, pb.MemberPromoteResponse),
+        "MemberList": "member_list",
+        "MemberAdd": "member_change",
+        "MemberRemove": "member_change",
+        "MemberUpdate": "member_change",
+        "MemberPromote": "member_change",
     },
     "Maintenance": {
-        "Status": ("status", pb.StatusRequest, pb.StatusResponse),
-        "Alarm": ("alarm", pb.AlarmRequest, pb.AlarmResponse),
-        "Defragment": ("defragment", pb.DefragmentRequest, pb.DefragmentResponse),
-        "Hash": ("hash", pb.HashRequest, pb.HashResponse),
-        "HashKV": ("hash_kv", pb.HashKVRequest, pb.HashKVResponse),
+        "Status": "status",
+        "Alarm": "alarm",
+        "Defragment": "defragment",
+        "Hash": "hash",
+        "HashKV": "hash_kv",
     },
 }
+
+
+def message_types(service: str, method: str) -> tuple[type[Message], type[Message]]:
+    m = pb.DESCRIPTOR.services_by_name[service].methods_by_name[method]
+    return getattr(pb, m.input_type.name), getattr(pb, m.output_type.name)
+
+
 AUTH_DISABLED = EtcdError(errors.FAILED_PRECONDITION, "etcdserver: authentication is not enabled")
 AUTH_UNSUPPORTED = EtcdError(errors.UNIMPLEMENTED, "etcdnode: authentication is not supported")
 
@@ -86,8 +93,9 @@ class GrpcApi:
         ])
         handlers = []
         for service, methods in UNARY.items():
-            table = {name: self._unary(f"/etcdserverpb.{service}/{name}", getattr(app, fn), req, resp)
-                     for name, (fn, req, resp) in methods.items()}
+            table = {name: self._unary(f"/etcdserverpb.{service}/{name}", getattr(app, fn),
+                                       *message_types(service, name))
+                     for name, fn in methods.items()}
             if service == "Lease":
                 table["LeaseKeepAlive"] = grpc.stream_stream_rpc_method_handler(
                     self.keepalive, pb.LeaseKeepAliveRequest.FromString,

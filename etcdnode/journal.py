@@ -114,8 +114,14 @@ class SyncedJournal(Journal):
         return entries
 
     def _create(self, entries: list[tuple[bytes, int, int]]) -> None:
-        """Write a whole new log file (first start, compaction) and swap it in atomically."""
-        durable_write(self.path, MAGIC + b"".join(_record(*e) for e in entries), self.sync)
+        """Write a whole new log file (first start, compaction) and swap it in atomically; the
+        in-memory view becomes exactly what was written."""
+        records = [_record(*e) for e in entries]
+        self.entries, self.offsets, self.end = list(entries), [], len(MAGIC)
+        for rec in records:
+            self.offsets.append(self.end)
+            self.end += len(rec)
+        durable_write(self.path, MAGIC + b"".join(records), self.sync)
 
     def _load(self) -> None:
         with open(self.path, "rb") as f:
@@ -174,7 +180,6 @@ class SyncedJournal(Journal):
         keep = self.entries[entryTo:]
         os.close(self.fd)
         self._create(keep)
-        self._load()
         self.fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
 
     def __getitem__(self, item):
