@@ -73,6 +73,28 @@ def keep_pipeline(sync: SyncObj) -> None:
     transport.setOnMessageReceivedCallback(on_message)
 
 
+def durable_before_counted(sync: SyncObj) -> None:
+    """Sync the Raft log where Raft needs it, and no more often (see etcdnode.journal).
+
+    A follower syncs before it sends an acknowledgement (``next_node_idx``). The leader adds a command
+    and sends it at once, then syncs at the end of the tick, before it polls for acknowledgements: the
+    leader's sync overlaps the followers' instead of preceding them, and the commit that counts the
+    leader is computed at the top of a later tick, after that sync. Every command taken in one tick
+    (one batch per member) shares the sync. Both hooks run on the tick thread.
+    """
+    raft_log = sync._SyncObj__raftLog
+    sync.addOnTickCallback(raft_log.flush)
+    transport = sync._SyncObj__transport
+    send = transport.send
+
+    def send_after_sync(node, message) -> bool:
+        if type(message) is dict and message.get("type") == "next_node_idx":
+            raft_log.flush()
+        return send(node, message)
+
+    transport.send = send_after_sync
+
+
 # Outcomes after which the command is known not to be in the log.
 _NOT_APPLIED = {FAIL_REASON.QUEUE_FULL, FAIL_REASON.MISSING_LEADER, FAIL_REASON.DISCARDED,
                 FAIL_REASON.NOT_LEADER, FAIL_REASON.REQUEST_DENIED}
@@ -168,6 +190,7 @@ class RaftNode:
         journal.install(cfg.fsync)
         self.sync = SyncObj(cfg.self_addr, others, conf, consumers=[self.consumer])
         keep_pipeline(self.sync)
+        durable_before_counted(self.sync)
 
     # ----- status -----
     def is_leader(self) -> bool:

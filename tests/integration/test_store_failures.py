@@ -29,7 +29,7 @@ class Writer:
             async with EtcdClient(urls_for(w), timeout=10) as c:
                 i = 0
                 while not self.stop:
-                    key = f"{self.prefix}{w}/{i}".encode()
+                    key = f"{self.prefix}{w:02d}/{i:07d}".encode()   # fixed width: no key contains another
                     i += 1
                     try:
                         await c.put(key, b"v")

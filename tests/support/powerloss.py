@@ -1,22 +1,25 @@
 """Simulated power loss for etcdnode members: record what each member made durable, then keep only that.
 
-`python -m tests.support.powerloss TRACE etcdnode-args...` runs a member with the syncing system calls
-interposed: after each successful fsync/fdatasync it appends the file's path and size to TRACE, and after
-each rename the move. A member killed with SIGKILL keeps its page cache, so `cut` then throws away what a
+`python -m tests.support.powerloss TRACE DELAY etcdnode-args...` runs a member with the syncing system calls
+interposed: each fsync/fdatasync first takes DELAY seconds (a slow disk, which widens any window in which
+something is acknowledged before it is synced), then appends the file's path and size to TRACE; each
+rename appends the move. A member killed with SIGKILL keeps its page cache, so `cut` then throws away what a
 power loss would: every file is truncated to its size at its last sync, a file never synced is removed,
 and the Raft log gets a torn half record at its end, as a write cut by the power would leave.
 """
 
 from __future__ import annotations
 
+import gzip
 import os
 import sys
+import time
 from pathlib import Path
 
 TORN = b"\x40\x00\x00\x00\x13\x37torn-record"
 
 
-def _interpose(trace: str) -> None:
+def _interpose(trace: str, delay: float) -> None:
     out = os.open(trace, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
 
     def record(line: str) -> None:
@@ -24,6 +27,7 @@ def _interpose(trace: str) -> None:
 
     def synced(real):
         def sync(fd: int) -> None:
+            time.sleep(delay)
             real(fd)
             path = os.readlink(f"/proc/self/fd/{fd}")
             if os.path.isfile(path):
@@ -72,8 +76,21 @@ def cut(data_dir: Path, trace: Path) -> dict[str, int]:
     return dropped
 
 
+def durable_copies(data_dir: Path, keys: list[bytes]) -> dict[bytes, bool]:
+    """Which keys are in this member's Raft log or full dump (after `cut`: what survived the power loss).
+
+    Keys are searched as bytes in the log's records and the unzipped dump, so they must not be
+    substrings of one another (fixed-width keys)."""
+    member = data_dir / "member"
+    blob = (member / "raft.log").read_bytes() if (member / "raft.log").exists() else b""
+    if (member / "raft.dump").exists():
+        with gzip.open(member / "raft.dump") as f:
+            blob += f.read()
+    return {k: k in blob for k in keys}
+
+
 if __name__ == "__main__":
-    _interpose(sys.argv[1])
+    _interpose(sys.argv[1], float(sys.argv[2]))
     from etcdnode.cli import main
 
-    main(sys.argv[2:])
+    main(sys.argv[3:])

@@ -78,3 +78,18 @@ def test_pysyncobj_journal_of_an_earlier_version_is_carried_over(tmp_path):
     j = SyncedJournal(str(tmp_path / "raft.log"))
     assert [j[i] for i in range(len(j))] == entries(5) and j.getCurrentTerm() == 4
     assert not (tmp_path / "raft.journal").exists()
+
+
+def test_one_sync_covers_every_entry_added_before_it(tmp_path, monkeypatch):
+    synced: list[int] = []
+    monkeypatch.setattr(os, "fdatasync", lambda fd: synced.append(fd))
+    j = SyncedJournal(str(tmp_path / "raft.log"))
+    for e in entries(5):
+        j.add(*e)
+    assert synced == []                          # the Raft hooks decide when (etcdnode.raft)
+    j.flush()
+    j.flush()                                    # nothing new: no second sync
+    assert len(synced) == 1
+    j.add(*entries(1, start=6)[0])
+    j._destroy()                                 # a clean shutdown syncs what is left
+    assert len(synced) == 2
