@@ -194,6 +194,18 @@ class SyncedJournal(Journal):
         self._create(keep)
         self.fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
 
+    def drop_before(self, entry: tuple[bytes, int, int]) -> None:
+        """Finish a compaction a crash cut short: the dump covers everything before ``entry`` (the entry
+        before its last applied one), so the log must start there. pysyncobj replaces the dump first and
+        rewrites the log after; between the two, the log still starts earlier, and pysyncobj would then
+        clear it entirely, dropping entries after the dump that this member had acknowledged."""
+        for i, e in enumerate(self.entries):
+            if e[1] == entry[1]:
+                if i > 0 and e == entry:
+                    log.warning("dropping %d log entries already in the dump (a compaction was cut short)", i)
+                    self.deleteEntriesTo(i)
+                return
+
     def __getitem__(self, item):
         return self.entries[item]
 
@@ -241,6 +253,27 @@ def _background_priority() -> None:
     os.setpriority(os.PRIO_PROCESS, 0, 19)
 
 
+def _load_dump_aligned(load):
+    """Wrap SyncObj's dump loading so the log is first aligned with the dump (SyncedJournal.drop_before)."""
+    def load_dump(self, clearJournal):
+        serializer, raft_log = self._SyncObj__serializer, self._SyncObj__raftLog
+        if clearJournal or not isinstance(raft_log, SyncedJournal):
+            return load(self, clearJournal)
+        read = serializer.deserialize
+
+        def deserialize():
+            data = read()
+            raft_log.drop_before(data[2])
+            return data
+
+        serializer.deserialize = deserialize
+        try:
+            return load(self, clearJournal)
+        finally:
+            del serializer.deserialize
+    return load_dump
+
+
 def install(sync: bool) -> None:
     """Make the next SyncObj use SyncedJournal and write its full dumps durably, cheaply, in the background.
 
@@ -252,3 +285,7 @@ def install(sync: bool) -> None:
     pysyncobj.serializer.atomicReplace = lambda tmp, dst: durable_replace(tmp, dst, sync)
     pysyncobj.serializer.gzip = _FAST_GZIP
     os.register_at_fork(after_in_child=_background_priority)
+    if not getattr(pysyncobj.syncobj.SyncObj._SyncObj__loadDumpFile, "aligned", False):
+        pysyncobj.syncobj.SyncObj._SyncObj__loadDumpFile = _load_dump_aligned(
+            pysyncobj.syncobj.SyncObj._SyncObj__loadDumpFile)
+        pysyncobj.syncobj.SyncObj._SyncObj__loadDumpFile.aligned = True

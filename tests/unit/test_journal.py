@@ -93,3 +93,17 @@ def test_one_sync_covers_every_entry_added_before_it(tmp_path, monkeypatch):
     j.add(*entries(1, start=6)[0])
     j._destroy()                                 # a clean shutdown syncs what is left
     assert len(synced) == 2
+
+
+def test_a_compaction_cut_short_is_finished_not_cleared(tmp_path):
+    """The dump was replaced but the crash came before the log was rewritten: the log still starts
+    before the dump's entries. Aligning drops only what the dump covers; entries after it stay."""
+    j = SyncedJournal(str(tmp_path / "raft.log"))
+    for e in entries(30):
+        j.add(*e)
+    dump_prev = entries(30)[19]                  # the dump's entry before its last applied one (index 20)
+    j.drop_before(dump_prev)
+    assert [j[i] for i in range(len(j))] == entries(30)[19:]
+    j.drop_before(dump_prev)                     # already aligned: nothing more goes
+    j.drop_before((b"other", 25, 9))             # a different entry at that index: left to pysyncobj
+    assert reopen(j)[0] == dump_prev and len(j) == 11
