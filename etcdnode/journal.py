@@ -256,9 +256,9 @@ def _background_priority() -> None:
 def _load_dump_aligned(load):
     """Wrap SyncObj's dump loading so the log is first aligned with the dump (SyncedJournal.drop_before)."""
     def load_dump(self, clearJournal):
-        serializer, raft_log = self._SyncObj__serializer, self._SyncObj__raftLog
-        if clearJournal or not isinstance(raft_log, SyncedJournal):
+        if clearJournal:
             return load(self, clearJournal)
+        serializer, raft_log = self._SyncObj__serializer, self._SyncObj__raftLog
         read = serializer.deserialize
 
         def deserialize():
@@ -284,8 +284,9 @@ def install(sync: bool) -> None:
     pysyncobj.syncobj.createJournal = lambda path: SyncedJournal(path, sync)
     pysyncobj.serializer.atomicReplace = lambda tmp, dst: durable_replace(tmp, dst, sync)
     pysyncobj.serializer.gzip = _FAST_GZIP
-    os.register_at_fork(after_in_child=_background_priority)
     if not getattr(pysyncobj.syncobj.SyncObj._SyncObj__loadDumpFile, "aligned", False):
+        # once per process: both are process-wide, and fork handlers would pile up
+        os.register_at_fork(after_in_child=_background_priority)
         pysyncobj.syncobj.SyncObj._SyncObj__loadDumpFile = _load_dump_aligned(
             pysyncobj.syncobj.SyncObj._SyncObj__loadDumpFile)
         pysyncobj.syncobj.SyncObj._SyncObj__loadDumpFile.aligned = True
