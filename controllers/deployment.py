@@ -41,6 +41,35 @@ def resolve(value, total: int, round_up: bool) -> int:
     return int(value or 0)
 
 
+def _available(rs: dict) -> int:
+    """Available pods of a ReplicaSet, at most its spec: a scale-down the ReplicaSet controller has
+    not yet reported would otherwise count the pods it is deleting, and a second pass would cut
+    below replicas-maxUnavailable."""
+    return min((rs.get("status") or {}).get("availableReplicas", 0), rs["spec"].get("replicas", 0))
+
+
+def old_sizes(min_available: int, new: dict, old: list[dict]) -> dict[str, int]:
+    """Replicas for each old ReplicaSet in a rolling update, as upstream scales them down: unhealthy
+    old pods first, then oldest first as far as keeping min_available pods available allows."""
+    total = sum(r["spec"].get("replicas", 0) for r in [new] + old)
+    sizes = {r["metadata"]["name"]: r["spec"].get("replicas", 0) for r in old}
+    budget = total - min_available - max(0, new["spec"].get("replicas", 0) - _available(new))
+    if budget <= 0:
+        return sizes
+    old_sorted = sorted(old, key=lambda x: x["metadata"].get("creationTimestamp", ""))
+    for r in old_sorted:
+        unhealthy = min(sizes[r["metadata"]["name"]] - _available(r), budget)
+        if unhealthy > 0:
+            sizes[r["metadata"]["name"]] -= unhealthy
+            budget -= unhealthy
+    can_remove = sum(_available(r) for r in [new] + old) - min_available
+    for r in old_sorted:
+        cut = min(sizes[r["metadata"]["name"]], max(0, can_remove))
+        sizes[r["metadata"]["name"]] -= cut
+        can_remove -= cut
+    return sizes
+
+
 def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
@@ -146,28 +175,8 @@ class DeploymentController(Controller):
             if room > 0:
                 await self._scale(d, new, min(want, new_n + room))
                 return
-        # scale old ReplicaSets down as upstream does: unhealthy old pods first, then as far as
-        # keeping replicas-maxUnavailable available allows
-        min_available = want - unavailable
-        avail = lambda r: (r.get("status") or {}).get("availableReplicas", 0)  # noqa: E731
-        new_unavailable = max(0, new_n - avail(new))
-        budget = total - min_available - new_unavailable
-        if budget <= 0:
-            return
+        sizes = old_sizes(want - unavailable, new, old)
         old_sorted = sorted(old, key=lambda x: x["metadata"].get("creationTimestamp", ""))
-        sizes = {r["metadata"]["name"]: r["spec"].get("replicas", 0) for r in old_sorted}
-        for r in old_sorted:
-            unhealthy = min(sizes[r["metadata"]["name"]] - avail(r), budget)
-            if unhealthy > 0:
-                sizes[r["metadata"]["name"]] -= unhealthy
-                budget -= unhealthy
-        available = sum(avail(r) for r in all_rs)
-        can_remove = available - min_available
-        for r in old_sorted:
-            n = sizes[r["metadata"]["name"]]
-            cut = min(n, max(0, can_remove))
-            sizes[r["metadata"]["name"]] = n - cut
-            can_remove -= cut
         for r in old_sorted:
             await self._scale(d, r, sizes[r["metadata"]["name"]])
         if new_n > want:
