@@ -6,10 +6,13 @@ import asyncio
 import sys
 
 import pytest
+from pysyncobj import SyncObj, SyncObjConf, SyncObjConsumer, replicated
 
+from etcdnode import journal
+from etcdnode.journal import SyncedJournal
 from kubeling.etcd import EtcdClient
 from tests.integration.test_store_failures import Writer
-from tests.support.clusters import EtcdnodeCluster, wait_for
+from tests.support.clusters import EtcdnodeCluster, free_port, wait_for
 from tests.support.powerloss import cut, durable_copies
 
 pytestmark = pytest.mark.slow
@@ -99,3 +102,68 @@ async def test_without_fsync_the_same_power_loss_loses_acknowledged_writes(trace
     async with EtcdClient(cluster.client_urls) as c:
         stored = {kv.key for kv in (await c.get("/power/", prefix=True, keys_only=True)).kvs}
     assert len(stored) < len(acked)
+
+
+class _Values(SyncObjConsumer):
+    """The smallest replicated state machine: the list of values applied."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.values: list[int] = []
+
+    @replicated
+    def append(self, value: int) -> None:
+        self.values.append(value)
+
+    def _serialize(self) -> list[int]:
+        return self.values
+
+    def _deserialize(self, data: list[int]) -> None:
+        self.values = data
+
+
+def _member(member_dir, port: int) -> tuple[SyncObj, _Values]:
+    """A one-member Raft group on etcdnode's journal."""
+    journal.install(True)
+    state = _Values()
+    return SyncObj(f"127.0.0.1:{port}", [], SyncObjConf(
+        journalFile=str(member_dir / "raft.log"), fullDumpFile=str(member_dir / "raft.dump"),
+        logCompactionMinEntries=10**6, logCompactionMinTime=10**6, dynamicMembershipChange=False),
+        consumers=[state]), state
+
+
+def test_a_restart_between_the_dump_and_the_log_rewrite_keeps_entries_after_the_dump(tmp_path):
+    """A compaction replaces the dump, then rewrites the log; a crash in between leaves the new dump
+    beside the old, longer log. Entries after the dump are in that log only: they must survive the restart."""
+    port = free_port()
+    member, state = _member(tmp_path, port)
+    for v in range(20):
+        state.append(v, sync=True)
+    member.destroy()
+    before_compaction = (tmp_path / "raft.log").read_bytes()
+
+    member, state = _member(tmp_path, port)
+    wait_for(lambda: len(state.values) == 20, 10, "the log replayed")
+    member.forceLogCompaction()
+    wait_for(lambda: (tmp_path / "raft.dump").exists() and member.getStatus()["log_len"] <= 3, 10, "a compaction")
+    for v in range(20, 40):
+        state.append(v, sync=True)
+    member.destroy()
+    compacted = SyncedJournal(str(tmp_path / "raft.log"))
+    after_dump = [compacted[i] for i in range(len(compacted))]
+    compacted._destroy()
+
+    (tmp_path / "raft.log").write_bytes(before_compaction)  # the crash: new dump, log not yet rewritten
+    crashed = SyncedJournal(str(tmp_path / "raft.log"))
+    last = crashed[len(crashed) - 1][1]
+    for entry in after_dump:
+        if entry[1] > last:
+            crashed.add(*entry)
+    crashed._destroy()
+
+    member, state = _member(tmp_path, port)
+    try:
+        wait_for(lambda: len(state.values) >= 40, 10, "the dump and the log after it applied")
+        assert state.values == list(range(40))
+    finally:
+        member.destroy()
