@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import sys
 
 import pytest
@@ -24,6 +26,8 @@ SLOW_DISK = 0.02   # seconds each sync takes: an acknowledgement sent before its
 class TracedCluster(EtcdnodeCluster):
     """Members run under tests/support/powerloss.py, which records what each one synced (on a slow disk)."""
 
+    own_session = True
+
     def trace(self, i: int):
         return self.tmp / f"m{i}.syncs"
 
@@ -33,7 +37,8 @@ class TracedCluster(EtcdnodeCluster):
 
     def power_loss(self) -> list[dict[str, int]]:
         for i in range(self.size):
-            self.procs[i].kill()
+            # the whole member: a dump writer it forked would otherwise finish its dump after the cut
+            os.killpg(self.procs[i].pid, signal.SIGKILL)
         for i in range(self.size):
             self.procs[i].wait(10)
             self.procs[i] = None

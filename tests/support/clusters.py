@@ -37,6 +37,8 @@ def wait_for(predicate, timeout: float, what: str, interval: float = 0.05):
 class StoreCluster:
     """N members as child processes; subclasses say how to start one member."""
 
+    own_session = False   # each member in a process group of its own (to kill it with what it forked)
+
     name = "store"
 
     def __init__(self, tmp: Path, size: int = 3) -> None:
@@ -63,7 +65,7 @@ class StoreCluster:
     def start(self, i: int) -> None:
         log = open(self.log_path(i), "ab")
         self.procs[i] = subprocess.Popen(self.command(i), stdout=log, stderr=subprocess.STDOUT,
-                                         stdin=subprocess.DEVNULL, cwd=REPO)
+                                         stdin=subprocess.DEVNULL, cwd=REPO, start_new_session=self.own_session)
         log.close()
 
     def start_all(self, timeout: float = 30.0) -> "StoreCluster":
