@@ -14,16 +14,13 @@ import logging
 import os
 import secrets
 import time
-import types
-import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
-import pysyncobj.tcp_connection
 from pysyncobj import SyncObj, SyncObjConf, SyncObjConsumer, replicated
 from pysyncobj.config import FAIL_REASON
 
-from . import errors, journal
+from . import errors, journal, peerwire
 from .errors import EtcdError
 from .mvcc import MVCCStore
 
@@ -49,18 +46,6 @@ class ResentEntries(logging.Filter):
 
 logging.getLogger("pysyncobj.syncobj").addFilter(ResentEntries())
 
-
-def _store_uncompressed(data: bytes, level: int = 0) -> bytes:
-    """A zlib stream of stored blocks with the smallest window: what pysyncobj's receivers decompress
-    anyway, for a few microseconds instead of ~100 (zlib sets up its full window and tables per call)."""
-    z = zlib.compressobj(0, zlib.DEFLATED, 9, 1)
-    return z.compress(data) + z.flush()
-
-
-# pysyncobj compresses every peer message (zlib level 3); etcd's peers send raft messages uncompressed,
-# and on a small append_entries the set-up cost was most of the leader's per-follower send and the
-# follower's acknowledgement. Compatible both ways: any member decompresses what the other sends.
-pysyncobj.tcp_connection.zlib = types.SimpleNamespace(compress=_store_uncompressed, decompress=zlib.decompress)
 
 def keep_pipeline(sync: SyncObj) -> None:
     """Stop pysyncobj's leader from re-sending entries that are already on their way.
@@ -215,6 +200,7 @@ class RaftNode:
         )
         others = [p for p in cfg.peers if p != cfg.self_addr]
         journal.install(cfg.fsync)
+        peerwire.install()
         self.sync = SyncObj(cfg.self_addr, others, conf, consumers=[self.consumer])
         keep_pipeline(self.sync)
         durable_before_counted(self.sync)

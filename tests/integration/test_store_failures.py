@@ -8,7 +8,7 @@ import time
 import pytest
 
 from kubeling.etcd import EtcdClient, EtcdError
-from tests.support.clusters import wait_for
+from tests.support.clusters import EtcdnodeCluster, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -170,3 +170,32 @@ async def test_concurrent_history_is_linearizable(make_cluster):
     await asyncio.gather(*(writer(w) for w in range(6)), *(reader(r) for r in range(6)))
     assert len(revisions) == len(set(revisions)) == 360
     assert not read_violations, read_violations[:5]
+
+
+class WrongPasswordMember(EtcdnodeCluster):
+    """Member 2 was given another peer password."""
+
+    def command(self, i: int) -> list[str]:
+        cmd = super().command(i)
+        if i == 2:
+            other = self.tmp / "other-password"
+            other.write_text("not-the-secret\n")
+            cmd[cmd.index("--peer-password-file") + 1] = str(other)
+        return cmd
+
+
+async def test_a_member_with_another_peer_password_gets_nothing(tmp_path):
+    cluster = WrongPasswordMember(tmp_path)
+    for i in range(3):
+        cluster.start(i)
+    try:
+        for i in range(2):
+            cluster.wait_healthy(i)
+        async with EtcdClient(cluster.client_urls[:2]) as c:
+            await c.put("/sealed", "only for members")
+        async with EtcdClient(cluster.client_urls[2:], timeout=3) as c:
+            with pytest.raises(EtcdError):
+                await c.get("/sealed")      # no leader it can talk to: a linearizable read fails
+        assert not cluster.healthy(2)
+    finally:
+        cluster.stop()
