@@ -164,8 +164,7 @@ class DeploymentController(Controller):
         unavailable = resolve(ru.get("maxUnavailable", "25%"), want, False)
         if surge == 0 and unavailable == 0:
             unavailable = 1
-        all_rs = [new] + old
-        total = sum(r["spec"].get("replicas", 0) for r in all_rs)
+        total = sum(r["spec"].get("replicas", 0) for r in [new] + old)
         new_n = new["spec"].get("replicas", 0)
         if not old or all(r["spec"].get("replicas", 0) == 0 for r in old):
             await self._scale(d, new, want)
@@ -176,8 +175,7 @@ class DeploymentController(Controller):
                 await self._scale(d, new, min(want, new_n + room))
                 return
         sizes = old_sizes(want - unavailable, new, old)
-        old_sorted = sorted(old, key=lambda x: x["metadata"].get("creationTimestamp", ""))
-        for r in old_sorted:
+        for r in old:
             await self._scale(d, r, sizes[r["metadata"]["name"]])
         if new_n > want:
             await self._scale(d, new, want)

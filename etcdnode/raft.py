@@ -84,15 +84,15 @@ def durable_before_counted(sync: SyncObj) -> None:
     (one batch per member) shares the sync. Both hooks run on the tick thread.
     """
     raft_log = sync._SyncObj__raftLog
-    alone = not sync._SyncObj__otherNodes
-    wake = sync._SyncObj__pipeNotifier.notify
+    # a one-member group: no follower will answer and wake the poll
+    wake = None if sync._SyncObj__otherNodes else sync._SyncObj__pipeNotifier.notify
 
     def end_of_tick() -> None:
         added = raft_log.unsynced
         raft_log.flush()
-        if added and alone:
-            # no follower will answer and wake the poll: tick again now to commit what was added,
-            # rather than when the poll times out (autoTickPeriod, 50 ms per write)
+        if added and wake:
+            # tick again now to commit what was added, rather than when the poll times out
+            # (autoTickPeriod, 50 ms per write)
             wake()
 
     sync.addOnTickCallback(end_of_tick)
